@@ -1,0 +1,78 @@
+# connwarden - build, test, demo, install. Outputs go to build/.
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+CFLAGS ?= -O2 -g
+BUILD ?= build
+
+WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
+SHIM_CFLAGS := -std=gnu11 $(WARN) -fPIC -fvisibility=hidden -U_FORTIFY_SOURCE -pthread
+SHIM_SRCS := $(wildcard shim/*.c)
+SHIM_OBJS := $(SHIM_SRCS:shim/%.c=$(BUILD)/shim/%.o)
+SHIM_HDRS := $(wildcard shim/*.h) shim/hooks.def
+
+CLI_SRCS := $(wildcard scripts/cli/*.c)
+CLI_HDRS := $(wildcard scripts/cli/*.h)
+CLI_CFLAGS := -std=gnu11 $(WARN) -Ishim -pthread
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+
+HOST_SRCS := $(wildcard tests/hosts/*.c)
+HOST_BINS := $(HOST_SRCS:tests/hosts/%.c=$(BUILD)/hosts/%)
+
+.PHONY: all deps test unit e2e demo install uninstall clean
+all: $(BUILD)/libconnwarden.so $(BUILD)/connwarden
+
+$(BUILD)/shim/%.o: shim/%.c $(SHIM_HDRS) | $(BUILD)/shim
+	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
+
+$(BUILD)/libconnwarden.so: $(SHIM_OBJS) shim/exports.map
+	$(CC) $(CFLAGS) -shared -pthread -Wl,--version-script=shim/exports.map -Wl,-z,now \
+	  -o $@ $(SHIM_OBJS) -ldl
+
+$(BUILD)/connwarden: $(CLI_SRCS) $(CLI_HDRS) shim/render.h | $(BUILD)
+	$(CC) $(CFLAGS) $(CLI_CFLAGS) -DCW_VERSION_STRING='"0.1.0"' -o $@ $(CLI_SRCS) -ljansson
+
+# Unit tests link the module objects they test, never the preload library.
+UNIT_LIBS := -lcmocka -ljansson -ldl -pthread
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(SHIM_OBJS) | $(BUILD)/tests
+	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Ishim -o $@ $< \
+	  $(addprefix $(BUILD)/shim/,$(shell sed -n 's/^ *\* *objects: *//p' $<)) $(UNIT_LIBS)
+
+# Small programs the end-to-end tests run under the shim; fortified ones say so in their name.
+$(BUILD)/hosts/%: tests/hosts/%.c | $(BUILD)/hosts
+	$(CC) -O2 -g -std=gnu11 $(WARN) -pthread $(if $(findstring fortify,$*),-D_FORTIFY_SOURCE=2) -o $@ $<
+
+$(BUILD) $(BUILD)/shim $(BUILD)/tests $(BUILD)/hosts:
+	mkdir -p $@
+
+deps:
+	scripts/deps
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do $$t; done
+
+e2e: all $(HOST_BINS)
+	tests/e2e/run
+
+test: deps
+	$(MAKE) all
+	$(MAKE) unit
+	$(MAKE) e2e
+
+demo: deps
+	$(MAKE) all $(HOST_BINS)
+	scripts/demo
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/connwarden
+	install -m 0755 $(BUILD)/connwarden $(DESTDIR)$(PREFIX)/bin/connwarden
+	install -m 0644 $(BUILD)/libconnwarden.so $(DESTDIR)$(PREFIX)/lib/connwarden/libconnwarden.so
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/connwarden $(DESTDIR)$(PREFIX)/lib/connwarden/libconnwarden.so
+	-rmdir $(DESTDIR)$(PREFIX)/lib/connwarden
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,504 @@
+/* interpose.c - the exported wrappers. The IO and NEWFD kinds are expanded from hooks.def; the
+ * rest are written by hand, each saying why. Runs in host threads. Every wrapper returns the real
+ * result with the real errno; bookkeeping runs inside CW_SAVE_ERRNO. Only the lifecycle paths
+ * (not read/write) take table_mu, and never across the real call. */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "backtrace.h"
+#include "config.h"
+#include "hooks.h"
+#include "lifecycle.h"
+#include "real.h"
+#include "sock.h"
+#include "table.h"
+
+#define CW_RAW(nr, ...) CW_RAW_(nr, __VA_ARGS__, 0, 0, 0, 0, 0, 0)
+#define CW_RAW_(nr, a, b, c, d, e, f, ...)                                                         \
+  cw_raw_call(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
+/* Before the real function is resolved: resolve now, unless we are inside the resolution (then
+ * the kernel serves the call). */
+#define CW_ENSURE(name, fallback)                                                                  \
+  do {                                                                                             \
+    if (CW_UNLIKELY(!CW_REAL(name))) {                                                             \
+      if (!cw_guard)                                                                               \
+        cw_real_init();                                                                            \
+      if (!CW_REAL(name))                                                                          \
+        return (fallback);                                                                         \
+    }                                                                                              \
+  } while (0)
+
+static size_t cw_iov_len(const struct iovec *iov, int cnt) {
+  size_t n = 0;
+  for (int i = 0; iov && i < cnt; i++)
+    n += iov[i].iov_len;
+  return n;
+}
+
+/* The hot path: a bounds check and one load for an untracked fd; for a tracked one, a few
+ * relaxed stores on the connection's own cache line. No lock, no system call, no errno. */
+#define CW_BUMP(field, v) __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+
+static inline void count_in(struct cw_conn *c, ssize_t r) {
+  CW_BUMP(c->bytes_in, (uint64_t)r);
+  CW_BUMP(c->calls_in, 1);
+  __atomic_store_n(&c->last_ns, cw_now_coarse(), __ATOMIC_RELAXED);
+}
+
+static inline void count_out(struct cw_conn *c, ssize_t r) {
+  CW_BUMP(c->bytes_out, (uint64_t)r);
+  CW_BUMP(c->calls_out, 1);
+  __atomic_store_n(&c->last_ns, cw_now_coarse(), __ATOMIC_RELAXED);
+}
+
+#define AFTER_IN(fdv, r, len)                                                                      \
+  do {                                                                                             \
+    struct cw_conn *c_ = cw_table_get(fdv);                                                        \
+    if (CW_UNLIKELY(c_ != NULL)) {                                                                 \
+      if ((r) > 0)                                                                                 \
+        count_in(c_, (ssize_t)(r));                                                                \
+      else if ((r) == 0 && (len) > 0)                                                              \
+        __atomic_store_n(&c_->peer_closed, 1, __ATOMIC_RELAXED);                                   \
+    }                                                                                              \
+  } while (0)
+
+#define AFTER_OUT(fdv, r)                                                                          \
+  do {                                                                                             \
+    struct cw_conn *c_ = cw_table_get(fdv);                                                        \
+    if (CW_UNLIKELY(c_ != NULL) && (r) > 0)                                                        \
+      count_out(c_, (ssize_t)(r));                                                                 \
+  } while (0)
+
+#define WRAP_IO_IN(ret, name, params, args, fdv, len, raw)                                         \
+  ret cw_w_##name params {                                                                         \
+    CW_ENSURE(name, raw);                                                                          \
+    ret r = CW_REAL(name) args;                                                                    \
+    AFTER_IN(fdv, r, len);                                                                         \
+    return r;                                                                                      \
+  }
+
+#define WRAP_IO_OUT(ret, name, params, args, fdv, len, raw)                                        \
+  ret cw_w_##name params {                                                                         \
+    CW_ENSURE(name, raw);                                                                          \
+    ret r = CW_REAL(name) args;                                                                    \
+    AFTER_OUT(fdv, r);                                                                             \
+    return r;                                                                                      \
+  }
+
+/* A new fd number: a record still on it was closed by a path we could not see. */
+static void after_newfd(int fd) {
+  if (fd >= 0 && !cw_guard && cw_table_get(fd) && !cw_in_foreign_child())
+    CW_SAVE_ERRNO(cw_table_fd_reused(fd));
+}
+
+#define WRAP_NEWFD(ret, name, params, args, fdv, len, raw)                                         \
+  ret cw_w_##name params {                                                                         \
+    CW_ENSURE(name, raw);                                                                          \
+    ret r = CW_REAL(name) args;                                                                    \
+    after_newfd((int)r);                                                                           \
+    return r;                                                                                      \
+  }
+
+#define WRAP_HAND(ret, name, params, args, fdv, len, raw)
+
+#define CW_HOOK(ret, name, params, args, kind, fdv, len, raw)                                      \
+  WRAP_##kind(ret, name, params, args, fdv, len, raw)
+#include "hooks.def"
+#undef CW_HOOK
+
+/* ---- connections begin ---------------------------------------------------------------------- */
+
+/* Bookkeeping is skipped when the shim itself is the caller (cw_guard), and in a vfork child. */
+static int may_track(void) { return !cw_guard && !cw_in_foreign_child(); }
+
+static void track(int fd, int dir, const struct sockaddr *sa, socklen_t salen) {
+  struct cw_conn_info info;
+  cw_guard++;
+  if (cw_sock_probe(fd, dir, sa, salen, &info) == 0) {
+    info.bt = cw_bt_capture();
+    if (cw_table_open(&info) == 0)
+      cw_lifecycle_want_server();
+  }
+  cw_guard--;
+}
+
+int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
+  CW_ENSURE(connect, CW_RAW(SYS_connect, fd, sa, salen));
+  int r = CW_REAL(connect)(fd, sa, salen);
+  /* EINPROGRESS: a non-blocking connect under way; EINTR: a blocking one goes on in the kernel */
+  if ((r == 0 || errno == EINPROGRESS || errno == EINTR) && sa &&
+      (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && may_track())
+    CW_SAVE_ERRNO(track(fd, CW_DIR_OUT, sa, salen));
+  return r;
+}
+
+static int after_accept(int r, struct sockaddr *sa, socklen_t *salen) {
+  if (r < 0 || !may_track())
+    return r;
+  CW_SAVE_ERRNO({
+    cw_table_newfd(r);
+    /* the peer as the caller got it, unless it gave no room or it was cut short */
+    socklen_t l = (sa && salen) ? *salen : 0;
+    track(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l);
+  });
+  return r;
+}
+
+int cw_w_accept(int fd, struct sockaddr *sa, socklen_t *salen) {
+  CW_ENSURE(accept, CW_RAW(SYS_accept, fd, sa, salen));
+  return after_accept(CW_REAL(accept)(fd, sa, salen), sa, salen);
+}
+
+int cw_w_accept4(int fd, struct sockaddr *sa, socklen_t *salen, int fl) {
+  CW_ENSURE(accept4, CW_RAW(SYS_accept4, fd, sa, salen, fl));
+  return after_accept(CW_REAL(accept4)(fd, sa, salen, fl), sa, salen);
+}
+
+/* listen() on a TCP socket starts the stats server, so a fresh server shows up in `ls`. */
+int cw_w_listen(int fd, int backlog) {
+  CW_ENSURE(listen, CW_RAW(SYS_listen, fd, backlog));
+  int r = CW_REAL(listen)(fd, backlog);
+  if (r == 0 && may_track())
+    CW_SAVE_ERRNO({
+      cw_guard++;
+      if (cw_sock_is_tcp(fd))
+        cw_lifecycle_want_server();
+      cw_guard--;
+    });
+  return r;
+}
+
+/* ---- connections end ------------------------------------------------------------------------ */
+
+/* Forget fd before the real close: the moment the kernel frees the number, another thread may
+ * be handed it, and its record must not meet ours. On Linux the fd is gone after close() even
+ * when it reports EINTR or EIO. */
+int cw_w_close(int fd) {
+  CW_ENSURE(close, CW_RAW(SYS_close, fd));
+  if (CW_UNLIKELY(cw_own_is(fd)) && !cw_guard && !cw_in_foreign_child()) {
+    errno = EBADF; /* as for any fd the host never opened */
+    return -1;
+  }
+  if (CW_UNLIKELY(cw_table_get(fd) != NULL) && may_track())
+    CW_SAVE_ERRNO(cw_table_close(fd));
+  return CW_REAL(close)(fd);
+}
+
+/* close_range and closefrom: forget the range, and go around the shim's own fds. */
+static int real_close_range(unsigned first, unsigned last, int fl) {
+  if (CW_REAL(close_range))
+    return CW_REAL(close_range)(first, last, fl);
+  return (int)CW_RAW(SYS_close_range, first, last, fl);
+}
+
+/* Call close_range over [first, last] minus our own fds. Returns the first failure. */
+static int close_range_around_own(unsigned first, unsigned last, int fl) {
+  int all[CW_OWN_MAX], own[CW_OWN_MAX], n = 0;
+  int m = cw_own_list(all, CW_OWN_MAX);
+  for (int i = 0; i < m; i++)
+    if ((unsigned)all[i] >= first && (unsigned)all[i] <= last)
+      own[n++] = all[i];
+  for (int i = 1; i < n; i++) /* insertion sort: a few dozen at most */
+    for (int j = i; j > 0 && own[j - 1] > own[j]; j--) {
+      int t = own[j];
+      own[j] = own[j - 1];
+      own[j - 1] = t;
+    }
+  int rc = 0, err = 0;
+  unsigned lo = first;
+  for (int i = 0; i <= n; i++) {
+    unsigned hi = i < n ? (unsigned)own[i] : last;
+    /* close [lo, hi) before an own fd, or [lo, last] at the end */
+    if (i < n ? lo < hi : lo <= hi) {
+      if (real_close_range(lo, i < n ? hi - 1 : hi, fl) < 0 && rc == 0) {
+        rc = -1;
+        err = errno;
+      }
+    }
+    if (i < n) {
+      if ((unsigned)own[i] == ~0U)
+        break;
+      lo = (unsigned)own[i] + 1;
+    }
+  }
+  if (rc < 0)
+    errno = err;
+  return rc;
+}
+
+int cw_w_close_range(unsigned first, unsigned last, int fl) {
+  CW_ENSURE(close_range, real_close_range(first, last, fl));
+  /* CLOEXEC only marks; bad arguments fail in the kernel exactly as without us */
+  if ((fl & CLOSE_RANGE_CLOEXEC) || first > last || !may_track())
+    return CW_REAL(close_range)(first, last, fl);
+  CW_SAVE_ERRNO(cw_table_close_range(first, last));
+  if (__atomic_load_n(&cw_own_count, __ATOMIC_RELAXED) == 0)
+    return CW_REAL(close_range)(first, last, fl);
+  return close_range_around_own(first, last, fl);
+}
+
+void cw_w_closefrom(int lowfd) {
+  if (!CW_REAL(closefrom) && !cw_guard)
+    cw_real_init();
+  if (!CW_REAL(closefrom) || lowfd < 0 || !may_track()) {
+    if (CW_REAL(closefrom))
+      CW_REAL(closefrom)(lowfd);
+    else
+      real_close_range((unsigned)lowfd, ~0U, 0);
+    return;
+  }
+  int saved = errno;
+  cw_table_close_range((unsigned)lowfd, ~0U);
+  if (__atomic_load_n(&cw_own_count, __ATOMIC_RELAXED) == 0)
+    CW_REAL(closefrom)(lowfd);
+  else
+    close_range_around_own((unsigned)lowfd, ~0U, 0);
+  errno = saved;
+}
+
+/* fclose of an fdopen'd socket closes the fd inside libc, where no wrapper sees it. */
+int cw_w_fclose(FILE *fp) {
+  CW_ENSURE(fclose, EOF);
+  if (fp && may_track())
+    CW_SAVE_ERRNO({
+      int fd = fileno(fp);
+      if (fd >= 0 && cw_table_get(fd))
+        cw_table_close(fd);
+    });
+  return CW_REAL(fclose)(fp);
+}
+
+/* ---- fds that name the same socket ---------------------------------------------------------- */
+
+static void after_dup(int oldfd, int r) {
+  if (r >= 0 && r != oldfd && may_track())
+    CW_SAVE_ERRNO({
+      if (cw_table_get(oldfd) || cw_table_get(r))
+        cw_table_dup(oldfd, r);
+    });
+}
+
+int cw_w_dup(int fd) {
+  CW_ENSURE(dup, CW_RAW(SYS_dup, fd));
+  int r = CW_REAL(dup)(fd);
+  after_dup(fd, r);
+  return r;
+}
+
+/* dup2/dup3 onto one of our own fds: move ours away first, then let the host have the number. */
+static void before_dup_onto(int fd2) {
+  if (CW_UNLIKELY(cw_own_is(fd2)) && may_track())
+    CW_SAVE_ERRNO(cw_own_relocate(fd2));
+}
+
+int cw_w_dup2(int fd, int fd2) {
+  CW_ENSURE(dup2, CW_RAW(SYS_dup3, fd, fd2, 0)); /* dup3 refuses fd == fd2; rare before init */
+  before_dup_onto(fd2);
+  int r = CW_REAL(dup2)(fd, fd2);
+  after_dup(fd, r);
+  return r;
+}
+
+int cw_w_dup3(int fd, int fd2, int fl) {
+  CW_ENSURE(dup3, CW_RAW(SYS_dup3, fd, fd2, fl));
+  before_dup_onto(fd2);
+  int r = CW_REAL(dup3)(fd, fd2, fl);
+  after_dup(fd, r);
+  return r;
+}
+
+/* fcntl is variadic: its third argument is an int or a pointer, which the ABI passes the same
+ * way, so it is read as a pointer-sized value and passed on unchanged (as glibc itself does). */
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg) {
+  int r = real(fd, cmd, arg);
+  if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC)
+    after_dup(fd, r);
+  return r;
+}
+
+int cw_w_fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  CW_ENSURE(fcntl, (int)CW_RAW(SYS_fcntl, fd, cmd, arg));
+  return fcntl_common(CW_REAL(fcntl), fd, cmd, arg);
+}
+
+int cw_w_fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void *arg = va_arg(ap, void *);
+  va_end(ap);
+  CW_ENSURE(fcntl64, (int)CW_RAW(SYS_fcntl, fd, cmd, arg));
+  return fcntl_common(CW_REAL(fcntl64), fd, cmd, arg);
+}
+
+int cw_w_shutdown(int fd, int how) {
+  CW_ENSURE(shutdown, CW_RAW(SYS_shutdown, fd, how));
+  int r = CW_REAL(shutdown)(fd, how);
+  if (r == 0 && cw_table_get(fd) && may_track())
+    CW_SAVE_ERRNO(cw_table_shutdown(fd, how));
+  return r;
+}
+
+/* ---- data paths with several fds or messages ------------------------------------------------ */
+
+int cw_w_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec *t) {
+  CW_ENSURE(recvmmsg, CW_RAW(SYS_recvmmsg, fd, v, n, fl, t));
+  int r = CW_REAL(recvmmsg)(fd, v, n, fl, t);
+  struct cw_conn *c = cw_table_get(fd);
+  if (CW_UNLIKELY(c != NULL) && r > 0) {
+    size_t bytes = 0;
+    for (int i = 0; i < r; i++)
+      bytes += v[i].msg_len;
+    if (bytes > 0)
+      count_in(c, (ssize_t)bytes);
+    else if (cw_iov_len(v[0].msg_hdr.msg_iov, (int)v[0].msg_hdr.msg_iovlen) > 0)
+      __atomic_store_n(&c->peer_closed, 1, __ATOMIC_RELAXED);
+  }
+  return r;
+}
+
+int cw_w_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int fl) {
+  CW_ENSURE(sendmmsg, CW_RAW(SYS_sendmmsg, fd, v, n, fl));
+  int r = CW_REAL(sendmmsg)(fd, v, n, fl);
+  struct cw_conn *c = cw_table_get(fd);
+  if (CW_UNLIKELY(c != NULL) && r > 0) {
+    size_t bytes = 0;
+    for (int i = 0; i < r; i++)
+      bytes += v[i].msg_len;
+    count_out(c, (ssize_t)bytes);
+  }
+  return r;
+}
+
+/* sendfile and splice move data between two fds inside the kernel: either end may be ours. */
+ssize_t cw_w_sendfile(int out, int in, off_t *off, size_t n) {
+  CW_ENSURE(sendfile, CW_RAW(SYS_sendfile, out, in, off, n));
+  ssize_t r = CW_REAL(sendfile)(out, in, off, n);
+  AFTER_OUT(out, r);
+  AFTER_IN(in, r, n);
+  return r;
+}
+
+ssize_t cw_w_sendfile64(int out, int in, off64_t *off, size_t n) {
+  CW_ENSURE(sendfile64, CW_RAW(SYS_sendfile, out, in, off, n));
+  ssize_t r = CW_REAL(sendfile64)(out, in, off, n);
+  AFTER_OUT(out, r);
+  AFTER_IN(in, r, n);
+  return r;
+}
+
+ssize_t cw_w_splice(int in, loff_t *offin, int out, loff_t *offout, size_t n, unsigned fl) {
+  CW_ENSURE(splice, CW_RAW(SYS_splice, in, offin, out, offout, n, fl));
+  ssize_t r = CW_REAL(splice)(in, offin, out, offout, n, fl);
+  AFTER_IN(in, r, n);
+  AFTER_OUT(out, r);
+  return r;
+}
+
+/* ---- processes ------------------------------------------------------------------------------ */
+
+/* The atfork handlers (lifecycle.c) keep the table consistent for every fork; this wrapper adds
+ * what may not run inside a handler: restarting the stats server in the child. */
+pid_t cw_w_fork(void) {
+  CW_ENSURE(fork, (pid_t)CW_RAW(SYS_clone, SIGCHLD, 0, 0, 0, 0));
+  pid_t p = CW_REAL(fork)();
+  if (p == 0)
+    CW_SAVE_ERRNO(cw_lifecycle_fork_child());
+  return p;
+}
+
+/* exec replaces the image: take the stats socket off the file system (the new image, if it runs
+ * the shim, makes its own under the same pid), and put it back if exec fails. In a vfork child
+ * nothing is touched: the socket belongs to the parent. */
+int cw_w_execve(const char *path, char *const argv[], char *const envp[]) {
+  CW_ENSURE(execve, CW_RAW(SYS_execve, path, argv, envp));
+  int mine = may_track();
+  if (mine)
+    CW_SAVE_ERRNO(cw_lifecycle_before_exec());
+  int r = CW_REAL(execve)(path, argv, envp);
+  if (mine)
+    CW_SAVE_ERRNO(cw_lifecycle_exec_failed());
+  return r;
+}
+
+/* syscall() is variadic and libuv (uvloop, Node.js) closes every socket with
+ * syscall(SYS_close, fd). The calls the shim follows are routed to their wrappers, which behave
+ * as the raw system call does (-1 and errno); everything else goes to the real syscall(). */
+long cw_w_syscall(long nr, ...) {
+  va_list ap;
+  va_start(ap, nr);
+  long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+  long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+  va_end(ap);
+  if (CW_UNLIKELY(!CW_REAL(syscall))) {
+    if (!cw_guard)
+      cw_real_init();
+    if (!CW_REAL(syscall))
+      return cw_raw_call(nr, a, b, c, d, e, f);
+  }
+  switch (nr) {
+  case SYS_close:
+    return cw_w_close((int)a);
+  case SYS_close_range:
+    return cw_w_close_range((unsigned)a, (unsigned)b, (int)c);
+  case SYS_connect:
+    return cw_w_connect((int)a, (const struct sockaddr *)b, (socklen_t)c);
+  case SYS_accept:
+    return cw_w_accept((int)a, (struct sockaddr *)b, (socklen_t *)c);
+  case SYS_accept4:
+    return cw_w_accept4((int)a, (struct sockaddr *)b, (socklen_t *)c, (int)d);
+  case SYS_listen:
+    return cw_w_listen((int)a, (int)b);
+  case SYS_socket:
+    return cw_w_socket((int)a, (int)b, (int)c);
+  case SYS_dup:
+    return cw_w_dup((int)a);
+#ifdef SYS_dup2
+  case SYS_dup2:
+    return cw_w_dup2((int)a, (int)b);
+#endif
+  case SYS_dup3:
+    return cw_w_dup3((int)a, (int)b, (int)c);
+  case SYS_fcntl:
+    return cw_w_fcntl((int)a, (int)b, (void *)c);
+  case SYS_shutdown:
+    return cw_w_shutdown((int)a, (int)b);
+  case SYS_read:
+    return cw_w_read((int)a, (void *)b, (size_t)c);
+  case SYS_write:
+    return cw_w_write((int)a, (const void *)b, (size_t)c);
+  case SYS_readv:
+    return cw_w_readv((int)a, (const struct iovec *)b, (int)c);
+  case SYS_writev:
+    return cw_w_writev((int)a, (const struct iovec *)b, (int)c);
+  case SYS_recvfrom:
+    return cw_w_recvfrom((int)a, (void *)b, (size_t)c, (int)d, (struct sockaddr *)e, (socklen_t *)f);
+  case SYS_sendto:
+    return cw_w_sendto((int)a, (const void *)b, (size_t)c, (int)d, (const struct sockaddr *)e, (socklen_t)f);
+  case SYS_recvmsg:
+    return cw_w_recvmsg((int)a, (struct msghdr *)b, (int)c);
+  case SYS_sendmsg:
+    return cw_w_sendmsg((int)a, (const struct msghdr *)b, (int)c);
+  case SYS_recvmmsg:
+    return cw_w_recvmmsg((int)a, (struct mmsghdr *)b, (unsigned)c, (int)d, (struct timespec *)e);
+  case SYS_sendmmsg:
+    return cw_w_sendmmsg((int)a, (struct mmsghdr *)b, (unsigned)c, (int)d);
+  case SYS_sendfile:
+    return cw_w_sendfile((int)a, (int)b, (off_t *)c, (size_t)d);
+  case SYS_splice:
+    return cw_w_splice((int)a, (loff_t *)b, (int)c, (loff_t *)d, (size_t)e, (unsigned)f);
+  default:
+    return CW_REAL(syscall)(nr, a, b, c, d, e, f);
+  }
+}

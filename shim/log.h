@@ -1,0 +1,20 @@
+/* log.h - one-line events on stderr, prefixed connwarden[PID]:, through the real write(). */
+#ifndef CW_LOG_H
+#define CW_LOG_H
+
+#include "cw.h"
+
+enum cw_level { CW_LOG_OFF, CW_LOG_ERROR, CW_LOG_WARN, CW_LOG_INFO, CW_LOG_DEBUG };
+
+/* The threshold; set once by config at start-up (immutable after). */
+extern CW_HIDDEN enum cw_level cw_log_level;
+
+/* Format one line (printf-style, truncated at 1 KiB) and write it to fd 2 if level passes.
+ * Async-signal-unsafe only through vsnprintf; never allocates; keeps errno. */
+CW_HIDDEN void cw_log(enum cw_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Write a whole buffer to fd with the real write(), retrying on EINTR and short writes.
+ * Returns 0 or -errno. */
+CW_HIDDEN int cw_write_all(int fd, const char *buf, size_t len);
+
+#endif

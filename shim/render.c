@@ -1,0 +1,297 @@
+/* render.c - snapshot -> JSON / Prometheus / text into a caller's buffer. No lock, no I/O; the
+ * key and metric names here are the user-visible contract (DESIGN.md): add, never rename. */
+#define _GNU_SOURCE
+#include "render.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "backtrace.h"
+
+static int grow(struct cw_buf *b, size_t need) {
+  if (b->failed)
+    return -1;
+  if (b->len + need + 1 <= b->cap)
+    return 0;
+  size_t cap = b->cap ? b->cap : 4096;
+  while (cap < b->len + need + 1)
+    cap *= 2;
+  char *p = realloc(b->p, cap);
+  if (!p) {
+    b->failed = 1;
+    return -1;
+  }
+  b->p = p;
+  b->cap = cap;
+  return 0;
+}
+
+void cw_buf_printf(struct cw_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0 || grow(b, (size_t)n) < 0)
+    return;
+  va_start(ap, fmt);
+  vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+}
+
+void cw_buf_json_str(struct cw_buf *b, const char *s) {
+  cw_buf_printf(b, "\"");
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p == '"' || *p == '\\')
+      cw_buf_printf(b, "\\%c", *p);
+    else if (*p == '\n')
+      cw_buf_printf(b, "\\n");
+    else if (*p == '\t')
+      cw_buf_printf(b, "\\t");
+    else if (*p == '\r')
+      cw_buf_printf(b, "\\r");
+    else if (*p < 0x20 || *p == 0x7f)
+      cw_buf_printf(b, "\\u%04x", *p);
+    else
+      cw_buf_printf(b, "%c", *p);
+  }
+  cw_buf_printf(b, "\"");
+}
+
+void cw_buf_free(struct cw_buf *b) {
+  free(b->p);
+  memset(b, 0, sizeof *b);
+}
+
+static const char *dir_name(int dir) { return dir == CW_DIR_IN ? "in" : "out"; }
+
+static void json_addr(struct cw_buf *b, const struct cw_addr *a) {
+  char tmp[CW_ADDR_STRLEN];
+  cw_buf_json_str(b, cw_addr_format(a, tmp, sizeof tmp));
+}
+
+static void config_core(struct cw_buf *b, const struct cw_config *c) {
+  cw_buf_printf(b,
+                "\"max_conns\": %lld, \"max_conns_per_dest\": %lld, \"idle_timeout_ms\": %lld, "
+                "\"max_lifetime_ms\": %lld",
+                (long long)c->max_conns, (long long)c->max_conns_per_dest,
+                (long long)c->idle_timeout_ms, (long long)c->max_lifetime_ms);
+}
+
+void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
+  const struct cw_counters *k = &s->c;
+  cw_buf_printf(b, "{\"version\": \"%s\", \"pid\": %d, \"uptime_s\": %.1f,\n", CW_VERSION, (int)s->pid,
+                s->uptime_s);
+  cw_buf_printf(b,
+                " \"active\": {\"in\": %lld, \"out\": %lld, \"total\": %lld}, \"peak\": {\"in\": %lld, "
+                "\"out\": %lld, \"total\": %lld},\n",
+                (long long)k->active[CW_DIR_IN], (long long)k->active[CW_DIR_OUT],
+                (long long)(k->active[0] + k->active[1]), (long long)k->peak[CW_DIR_IN],
+                (long long)k->peak[CW_DIR_OUT], (long long)k->peak_total);
+  cw_buf_printf(b,
+                " \"opened\": {\"in\": %lld, \"out\": %lld}, \"closed\": {\"in\": %lld, \"out\": %lld},\n",
+                (long long)k->opened[CW_DIR_IN], (long long)k->opened[CW_DIR_OUT],
+                (long long)k->closed[CW_DIR_IN], (long long)k->closed[CW_DIR_OUT]);
+  cw_buf_printf(b, " \"refused\": %lld, \"waited\": %lld, \"wait_ms\": %lld, \"queued\": %lld,\n",
+                (long long)k->refused, (long long)k->waited, (long long)k->wait_ms,
+                (long long)k->queued);
+  cw_buf_printf(b,
+                " \"reaped\": {\"idle\": %lld, \"lifetime\": %lld, \"manual\": %lld}, \"released\": "
+                "%lld, \"close_wait_leaks\": %lld,\n",
+                (long long)k->reaped[0], (long long)k->reaped[1], (long long)k->reaped[2],
+                (long long)k->released, (long long)k->close_wait_leaks);
+  cw_buf_printf(b, " \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)s->bytes_in,
+                (long long)s->bytes_out);
+  cw_buf_printf(b, " \"inherited\": %lld, \"missed_closes\": %lld, \"untracked\": %lld,\n",
+                (long long)k->inherited, (long long)k->missed_closes, (long long)k->untracked);
+  cw_buf_printf(b, " \"config\": {");
+  config_core(b, &s->cfg);
+  cw_buf_printf(b, "},\n \"destinations\": [");
+  for (int i = 0; i < s->ndests; i++) {
+    const struct cw_dest_view *d = &s->dests[i];
+    cw_buf_printf(b, "%s{\"peer\": ", i ? ", " : "");
+    json_addr(b, &d->peer);
+    cw_buf_printf(b, ", \"active\": %lld, \"opened\": %lld, \"refused\": %lld, \"reaped\": %lld}",
+                  (long long)d->active, (long long)d->opened, (long long)d->refused,
+                  (long long)d->reaped);
+  }
+  cw_buf_printf(b, "]}\n");
+}
+
+void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
+  cw_buf_printf(b, "[");
+  for (int i = 0; i < s->nconns; i++) {
+    const struct cw_conn_view *v = &s->conns[i];
+    cw_buf_printf(b, "%s{\"fd\": %d, \"dir\": \"%s\", \"local\": ", i ? ",\n " : "", v->fd,
+                  dir_name(v->dir));
+    json_addr(b, &v->local);
+    cw_buf_printf(b, ", \"peer\": ");
+    json_addr(b, &v->peer);
+    cw_buf_printf(b,
+                  ", \"state\": \"%s\", \"age_ms\": %lld, \"idle_ms\": %lld, \"bytes_in\": %llu, "
+                  "\"bytes_out\": %llu, \"calls_in\": %llu, \"calls_out\": %llu, \"peer_closed\": "
+                  "%s, \"inherited\": %s}",
+                  v->state, (long long)v->age_ms, (long long)v->idle_ms,
+                  (unsigned long long)v->bytes_in, (unsigned long long)v->bytes_out,
+                  (unsigned long long)v->calls_in, (unsigned long long)v->calls_out,
+                  v->peer_closed ? "true" : "false", v->inherited ? "true" : "false");
+  }
+  cw_buf_printf(b, "]\n");
+}
+
+static const char *errno_name(int e) {
+  static const struct {
+    int e;
+    const char *n;
+  } t[] = {{ECONNREFUSED, "ECONNREFUSED"}, {ETIMEDOUT, "ETIMEDOUT"},       {ECONNRESET, "ECONNRESET"},
+           {ECONNABORTED, "ECONNABORTED"}, {EHOSTUNREACH, "EHOSTUNREACH"}, {ENETUNREACH, "ENETUNREACH"},
+           {ENETDOWN, "ENETDOWN"},         {EADDRNOTAVAIL, "EADDRNOTAVAIL"}, {EMFILE, "EMFILE"},
+           {ENFILE, "ENFILE"},             {ENOBUFS, "ENOBUFS"},           {ENOMEM, "ENOMEM"},
+           {EACCES, "EACCES"},             {EPERM, "EPERM"},               {EBUSY, "EBUSY"},
+           {ENOSPC, "ENOSPC"},             {EIO, "EIO"},                   {EPROTO, "EPROTO"}};
+  for (size_t i = 0; i < CW_ARRAY_LEN(t); i++)
+    if (t[i].e == e)
+      return t[i].n;
+  return "?";
+}
+
+void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s) {
+  const struct cw_config *c = &s->cfg;
+  static const char *const levels[] = {"off", "error", "warn", "info", "debug"};
+  cw_buf_printf(b, "{");
+  config_core(b, c);
+  cw_buf_printf(b, ", \"on_cap\": \"%s\", \"queue_timeout_ms\": %lld, \"cap_errno\": \"%s\", "
+                   "\"reap_grace_ms\": %lld, \"only\": ",
+                c->on_cap == CW_ON_CAP_REFUSE ? "refuse" : "queue", (long long)c->queue_timeout_ms,
+                errno_name(c->cap_errno), (long long)c->reap_grace_ms);
+  cw_buf_json_str(b, c->only_text);
+  cw_buf_printf(b, ", \"exclude\": ");
+  cw_buf_json_str(b, c->exclude_text);
+  cw_buf_printf(b, ", \"stats\": ");
+  cw_buf_json_str(b, c->stats_off ? "off" : c->stats_path);
+  cw_buf_printf(b, ", \"leak_check\": %d, \"leak_exitcode\": %d, \"report\": ", c->leak_check,
+                c->leak_exitcode);
+  cw_buf_json_str(b, c->report_dir[0] ? c->report_dir : "stderr");
+  cw_buf_printf(b, ", \"backtrace\": %d, \"log\": \"%s\"}\n", c->backtrace,
+                levels[c->log_level >= 0 && c->log_level < 5 ? c->log_level : 2]);
+}
+
+static void metric_head(struct cw_buf *b, const char *name, const char *type, const char *help) {
+  cw_buf_printf(b, "# HELP connwarden_%s %s\n# TYPE connwarden_%s %s\n", name, help, name, type);
+}
+
+static void metric_dirs(struct cw_buf *b, const char *name, const char *type, const char *help,
+                        const int64_t v[2]) {
+  metric_head(b, name, type, help);
+  cw_buf_printf(b, "connwarden_%s{direction=\"in\"} %lld\nconnwarden_%s{direction=\"out\"} %lld\n",
+                name, (long long)v[CW_DIR_IN], name, (long long)v[CW_DIR_OUT]);
+}
+
+static void metric_one(struct cw_buf *b, const char *name, const char *type, const char *help,
+                       long long v) {
+  metric_head(b, name, type, help);
+  cw_buf_printf(b, "connwarden_%s %lld\n", name, v);
+}
+
+void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
+  const struct cw_counters *k = &s->c;
+  metric_dirs(b, "connections_active", "gauge", "Open TCP connections.", k->active);
+  metric_dirs(b, "connections_peak", "gauge", "Most open TCP connections at once.", k->peak);
+  metric_dirs(b, "connections_opened_total", "counter", "TCP connections opened.", k->opened);
+  metric_dirs(b, "connections_closed_total", "counter", "TCP connections closed.", k->closed);
+  metric_one(b, "connect_refused_total", "counter", "Connects refused at a cap.", k->refused);
+  metric_one(b, "connect_waited_total", "counter", "Connects that waited for a slot.", k->waited);
+  metric_one(b, "connect_queued", "gauge", "Connects waiting for a slot now.", k->queued);
+  metric_head(b, "connect_wait_seconds_total", "counter", "Time connects spent waiting for a slot.");
+  cw_buf_printf(b, "connwarden_connect_wait_seconds_total %.3f\n", (double)k->wait_ms / 1000.0);
+  metric_head(b, "connections_reaped_total", "counter", "Connections reaped, by reason.");
+  static const char *const reasons[] = {"idle", "lifetime", "manual"};
+  for (int i = 0; i < 3; i++)
+    cw_buf_printf(b, "connwarden_connections_reaped_total{reason=\"%s\"} %lld\n", reasons[i],
+                  (long long)k->reaped[i]);
+  metric_one(b, "connections_released_total", "counter",
+             "Reaped connections whose kernel socket was released after the grace period.", k->released);
+  metric_one(b, "close_wait_leaks_total", "counter",
+             "Connections kept open past the grace period after the peer closed.", k->close_wait_leaks);
+  int64_t bytes[2] = {[CW_DIR_IN] = s->bytes_in, [CW_DIR_OUT] = s->bytes_out};
+  metric_head(b, "bytes_total", "counter", "Bytes read (in) and written (out) on TCP connections.");
+  cw_buf_printf(b, "connwarden_bytes_total{direction=\"in\"} %lld\nconnwarden_bytes_total{direction=\"out\"} %lld\n",
+                (long long)bytes[CW_DIR_IN], (long long)bytes[CW_DIR_OUT]);
+  metric_head(b, "connection_duration_seconds", "histogram", "Lifetime of closed connections.");
+  long long cum = 0;
+  for (int i = 0; i < CW_HIST_BUCKETS; i++) {
+    cum += k->hist[i];
+    cw_buf_printf(b, "connwarden_connection_duration_seconds_bucket{le=\"%g\"} %lld\n",
+                  cw_hist_bounds_s[i], cum);
+  }
+  cum += k->hist[CW_HIST_BUCKETS];
+  cw_buf_printf(b, "connwarden_connection_duration_seconds_bucket{le=\"+Inf\"} %lld\n", cum);
+  cw_buf_printf(b, "connwarden_connection_duration_seconds_sum %.6f\n", k->hist_sum_s);
+  cw_buf_printf(b, "connwarden_connection_duration_seconds_count %lld\n", cum);
+  metric_one(b, "max_connections", "gauge", "The outbound connection cap (0 = none).", s->cfg.max_conns);
+}
+
+void cw_render_help(struct cw_buf *b) {
+  cw_buf_printf(b, "stats            counters and destinations (JSON)\n"
+                   "conns            one object per live connection (JSON)\n"
+                   "metrics          Prometheus text format\n"
+                   "config           the effective configuration (JSON)\n"
+                   "set NAME VALUE   change max_conns, max_conns_per_dest, idle_timeout, max_lifetime\n"
+                   "help             this list\n");
+}
+
+char *cw_fmt_bytes(uint64_t n, char *buf, size_t size) {
+  if (n < 1024)
+    snprintf(buf, size, "%llu B", (unsigned long long)n);
+  else if (n < 1024 * 1024)
+    snprintf(buf, size, "%.1f KiB", (double)n / 1024);
+  else if (n < 1024ull * 1024 * 1024)
+    snprintf(buf, size, "%.1f MiB", (double)n / (1024 * 1024));
+  else
+    snprintf(buf, size, "%.1f GiB", (double)n / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+char *cw_fmt_secs(int64_t ms, char *buf, size_t size) {
+  if (ms < 1000)
+    snprintf(buf, size, "%lldms", (long long)ms);
+  else if (ms < 600 * 1000)
+    snprintf(buf, size, "%.1fs", (double)ms / 1000);
+  else if (ms < 3600 * 1000)
+    snprintf(buf, size, "%.1fm", (double)ms / 60000);
+  else
+    snprintf(buf, size, "%.1fh", (double)ms / 3600000);
+  return buf;
+}
+
+int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *prog) {
+  int n = 0;
+  for (int i = 0; i < s->nconns; i++)
+    n += !s->conns[i].inherited;
+  if (n == 0)
+    return 0;
+  const char *plural = n == 1 ? "" : "s";
+  cw_buf_printf(b, "=================================================================\n");
+  cw_buf_printf(b, "==%d==ERROR: connwarden: %d leaked connection%s (%d open at exit, 0 close-wait)\n",
+                (int)s->pid, n, plural, n);
+  for (int i = 0; i < s->nconns; i++) {
+    const struct cw_conn_view *v = &s->conns[i];
+    if (v->inherited)
+      continue;
+    char l[CW_ADDR_STRLEN], p[CW_ADDR_STRLEN], age[32], idle[32], bin[32], bout[32];
+    cw_buf_printf(b, "Leaked connection fd %d %s %s -> %s %s, age %s, idle %s, in %s, out %s%s\n",
+                  v->fd, dir_name(v->dir), cw_addr_format(&v->local, l, sizeof l),
+                  cw_addr_format(&v->peer, p, sizeof p), v->state,
+                  cw_fmt_secs(v->age_ms, age, sizeof age), cw_fmt_secs(v->idle_ms, idle, sizeof idle),
+                  cw_fmt_bytes(v->bytes_in, bin, sizeof bin), cw_fmt_bytes(v->bytes_out, bout, sizeof bout),
+                  v->bt.n ? ", opened at:" : "");
+    for (int f = 0; f < v->bt.n; f++) {
+      char frame[512];
+      cw_buf_printf(b, "    #%d %s\n", f, cw_bt_symbolise(v->bt.pc[f], frame, sizeof frame));
+    }
+  }
+  cw_buf_printf(b, "SUMMARY: connwarden: %d leaked connection%s in %s (pid %d)\n", n, plural, prog,
+                (int)s->pid);
+  return n;
+}

@@ -1,0 +1,103 @@
+/* snapshot.c - copies the table and counters under table_mu; then checks each copied fd's inode
+ * and reads its TCP state without the lock. Called by the stats server and the leak check. */
+#define _GNU_SOURCE
+#include "snapshot.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include "lifecycle.h"
+#include "sock.h"
+
+int cw_snapshot_take(struct cw_snapshot *s, int flags) {
+  memset(s, 0, sizeof *s);
+  s->pid = cw_pid;
+  int64_t now = cw_now(), now_coarse = cw_now_coarse();
+  s->uptime_s = (double)(now - cw_start_ns) / 1e9;
+  uint64_t *inos = NULL;
+
+  cw_table_lock();
+  s->c = cw_tab.c;
+  s->cfg = cw_cfg;
+  int n = HASH_COUNT(cw_tab.conns);
+  s->bytes_in = s->c.bytes_in_closed;
+  s->bytes_out = s->c.bytes_out_closed;
+  s->dests = calloc((size_t)cw_tab.ndests + 1, sizeof *s->dests);
+  if (flags & CW_SNAP_CONNS) {
+    s->conns = calloc((size_t)n + 1, sizeof *s->conns);
+    inos = calloc((size_t)n + 1, sizeof *inos);
+  }
+  if (!s->dests || ((flags & CW_SNAP_CONNS) && (!s->conns || !inos))) {
+    cw_table_unlock();
+    free(inos);
+    cw_snapshot_free(s);
+    return -ENOMEM;
+  }
+  struct cw_conn *c, *tmp;
+  HASH_ITER(hh, cw_tab.conns, c, tmp) {
+    uint64_t bin = __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
+    uint64_t bout = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
+    s->bytes_in += (int64_t)bin;
+    s->bytes_out += (int64_t)bout;
+    if (!(flags & CW_SNAP_CONNS))
+      continue;
+    struct cw_conn_view *v = &s->conns[s->nconns];
+    inos[s->nconns++] = c->ino;
+    v->fd = c->fd;
+    v->dir = c->dir;
+    v->inherited = c->inherited;
+    v->peer_closed = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED);
+    v->shut = c->shut;
+    v->id = c->id;
+    v->local = c->local;
+    v->peer = c->peer;
+    v->age_ms = (now - c->opened_ns) / 1000000;
+    int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+    v->idle_ms = now_coarse > last ? (now_coarse - last) / 1000000 : 0;
+    v->opened_wall_ms = c->opened_wall_ms;
+    v->bytes_in = bin;
+    v->bytes_out = bout;
+    v->calls_in = __atomic_load_n(&c->calls_in, __ATOMIC_RELAXED);
+    v->calls_out = __atomic_load_n(&c->calls_out, __ATOMIC_RELAXED);
+    if ((flags & CW_SNAP_BT) && c->bt)
+      v->bt = *c->bt;
+  }
+  struct cw_dest *d, *dt;
+  HASH_ITER(hh, cw_tab.dests, d, dt) {
+    struct cw_dest_view *v = &s->dests[s->ndests++];
+    v->peer = d->peer;
+    v->active = d->active;
+    v->opened = d->opened;
+    v->refused = d->refused;
+    v->reaped = d->reaped;
+  }
+  cw_table_unlock();
+
+  /* Outside the lock: the fd may have been closed and its number reused since the copy. A record
+   * whose fd names another file was closed where no wrapper saw it. */
+  int kept = 0;
+  for (int i = 0; i < s->nconns; i++) {
+    struct cw_conn_view *v = &s->conns[i];
+    if (cw_sock_ino(v->fd) != inos[i]) {
+      if (cw_table_end_missed(v->fd, v->id)) {
+        s->c.active[v->dir]--;
+        s->c.closed[v->dir]++;
+        s->c.missed_closes++;
+      }
+      continue;
+    }
+    v->state = cw_sock_state(v->fd);
+    if (strcmp(v->state, "CLOSE_WAIT") == 0 || strcmp(v->state, "LAST_ACK") == 0)
+      v->peer_closed = 1;
+    s->conns[kept++] = *v;
+  }
+  s->nconns = kept;
+  free(inos);
+  return 0;
+}
+
+void cw_snapshot_free(struct cw_snapshot *s) {
+  free(s->conns);
+  free(s->dests);
+  s->conns = NULL;
+  s->dests = NULL;
+}

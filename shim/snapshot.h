@@ -1,0 +1,45 @@
+/* snapshot.h - a consistent copy of the table, counters and configuration, taken under table_mu;
+ * everything after (rendering, reports) reads the copy without a lock. */
+#ifndef CW_SNAPSHOT_H
+#define CW_SNAPSHOT_H
+
+#include <sys/types.h>
+#include "config.h"
+#include "table.h"
+
+struct cw_conn_view {
+  int fd, dir, inherited, peer_closed, shut;
+  uint64_t id;
+  struct cw_addr local, peer;
+  const char *state; /* static string */
+  int64_t age_ms, idle_ms, opened_wall_ms;
+  uint64_t bytes_in, bytes_out, calls_in, calls_out;
+  struct cw_bt bt; /* n = 0 when not captured or not asked for */
+};
+
+struct cw_dest_view {
+  struct cw_addr peer;
+  int64_t active, opened, refused, reaped;
+};
+
+struct cw_snapshot {
+  pid_t pid;
+  double uptime_s;
+  struct cw_counters c;
+  int64_t bytes_in, bytes_out; /* ended plus live connections */
+  struct cw_conn_view *conns;
+  int nconns;
+  struct cw_dest_view *dests;
+  int ndests;
+  struct cw_config cfg; /* settable fields as they are now */
+};
+
+enum { CW_SNAP_CONNS = 1, CW_SNAP_BT = 2 };
+
+/* Take a snapshot. With CW_SNAP_CONNS, each connection's fd is checked against its recorded
+ * socket inode (outside the lock): one that names another file now is ended as a missed close
+ * and left out. Returns 0 or -ENOMEM. Any thread except inside a wrapper holding table_mu. */
+CW_HIDDEN int cw_snapshot_take(struct cw_snapshot *s, int flags);
+CW_HIDDEN void cw_snapshot_free(struct cw_snapshot *s);
+
+#endif

@@ -1,0 +1,111 @@
+/* sock.c - kernel facts about an fd (type, addresses, inode, TCP state). Any thread; takes no
+ * lock; system calls only through libc functions the shim does not interpose. */
+#define _GNU_SOURCE
+#include "sock.h"
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include "config.h"
+
+int cw_sock_is_tcp(int fd) {
+  int v;
+  socklen_t l = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || (v != AF_INET && v != AF_INET6))
+    return 0;
+  l = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != SOCK_STREAM)
+    return 0;
+  l = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v != IPPROTO_TCP)
+    return 0;
+  return 1;
+}
+
+uint64_t cw_sock_ino(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return 0;
+  return (uint64_t)st.st_ino;
+}
+
+static void local_of(int fd, struct cw_addr *a) {
+  struct sockaddr_storage ss;
+  socklen_t l = sizeof ss;
+  if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
+    cw_addr_from_sockaddr(a, (struct sockaddr *)&ss, l);
+}
+
+static void peer_of(int fd, struct cw_addr *a) {
+  struct sockaddr_storage ss;
+  socklen_t l = sizeof ss;
+  if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0)
+    cw_addr_from_sockaddr(a, (struct sockaddr *)&ss, l);
+}
+
+int cw_sock_probe(int fd, int dir, const struct sockaddr *sa, socklen_t salen,
+                  struct cw_conn_info *info) {
+  memset(info, 0, sizeof *info);
+  if (!cw_sock_is_tcp(fd))
+    return -ENOTSOCK;
+  info->fd = fd;
+  info->dir = dir;
+  info->ino = cw_sock_ino(fd);
+  local_of(fd, &info->local);
+  cw_addr_from_sockaddr(&info->peer, sa, salen);
+  if (info->peer.family == 0)
+    peer_of(fd, &info->peer);
+  return 0;
+}
+
+static int ephemeral(uint16_t port) {
+  static unsigned lo = 32768, hi = 60999; /* the kernel default, refined once below */
+  static int read_range;                  /* written once, at start-up, by the constructor */
+  if (!read_range) {
+    read_range = 1;
+    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+    if (f) {
+      unsigned a, b;
+      if (fscanf(f, "%u %u", &a, &b) == 2) {
+        lo = a;
+        hi = b;
+      }
+      fclose(f);
+    }
+  }
+  return port >= lo && port <= hi;
+}
+
+int cw_sock_probe_inherited(int fd, struct cw_conn_info *info) {
+  int v;
+  socklen_t l = sizeof v;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) < 0 || v)
+    return -ENOTSOCK; /* a listener is not a connection */
+  int rc = cw_sock_probe(fd, CW_DIR_OUT, NULL, 0, info);
+  if (rc < 0)
+    return rc;
+  if (info->peer.family == 0)
+    return -ENOTCONN;
+  info->inherited = 1;
+  info->dir = ephemeral(info->local.port) ? CW_DIR_OUT : CW_DIR_IN;
+  return 0;
+}
+
+const char *cw_tcp_state_name(int state) {
+  static const char *const names[] = {
+      "?",          "ESTABLISHED", "SYN_SENT", "SYN_RECV",   "FIN_WAIT1", "FIN_WAIT2", "TIME_WAIT",
+      "CLOSE",      "CLOSE_WAIT",  "LAST_ACK", "LISTEN",     "CLOSING",   "NEW_SYN_RECV"};
+  if (state < 0 || (size_t)state >= CW_ARRAY_LEN(names))
+    return "?";
+  return names[state];
+}
+
+const char *cw_sock_state(int fd) {
+  struct tcp_info ti;
+  socklen_t l = sizeof ti;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+    return "?";
+  return cw_tcp_state_name(ti.tcpi_state);
+}

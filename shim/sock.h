@@ -1,0 +1,31 @@
+/* sock.h - what the kernel says about an fd: is it a TCP socket, its addresses, inode and state.
+ * Called by interpose (outside any lock), snapshot and lifecycle. Never touches errno's caller
+ * view: callers wrap these in CW_SAVE_ERRNO. */
+#ifndef CW_SOCK_H
+#define CW_SOCK_H
+
+#include <sys/socket.h>
+#include "table.h"
+
+/* Fill info for a TCP socket on fd that was just connected (peer sa) or accepted (sa may be
+ * NULL). Returns 0, or -ENOTSOCK when fd is not an AF_INET/AF_INET6 stream socket. */
+CW_HIDDEN int cw_sock_probe(int fd, int dir, const struct sockaddr *sa, socklen_t salen,
+                            struct cw_conn_info *info);
+
+/* Fill info for an fd found open at start-up: a connected TCP socket (not a listener). The
+ * direction is guessed from the local port (in the ephemeral range: out). */
+CW_HIDDEN int cw_sock_probe_inherited(int fd, struct cw_conn_info *info);
+
+/* Is fd an AF_INET/AF_INET6 stream socket? */
+CW_HIDDEN int cw_sock_is_tcp(int fd);
+
+/* The inode of whatever fd names, or 0. */
+CW_HIDDEN uint64_t cw_sock_ino(int fd);
+
+/* TCP state of fd ("ESTABLISHED", "CLOSE_WAIT", ...), or "?" */
+CW_HIDDEN const char *cw_sock_state(int fd);
+
+/* The TCP state name for a kernel state number. */
+CW_HIDDEN const char *cw_tcp_state_name(int state);
+
+#endif

@@ -1,0 +1,291 @@
+/* table.c - the connection table. Written by interpose (through these functions) and, later, the
+ * reaper; read by snapshot. Never blocks, logs, or calls policy; takes only table_mu. */
+#define _GNU_SOURCE
+#include "table.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <time.h>
+#include "config.h"
+
+struct cw_table cw_tab = {.mu = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
+struct cw_conn **cw_slots;  /* see table.h */
+unsigned cw_slot_cap;       /* immutable after cw_table_init */
+
+const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1,   5,
+                                                  10,    30,   60,   300, 1800, 3600};
+
+#define SLOT_CAP_MAX (1u << 22)
+#define CHUNK 64
+#define MAX_DESTS 4096
+
+/* Records are type-stable: once allocated they are only ever recycled as records, never handed
+ * back to malloc, so a wrapper that loaded a slot just before a racing close writes into a live
+ * record's memory, never into freed memory. Guarded by table_mu. */
+static struct cw_conn *free_list;
+
+void cw_table_lock(void) { pthread_mutex_lock(&cw_tab.mu); }
+void cw_table_unlock(void) { pthread_mutex_unlock(&cw_tab.mu); }
+
+int cw_table_init(void) {
+  struct rlimit rl;
+  rlim_t n = SLOT_CAP_MAX;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < n)
+    n = rl.rlim_max;
+  if (n < 1024)
+    n = 1024;
+  /* Reserved, not committed: only the pages under fds in use are ever touched. */
+  void *p = mmap(NULL, n * sizeof(struct cw_conn *), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED)
+    return -errno;
+  cw_slots = p;
+  __atomic_store_n(&cw_slot_cap, (unsigned)n, __ATOMIC_RELEASE);
+  return 0;
+}
+
+static struct cw_conn *conn_alloc(void) {
+  if (!free_list) {
+    struct cw_conn *chunk = calloc(CHUNK, sizeof *chunk);
+    if (!chunk)
+      return NULL;
+    for (int i = 0; i < CHUNK; i++) {
+      chunk[i].next_free = free_list;
+      free_list = &chunk[i];
+    }
+  }
+  struct cw_conn *c = free_list;
+  free_list = c->next_free;
+  memset(c, 0, sizeof *c);
+  return c;
+}
+
+static struct cw_dest *dest_get(const struct cw_addr *peer) {
+  struct cw_dest *d;
+  HASH_FIND(hh, cw_tab.dests, peer, sizeof *peer, d);
+  if (d || cw_tab.ndests >= MAX_DESTS)
+    return d;
+  d = calloc(1, sizeof *d);
+  if (!d)
+    return NULL;
+  d->peer = *peer;
+#undef uthash_nonfatal_oom
+#define uthash_nonfatal_oom(e) oom = 1
+  int oom = 0;
+  HASH_ADD(hh, cw_tab.dests, peer, sizeof d->peer, d);
+  if (oom) {
+    free(d);
+    return NULL;
+  }
+  cw_tab.ndests++;
+  return d;
+}
+
+static void set_slot(int fd, struct cw_conn *c) {
+  __atomic_store_n(&cw_slots[fd], c, __ATOMIC_RELEASE);
+  if (c && fd >= cw_tab.hiwater)
+    cw_tab.hiwater = fd + 1;
+}
+
+static void hist_add(struct cw_counters *k, double s) {
+  int i = 0;
+  while (i < CW_HIST_BUCKETS && s > cw_hist_bounds_s[i])
+    i++;
+  k->hist[i]++;
+  k->hist_sum_s += s;
+}
+
+/* End a connection whose last fd is gone. Caller holds table_mu; no slot points at c. */
+static void conn_end(struct cw_conn *c, int missed) {
+  struct cw_counters *k = &cw_tab.c;
+  k->active[c->dir]--;
+  k->closed[c->dir]++;
+  if (missed)
+    k->missed_closes++;
+  k->bytes_in_closed += (int64_t)__atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
+  k->bytes_out_closed += (int64_t)__atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
+  if (!c->inherited)
+    hist_add(k, (double)(cw_now() - c->opened_ns) / 1e9);
+  if (c->dest)
+    c->dest->active--;
+  HASH_DELETE(hh, cw_tab.conns, c);
+  free(c->bt);
+  c->bt = NULL;
+  c->next_free = free_list;
+  free_list = c;
+}
+
+/* Drop fd's reference to its connection. Caller holds table_mu. */
+static void detach(int fd, int missed) {
+  struct cw_conn *c = cw_slots[fd];
+  if (!c)
+    return;
+  set_slot(fd, NULL);
+  if (--c->nfds > 0) {
+    if (c->fd == fd) { /* name it by a remaining fd */
+      for (int i = 0; i < cw_tab.hiwater; i++)
+        if (cw_slots[i] == c) {
+          c->fd = i;
+          break;
+        }
+    }
+    return;
+  }
+  conn_end(c, missed);
+}
+
+int cw_table_open(const struct cw_conn_info *info) {
+  if ((unsigned)info->fd >= cw_slot_cap) {
+    cw_table_count_untracked();
+    free(info->bt);
+    return -EBADF;
+  }
+  int rc = 0;
+  cw_table_lock();
+  struct cw_conn *old = cw_slots[info->fd];
+  if (old && old->ino == info->ino) {
+    rc = -EEXIST;
+    goto out_free;
+  }
+  if (old)
+    detach(info->fd, 1);
+  struct cw_conn *c = conn_alloc();
+  if (!c) {
+    cw_tab.c.untracked++;
+    rc = -ENOMEM;
+    goto out_free;
+  }
+  c->id = cw_tab.next_id++;
+  c->fd = info->fd;
+  c->nfds = 1;
+  c->dir = (uint8_t)info->dir;
+  c->inherited = (uint8_t)info->inherited;
+  c->ino = info->ino;
+  c->local = info->local;
+  c->peer = info->peer;
+  c->bt = info->bt;
+  c->opened_ns = cw_now();
+  c->last_ns = cw_now_coarse();
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  c->opened_wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+#undef uthash_nonfatal_oom
+#define uthash_nonfatal_oom(e) oom = 1
+  int oom = 0;
+  HASH_ADD(hh, cw_tab.conns, id, sizeof c->id, c);
+  if (oom) {
+    c->next_free = free_list;
+    free_list = c;
+    cw_tab.c.untracked++;
+    rc = -ENOMEM;
+    goto out_free;
+  }
+  if (c->dir == CW_DIR_OUT && (c->dest = dest_get(&c->peer))) {
+    c->dest->active++;
+    c->dest->opened++;
+  }
+  struct cw_counters *k = &cw_tab.c;
+  k->opened[c->dir]++;
+  if (c->inherited)
+    k->inherited++;
+  if (++k->active[c->dir] > k->peak[c->dir])
+    k->peak[c->dir] = k->active[c->dir];
+  if (k->active[0] + k->active[1] > k->peak_total)
+    k->peak_total = k->active[0] + k->active[1];
+  set_slot(info->fd, c);
+  cw_table_unlock();
+  return 0;
+out_free:
+  cw_table_unlock();
+  free(info->bt);
+  return rc;
+}
+
+void cw_table_fd_reused(int fd) {
+  cw_table_lock();
+  detach(fd, 1);
+  cw_table_unlock();
+}
+
+void cw_table_dup(int oldfd, int newfd) {
+  if ((unsigned)newfd >= cw_slot_cap || oldfd == newfd)
+    return;
+  cw_table_lock();
+  detach(newfd, 0);
+  struct cw_conn *c = cw_table_get(oldfd);
+  if (c) {
+    c->nfds++;
+    set_slot(newfd, c);
+  }
+  cw_table_unlock();
+}
+
+void cw_table_close(int fd) {
+  if (!cw_table_get(fd))
+    return;
+  cw_table_lock();
+  detach(fd, 0);
+  cw_table_unlock();
+}
+
+void cw_table_close_range(unsigned first, unsigned last) {
+  cw_table_lock();
+  unsigned end = (unsigned)cw_tab.hiwater;
+  if (last < end)
+    end = last + 1;
+  for (unsigned fd = first; fd < end; fd++)
+    detach((int)fd, 0);
+  cw_table_unlock();
+}
+
+void cw_table_shutdown(int fd, int how) {
+  struct cw_conn *c = cw_table_get(fd);
+  if (!c)
+    return;
+  cw_table_lock();
+  if (cw_slots[fd] == c)
+    c->shut |= (uint8_t)(how == 0 ? 1 : how == 1 ? 2 : 3);
+  cw_table_unlock();
+}
+
+int cw_table_end_missed(int fd, uint64_t id) {
+  int ended = 0;
+  cw_table_lock();
+  struct cw_conn *c = (unsigned)fd < cw_slot_cap ? cw_slots[fd] : NULL;
+  if (c && c->id == id) {
+    /* other fds of it may still name the live socket: end just this fd's share */
+    ended = c->nfds == 1;
+    detach(fd, 1);
+  }
+  cw_table_unlock();
+  return ended;
+}
+
+void cw_table_fork_child(void) {
+  pthread_mutex_init(&cw_tab.mu, NULL);
+  struct cw_counters *k = &cw_tab.c;
+  memset(k, 0, sizeof *k);
+  struct cw_conn *c, *tmp;
+  HASH_ITER(hh, cw_tab.conns, c, tmp) {
+    c->inherited = 1;
+    k->opened[c->dir]++;
+    k->active[c->dir]++;
+    k->inherited++;
+  }
+  for (int d = 0; d < 2; d++)
+    k->peak[d] = k->active[d];
+  k->peak_total = k->active[0] + k->active[1];
+  struct cw_dest *dd, *dt;
+  HASH_ITER(hh, cw_tab.dests, dd, dt) {
+    dd->opened = dd->active;
+    dd->refused = dd->reaped = 0;
+  }
+}
+
+void cw_table_count_untracked(void) {
+  cw_table_lock();
+  cw_tab.c.untracked++;
+  cw_table_unlock();
+}

@@ -1,0 +1,140 @@
+/* table.h - the connection table: a uthash of records (keyed by id) owning every tracked
+ * connection, per-destination aggregates, the process counters, and an fd-indexed slot array
+ * that the read/write wrappers consult without a lock.
+ *
+ * Lock order (the only one in the shim): table_mu is a leaf; nothing else is taken while it is
+ * held, and no blocking call is made under it. */
+#ifndef CW_TABLE_H
+#define CW_TABLE_H
+
+#include <pthread.h>
+#include <stdint.h>
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+#include "addr.h"
+#include "cw.h"
+
+#define CW_BT_MAX 16
+struct cw_bt {
+  int n;
+  void *pc[CW_BT_MAX];
+};
+
+/* Per peer address:port, outbound only. Guarded by table_mu. */
+struct cw_dest {
+  struct cw_addr peer; /* key */
+  int64_t active, opened, refused, reaped;
+  UT_hash_handle hh;
+};
+
+struct cw_conn {
+  /* Hot: written with relaxed atomics by the thread doing I/O on one of the conn's fds, read by
+   * snapshot. A load-then-store, not a locked add: one connection is read (or written) by one
+   * thread at a time in every host we know, and a lost count under a racing second reader is
+   * worth less than a bus lock on every call. */
+  uint64_t bytes_in, bytes_out, calls_in, calls_out;
+  int64_t last_ns;     /* coarse monotonic time of the last read or write */
+  uint8_t peer_closed; /* EOF seen */
+  /* Cold: written under table_mu. */
+  uint8_t dir;       /* enum cw_dir */
+  uint8_t inherited; /* adopted at start-up or from a parent: not this process's leak */
+  uint8_t shut;      /* shutdown() bits: 1 read side, 2 write side */
+  int fd;            /* an fd naming it (the first; another once that one closes) */
+  int nfds;          /* fds naming it; the connection ends when this reaches 0 */
+  uint64_t id;       /* unique in the process; the hash key */
+  uint64_t ino;      /* socket inode, to tell the fd number's reuse from our connection */
+  int64_t opened_ns; /* monotonic */
+  int64_t opened_wall_ms;
+  struct cw_addr local, peer;
+  struct cw_dest *dest; /* NULL for inbound or when the destination table is full */
+  struct cw_bt *bt;     /* where it was opened, when backtraces are on */
+  struct cw_conn *next_free;
+  UT_hash_handle hh;
+};
+
+#define CW_HIST_BUCKETS 13
+extern CW_HIDDEN const double cw_hist_bounds_s[CW_HIST_BUCKETS];
+
+/* Process counters. Guarded by table_mu; writers: interpose (via table), policy, reaper;
+ * reader: snapshot. Index [dir] is enum cw_dir. */
+struct cw_counters {
+  int64_t active[2], peak[2], peak_total, opened[2], closed[2];
+  int64_t inherited, missed_closes, untracked;
+  int64_t bytes_in_closed, bytes_out_closed; /* bytes of connections that have ended */
+  int64_t refused, waited, wait_ms, queued;
+  int64_t reaped[3], released, close_wait_leaks;
+  int64_t hist[CW_HIST_BUCKETS + 1]; /* connection durations; last is +Inf */
+  double hist_sum_s;
+};
+
+/* The shared state. All guarded by table_mu except slots (see below). */
+struct cw_table {
+  pthread_mutex_t mu;
+  struct cw_conn *conns; /* uthash head, by id */
+  struct cw_dest *dests; /* uthash head, by peer */
+  int ndests;
+  struct cw_counters c;
+  uint64_t next_id;
+  int hiwater; /* one past the highest fd ever given a slot: scans stop there */
+};
+extern CW_HIDDEN struct cw_table cw_tab;
+
+/* fd -> connection. Written under table_mu with release stores; read lock-free (acquire) by the
+ * wrappers. slot_cap is immutable after cw_table_init; fds at or above it are not tracked. */
+extern CW_HIDDEN struct cw_conn **cw_slots;
+extern CW_HIDDEN unsigned cw_slot_cap;
+
+static inline struct cw_conn *cw_table_get(int fd) {
+  if ((unsigned)fd >= cw_slot_cap)
+    return NULL;
+  return __atomic_load_n(&cw_slots[fd], __ATOMIC_ACQUIRE);
+}
+
+/* Map the slot array (sized by the hard RLIMIT_NOFILE, at most 1<<22). 0 or -errno. */
+CW_HIDDEN int cw_table_init(void);
+
+struct cw_conn_info {
+  int fd, dir, inherited;
+  uint64_t ino;
+  struct cw_addr local, peer;
+  struct cw_bt *bt; /* ownership passes to the table */
+};
+
+/* Start tracking a connection on fd. If fd already names the same socket (a repeated connect) it
+ * is left as is; a record of another socket on that number ends as a missed close. Returns 0,
+ * -EEXIST (already tracked), -EBADF (fd above the slot array) or -ENOMEM. */
+CW_HIDDEN int cw_table_open(const struct cw_conn_info *info);
+
+/* fd was just handed out by a call that creates fds: any record still on it was closed unseen. */
+CW_HIDDEN void cw_table_fd_reused(int fd);
+static inline void cw_table_newfd(int fd) {
+  if (CW_UNLIKELY(cw_table_get(fd) != NULL))
+    cw_table_fd_reused(fd);
+}
+
+/* newfd now names what oldfd names (dup, dup2, dup3, F_DUPFD). */
+CW_HIDDEN void cw_table_dup(int oldfd, int newfd);
+
+/* fd is being closed: forget it, ending its connection at the last fd. */
+CW_HIDDEN void cw_table_close(int fd);
+
+/* The same for every tracked fd in [first, last]. */
+CW_HIDDEN void cw_table_close_range(unsigned first, unsigned last);
+
+/* shutdown(fd, how) succeeded. */
+CW_HIDDEN void cw_table_shutdown(int fd, int how);
+
+/* End the connection with this id on fd, if it is still there, as a missed close (the fd number
+ * was found to name another socket). Returns 1 when the connection ended. */
+CW_HIDDEN int cw_table_end_missed(int fd, uint64_t id);
+
+/* After fork, in the child: new mutex, every connection inherited, counters restarted. */
+CW_HIDDEN void cw_table_fork_child(void);
+
+CW_HIDDEN void cw_table_lock(void);
+CW_HIDDEN void cw_table_unlock(void);
+
+/* Count a connection the shim could not track (fd too high, out of memory). */
+CW_HIDDEN void cw_table_count_untracked(void);
+
+#endif
