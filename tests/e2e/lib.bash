@@ -1,0 +1,60 @@
+# lib.bash - shared by the end-to-end tests: paths, a private run directory, background processes
+# killed by PID at exit, polling with deadlines, stats queries and assertions.
+# Every test sources it first: . "$(dirname "$0")/lib.bash"
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+CW_LIB=$ROOT/build/libconnwarden.so
+CW=$ROOT/build/connwarden
+HOSTS=$ROOT/build/hosts
+HOSTSRC=$ROOT/tests/hosts
+PY=/usr/bin/python3 # Debian's interpreter, with Debian's python3-* packages
+T=$(mktemp -d /tmp/cw-e2e.XXXXXX)
+export CONNWARDEN_RUNDIR=$T/run
+unset LD_PRELOAD CONNWARDEN_STATS CONNWARDEN_LEAK_CHECK CONNWARDEN_LEAK_EXITCODE CONNWARDEN_REPORT
+
+CW_PIDS=()
+cw_cleanup() {
+  local p
+  for p in "${CW_PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+  rm -rf "$T"
+}
+trap cw_cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+note() { echo "# $*" >&2; }
+
+# bg CMD...: start in the background; its PID goes to $BG_PID and is killed at exit.
+bg() { "$@" & BG_PID=$!; CW_PIDS+=("$BG_PID"); }
+
+# shimmed CMD...: run with the library preloaded.
+shimmed() { LD_PRELOAD=$CW_LIB "$@"; }
+
+# wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds; fail after SECONDS.
+wait_for() {
+  local limit=$1; shift
+  local deadline=$(($(date +%s%N) + limit * 1000000000))
+  until "$@" 2>/dev/null; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || fail "timed out after ${limit}s waiting for: $*"
+    sleep 0.05
+  done
+}
+
+# sock_of PID: the stats socket path of a shimmed process.
+sock_of() { echo "$CONNWARDEN_RUNDIR/$1.sock"; }
+
+# query SOCKET COMMAND: one stats command, the raw reply on stdout (no CLI involved).
+query() { $PY "$ROOT/tests/e2e/cwq.py" "$1" "$2"; }
+
+# jq_py JSON EXPR: evaluate a Python expression over the parsed JSON (bound to j).
+jq_py() { $PY -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+# stat_of PID EXPR: one value from the `stats` JSON of PID.
+stat_of() { jq_py "$(query "$(sock_of "$1")" stats)" "$2"; }
+
+assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
+assert_contains() { grep -qF -- "$2" <<<"$1" || fail "$3: '$2' not in: $1"; }
+assert_not_contains() { ! grep -qF -- "$2" <<<"$1" || fail "$3: '$2' unexpectedly in: $1"; }
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
