@@ -3,6 +3,7 @@
 #include "command.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define MAX_WORDS 4
@@ -14,6 +15,7 @@ static const struct {
 } verbs[] = {
     {"stats", CW_CMD_STATS, 0},   {"conns", CW_CMD_CONNS, 0}, {"metrics", CW_CMD_METRICS, 0},
     {"config", CW_CMD_CONFIG, 0}, {"help", CW_CMD_HELP, 0},   {"set", CW_CMD_SET, 2},
+    {"reap", CW_CMD_REAP, 1},
 };
 
 int cw_cmd_parse(const char *line, struct cw_cmd *cmd, char *err, size_t errlen) {
@@ -49,11 +51,23 @@ int cw_cmd_parse(const char *line, struct cw_cmd *cmd, char *err, size_t errlen)
     if (n - 1 != verbs[i].args) {
       if (verbs[i].args == 0)
         snprintf(err, errlen, "%s takes no arguments", verbs[i].name);
+      else if (verbs[i].verb == CW_CMD_REAP)
+        snprintf(err, errlen, "usage: reap FD");
       else
         snprintf(err, errlen, "usage: set NAME VALUE");
       return -EINVAL;
     }
     cmd->verb = verbs[i].verb;
+    if (cmd->verb == CW_CMD_REAP) {
+      char *end;
+      long fd = strtol(words[1], &end, 10);
+      if (*end || end == words[1] || fd < 0 || fd > 0x7fffffff || words[1][0] == '+' || words[1][0] == '-') {
+        snprintf(err, errlen, "reap: '%.32s' is not an fd number", words[1]);
+        return -EINVAL;
+      }
+      cmd->fd = (int)fd;
+      return 0;
+    }
     if (verbs[i].args == 2) {
       if (strlen(words[1]) >= sizeof cmd->name || strlen(words[2]) >= sizeof cmd->value) {
         snprintf(err, errlen, "setting name or value too long");

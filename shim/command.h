@@ -5,12 +5,13 @@
 #include <stddef.h>
 #include "cw.h"
 
-enum cw_verb { CW_CMD_STATS, CW_CMD_CONNS, CW_CMD_METRICS, CW_CMD_CONFIG, CW_CMD_HELP, CW_CMD_SET };
+enum cw_verb { CW_CMD_STATS, CW_CMD_CONNS, CW_CMD_METRICS, CW_CMD_CONFIG, CW_CMD_HELP, CW_CMD_SET, CW_CMD_REAP };
 
 struct cw_cmd {
   enum cw_verb verb;
   char name[64];  /* set: the setting */
   char value[64]; /* set: its new value (checked by cw_config_set) */
+  int fd;         /* reap: the fd */
 };
 
 /* Parse one line (its newline already cut; a trailing \r and blanks are ignored). Returns 0, or

@@ -5,6 +5,7 @@
 #define CW_HOOKS_H
 
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>

@@ -8,6 +8,7 @@
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -16,6 +17,8 @@
 #include "config.h"
 #include "hooks.h"
 #include "lifecycle.h"
+#include "ownfd.h"
+#include "policy.h"
 #include "real.h"
 #include "sock.h"
 #include "table.h"
@@ -119,24 +122,87 @@ static void after_newfd(int fd) {
 /* Bookkeeping is skipped when the shim itself is the caller (cw_guard), and in a vfork child. */
 static int may_track(void) { return !cw_guard && !cw_in_foreign_child(); }
 
-static void track(int fd, int dir, const struct sockaddr *sa, socklen_t salen) {
-  struct cw_conn_info info;
-  cw_guard++;
-  if (cw_sock_probe(fd, dir, sa, salen, &info) == 0) {
-    info.bt = cw_bt_capture();
-    if (cw_table_open(&info) == 0)
-      cw_lifecycle_want_server();
-  }
-  cw_guard--;
+/* Start tracking fd. Returns 0, or -errno when it is not a TCP socket or could not be tracked.
+ * The caller has probed info (cw_sock_probe) and set its policy fields; info.bt is consumed. */
+static int track(struct cw_conn_info *info) {
+  int rc = cw_table_open(info);
+  if (rc == 0)
+    cw_lifecycle_want_server();
+  return rc;
 }
 
+/* A connect on a fresh TCP socket to an IPv4/IPv6 peer goes through the caps (policy.c): it may
+ * be admitted, refused, made to wait, or parked (non-blocking: EINPROGRESS now, the real connect
+ * when a slot frees). Everything else is passed through and, when it starts a connection,
+ * tracked. */
 int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
   CW_ENSURE(connect, CW_RAW(SYS_connect, fd, sa, salen));
+  if (!sa || salen < (socklen_t)sizeof(sa_family_t) ||
+      (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || !may_track())
+    return CW_REAL(connect)(fd, sa, salen);
+  if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED))) { /* the host asks again about a parked one */
+    int rc;
+    CW_SAVE_ERRNO(rc = cw_policy_connect_again(fd));
+    if (rc < 0) {
+      errno = -rc;
+      return -1;
+    }
+    return CW_REAL(connect)(fd, sa, salen);
+  }
+  struct cw_conn_info info;
+  struct cw_admit ad = {.result = CW_ADMIT_PASS};
+  int probed;
+  CW_SAVE_ERRNO({
+    cw_guard++;
+    probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, &info) == 0;
+    /* a repeated connect on a socket we track already (checking on progress) takes no slot */
+    struct cw_conn *c = cw_table_get(fd);
+    if (probed && !(c && c->ino == info.ino)) {
+      info.bt = cw_bt_capture();
+      cw_policy_connect(fd, sa, salen, &info.bt, &ad);
+    } else {
+      probed = 0;
+    }
+    cw_guard--;
+  });
+  switch (ad.result) {
+  case CW_ADMIT_REFUSE:
+    free(info.bt);
+    errno = cw_cfg.cap_errno;
+    return -1;
+  case CW_ADMIT_TIMEOUT:
+    free(info.bt);
+    errno = ETIMEDOUT;
+    return -1;
+  case CW_ADMIT_PARKED:
+    CW_SAVE_ERRNO(cw_lifecycle_want_server());
+    errno = EINPROGRESS;
+    return -1;
+  default:
+    break;
+  }
   int r = CW_REAL(connect)(fd, sa, salen);
   /* EINPROGRESS: a non-blocking connect under way; EINTR: a blocking one goes on in the kernel */
-  if ((r == 0 || errno == EINPROGRESS || errno == EINTR) && sa &&
-      (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && may_track())
-    CW_SAVE_ERRNO(track(fd, CW_DIR_OUT, sa, salen));
+  int started = r == 0 || errno == EINPROGRESS || errno == EINTR;
+  CW_SAVE_ERRNO({
+    cw_guard++;
+    if (probed && started) {
+      info.policed = ad.policed;
+      info.holds_slot = ad.result == CW_ADMIT_OK;
+      /* the local address exists only now */
+      struct sockaddr_storage ss;
+      socklen_t l = sizeof ss;
+      if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
+        cw_addr_from_sockaddr(&info.local, (struct sockaddr *)&ss, l);
+      if (track(&info) < 0)
+        cw_policy_abandon(&ad);
+    } else {
+      if (probed)
+        free(info.bt);
+      cw_policy_abandon(&ad);
+    }
+    cw_guard--;
+  });
   return r;
 }
 
@@ -144,10 +210,17 @@ static int after_accept(int r, struct sockaddr *sa, socklen_t *salen) {
   if (r < 0 || !may_track())
     return r;
   CW_SAVE_ERRNO({
+    cw_guard++;
     cw_table_newfd(r);
     /* the peer as the caller got it, unless it gave no room or it was cut short */
     socklen_t l = (sa && salen) ? *salen : 0;
-    track(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l);
+    struct cw_conn_info info;
+    if (cw_sock_probe(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l, &info) == 0) {
+      info.policed = cw_policy_scoped(CW_DIR_IN, &info.peer);
+      info.bt = cw_bt_capture();
+      track(&info);
+    }
+    cw_guard--;
   });
   return r;
 }
@@ -178,6 +251,27 @@ int cw_w_listen(int fd, int backlog) {
 
 /* ---- connections end ------------------------------------------------------------------------ */
 
+/* The fd number is about to stop naming what it names: leave the queue if it was parked, and end
+ * its share of a connection. */
+static void forget(int fd) {
+  if (cw_fdflag(fd, CW_FD_PARKED))
+    cw_policy_forget(fd);
+  if (cw_table_get(fd))
+    cw_table_close(fd);
+}
+
+static void forget_range(unsigned first, unsigned last) {
+  cw_policy_forget_range(first, last);
+  cw_table_close_range(first, last);
+}
+
+/* After the real close: slots it freed go to waiters. Only now, so that the peer sees this
+ * connection's FIN before the next one's SYN and never more than the cap at once. */
+static void grant_waiters(void) {
+  if (CW_UNLIKELY(__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) > 0))
+    CW_SAVE_ERRNO(cw_policy_grant());
+}
+
 /* Forget fd before the real close: the moment the kernel frees the number, another thread may
  * be handed it, and its record must not meet ours. On Linux the fd is gone after close() even
  * when it reports EINTR or EIO. */
@@ -187,8 +281,12 @@ int cw_w_close(int fd) {
     errno = EBADF; /* as for any fd the host never opened */
     return -1;
   }
-  if (CW_UNLIKELY(cw_table_get(fd) != NULL) && may_track())
-    CW_SAVE_ERRNO(cw_table_close(fd));
+  if (CW_UNLIKELY(cw_table_get(fd) != NULL || cw_fdflag(fd, CW_FD_PARKED)) && may_track()) {
+    CW_SAVE_ERRNO(forget(fd));
+    int r = CW_REAL(close)(fd);
+    grant_waiters();
+    return r;
+  }
   return CW_REAL(close)(fd);
 }
 
@@ -239,10 +337,12 @@ int cw_w_close_range(unsigned first, unsigned last, int fl) {
   /* CLOEXEC only marks; bad arguments fail in the kernel exactly as without us */
   if ((fl & CLOSE_RANGE_CLOEXEC) || first > last || !may_track())
     return CW_REAL(close_range)(first, last, fl);
-  CW_SAVE_ERRNO(cw_table_close_range(first, last));
-  if (__atomic_load_n(&cw_own_count, __ATOMIC_RELAXED) == 0)
-    return CW_REAL(close_range)(first, last, fl);
-  return close_range_around_own(first, last, fl);
+  CW_SAVE_ERRNO(forget_range(first, last));
+  int r = __atomic_load_n(&cw_own_count, __ATOMIC_RELAXED) == 0
+              ? CW_REAL(close_range)(first, last, fl)
+              : close_range_around_own(first, last, fl);
+  grant_waiters();
+  return r;
 }
 
 void cw_w_closefrom(int lowfd) {
@@ -256,11 +356,12 @@ void cw_w_closefrom(int lowfd) {
     return;
   }
   int saved = errno;
-  cw_table_close_range((unsigned)lowfd, ~0U);
+  forget_range((unsigned)lowfd, ~0U);
   if (__atomic_load_n(&cw_own_count, __ATOMIC_RELAXED) == 0)
     CW_REAL(closefrom)(lowfd);
   else
     close_range_around_own((unsigned)lowfd, ~0U, 0);
+  grant_waiters();
   errno = saved;
 }
 
@@ -270,10 +371,12 @@ int cw_w_fclose(FILE *fp) {
   if (fp && may_track())
     CW_SAVE_ERRNO({
       int fd = fileno(fp);
-      if (fd >= 0 && cw_table_get(fd))
-        cw_table_close(fd);
+      if (fd >= 0)
+        forget(fd);
     });
-  return CW_REAL(fclose)(fp);
+  int r = CW_REAL(fclose)(fp);
+  grant_waiters();
+  return r;
 }
 
 /* ---- fds that name the same socket ---------------------------------------------------------- */
@@ -293,25 +396,30 @@ int cw_w_dup(int fd) {
   return r;
 }
 
-/* dup2/dup3 onto one of our own fds: move ours away first, then let the host have the number. */
-static void before_dup_onto(int fd2) {
+/* dup2/dup3 onto one of our own fds: move ours away first, then let the host have the number.
+ * Onto a parked fd: the host replaces it, so it leaves the queue. */
+static void before_dup_onto(int fd, int fd2) {
   if (CW_UNLIKELY(cw_own_is(fd2)) && may_track())
     CW_SAVE_ERRNO(cw_own_relocate(fd2));
+  if (CW_UNLIKELY(cw_fdflag(fd2, CW_FD_PARKED)) && fd != fd2 && may_track())
+    CW_SAVE_ERRNO(cw_policy_forget(fd2));
 }
 
 int cw_w_dup2(int fd, int fd2) {
   CW_ENSURE(dup2, CW_RAW(SYS_dup3, fd, fd2, 0)); /* dup3 refuses fd == fd2; rare before init */
-  before_dup_onto(fd2);
+  before_dup_onto(fd, fd2);
   int r = CW_REAL(dup2)(fd, fd2);
   after_dup(fd, r);
+  grant_waiters();
   return r;
 }
 
 int cw_w_dup3(int fd, int fd2, int fl) {
   CW_ENSURE(dup3, CW_RAW(SYS_dup3, fd, fd2, fl));
-  before_dup_onto(fd2);
+  before_dup_onto(fd, fd2);
   int r = CW_REAL(dup3)(fd, fd2, fl);
   after_dup(fd, r);
+  grant_waiters();
   return r;
 }
 
@@ -340,6 +448,33 @@ int cw_w_fcntl64(int fd, int cmd, ...) {
   va_end(ap);
   CW_ENSURE(fcntl64, (int)CW_RAW(SYS_fcntl, fd, cmd, arg));
   return fcntl_common(CW_REAL(fcntl64), fd, cmd, arg);
+}
+
+/* A parked connect's result is reported the kernel's way: SO_ERROR is 0 while it waits, and the
+ * cap errno once its queue timeout passed. Only parked fds are looked at. */
+int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
+  CW_ENSURE(getsockopt, (int)CW_RAW(SYS_getsockopt, fd, lvl, name, val, len));
+  if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED)) && lvl == SOL_SOCKET && name == SO_ERROR && val &&
+      len && *len >= (socklen_t)sizeof(int) && !cw_guard) {
+    int err = 0, mine;
+    CW_SAVE_ERRNO(mine = cw_policy_so_error(fd, &err));
+    if (mine) {
+      *(int *)val = err;
+      *len = sizeof(int);
+      return 0;
+    }
+  }
+  return CW_REAL(getsockopt)(fd, lvl, name, val, len);
+}
+
+/* epoll registrations made on a parked fd belong to the placeholder, and vanish with it: record
+ * them, so they are made again on the host's socket when it gets its number back. */
+int cw_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+  CW_ENSURE(epoll_ctl, (int)CW_RAW(SYS_epoll_ctl, epfd, op, fd, ev));
+  int r = CW_REAL(epoll_ctl)(epfd, op, fd, ev);
+  if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED)) && r == 0 && !cw_guard)
+    CW_SAVE_ERRNO(cw_policy_epoll_ctl(epfd, op, fd, ev));
+  return r;
 }
 
 int cw_w_shutdown(int fd, int how) {
@@ -474,6 +609,10 @@ long cw_w_syscall(long nr, ...) {
     return cw_w_fcntl((int)a, (int)b, (void *)c);
   case SYS_shutdown:
     return cw_w_shutdown((int)a, (int)b);
+  case SYS_getsockopt:
+    return cw_w_getsockopt((int)a, (int)b, (int)c, (void *)d, (socklen_t *)e);
+  case SYS_epoll_ctl:
+    return cw_w_epoll_ctl((int)a, (int)b, (int)c, (struct epoll_event *)d);
   case SYS_read:
     return cw_w_read((int)a, (void *)b, (size_t)c);
   case SYS_write:

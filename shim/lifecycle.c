@@ -1,6 +1,6 @@
 /* lifecycle.c - the constructor, pthread_once'd resolution, atfork handlers, the exit handler and
  * the shim's own fds: the one place threads start. Runs in whichever host thread is starting,
- * forking or exiting. Lock order: start_mu, then table_mu (prepare); own_mu is a leaf. */
+ * forking or exiting. Lock order: start_mu, table_mu, own_mu (a leaf). */
 #define _GNU_SOURCE
 #include "lifecycle.h"
 
@@ -17,6 +17,9 @@
 #include "config.h"
 #include "leakcheck.h"
 #include "log.h"
+#include "ownfd.h"
+#include "policy.h"
+#include "reaper.h"
 #include "real.h"
 #include "server.h"
 #include "sock.h"
@@ -33,94 +36,7 @@ int cw_server_wanted;
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static int child_restart; /* set by the atfork child handler, read by the fork wrapper's child */
 
-/* ---- own fds -------------------------------------------------------------------------------- */
-
-unsigned char *cw_own_map; /* written under own_mu; read lock-free by cw_own_is */
-int cw_own_count;          /* likewise */
-static int *own_refs[CW_OWN_MAX]; /* guarded by own_mu */
-static pthread_mutex_t own_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static void own_mark(int fd, unsigned char v) {
-  if (cw_own_map && fd >= 0 && (unsigned)fd < cw_slot_cap)
-    __atomic_store_n(&cw_own_map[fd], v, __ATOMIC_RELAXED);
-}
-
-int cw_own_add(int *ref) {
-  int rc = -ENOSPC;
-  pthread_mutex_lock(&own_mu);
-  for (int i = 0; i < CW_OWN_MAX; i++)
-    if (!own_refs[i]) {
-      own_refs[i] = ref;
-      own_mark(*ref, 1);
-      __atomic_add_fetch(&cw_own_count, 1, __ATOMIC_RELAXED);
-      rc = 0;
-      break;
-    }
-  pthread_mutex_unlock(&own_mu);
-  return rc;
-}
-
-void cw_own_del(int *ref) {
-  pthread_mutex_lock(&own_mu);
-  for (int i = 0; i < CW_OWN_MAX; i++)
-    if (own_refs[i] == ref) {
-      own_refs[i] = NULL;
-      own_mark(*ref, 0);
-      __atomic_sub_fetch(&cw_own_count, 1, __ATOMIC_RELAXED);
-      break;
-    }
-  pthread_mutex_unlock(&own_mu);
-}
-
-int cw_own_list(int *out, int max) {
-  int n = 0;
-  pthread_mutex_lock(&own_mu);
-  for (int i = 0; i < CW_OWN_MAX && n < max; i++)
-    if (own_refs[i])
-      out[n++] = __atomic_load_n(own_refs[i], __ATOMIC_RELAXED);
-  pthread_mutex_unlock(&own_mu);
-  return n;
-}
-
-/* Our fds live near the top of the fd range, out of the way of the host's low numbers. */
-static int high_base(void) {
-  struct rlimit rl;
-  long top = cw_slot_cap;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
-    top = (long)rl.rlim_cur;
-  return top > 256 ? (int)(top - 64) : 3;
-}
-
-int cw_own_high_fd(int fd) {
-  int base = high_base();
-  if (fd >= base)
-    return fd;
-  int nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, base);
-  if (nfd < 0)
-    return fd;
-  CW_REAL(close)(fd);
-  return nfd;
-}
-
-void cw_own_relocate(int fd) {
-  pthread_mutex_lock(&own_mu);
-  for (int i = 0; i < CW_OWN_MAX; i++)
-    if (own_refs[i] && __atomic_load_n(own_refs[i], __ATOMIC_RELAXED) == fd) {
-      /* low numbers too: the host may own everything above */
-      int nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, high_base());
-      if (nfd < 0)
-        nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
-      if (nfd < 0)
-        break;
-      own_mark(nfd, 1);
-      __atomic_store_n(own_refs[i], nfd, __ATOMIC_RELEASE);
-      own_mark(fd, 0);
-      /* the host's dup2/dup3 now replaces the old number, closing our old copy */
-    }
-  pthread_mutex_unlock(&own_mu);
-}
-
-/* ---- the stats server ----------------------------------------------------------------------- */
+/* ---- the stats server and the reaper ----------------------------------------------------------------------- */
 
 void cw_lifecycle_start_server(void) {
   pthread_mutex_lock(&start_mu);
@@ -128,6 +44,7 @@ void cw_lifecycle_start_server(void) {
     __atomic_store_n(&cw_server_wanted, 1, __ATOMIC_RELEASE);
     cw_guard++;
     cw_server_start();
+    cw_reaper_start();
     cw_guard--;
   }
   pthread_mutex_unlock(&start_mu);
@@ -137,13 +54,13 @@ void cw_lifecycle_start_server(void) {
 
 static void fork_prepare(void) {
   pthread_mutex_lock(&start_mu);
-  pthread_mutex_lock(&own_mu);
   cw_table_lock();
+  cw_own_lock();
 }
 
 static void fork_parent(void) {
+  cw_own_unlock();
   cw_table_unlock();
-  pthread_mutex_unlock(&own_mu);
   pthread_mutex_unlock(&start_mu);
 }
 
@@ -152,8 +69,10 @@ static void fork_child(void) {
   cw_pid = (pid_t)cw_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
   cw_start_ns = cw_now();
   pthread_mutex_init(&start_mu, NULL);
-  pthread_mutex_init(&own_mu, NULL);
+  cw_own_fork_child();
   cw_table_fork_child();
+  cw_policy_fork_child();
+  cw_reaper_fork_child();
   child_restart = cw_server_fork_child();
   cw_server_wanted = 0;
   if (!cw_cfg.stats_explicit)
@@ -224,14 +143,8 @@ __attribute__((constructor(101))) static void cw_init(void) {
     _exit(2);
   }
   cw_log_level = (enum cw_level)cw_cfg.log_level;
-  if (cw_table_init() < 0) {
+  if (cw_table_init() < 0)
     cw_log(CW_LOG_ERROR, "cannot map the connection table: tracking is off");
-  } else {
-    void *m = mmap(NULL, cw_slot_cap, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (m != MAP_FAILED)
-      cw_own_map = m;
-  }
   if (cw_cfg.backtrace)
     cw_bt_warm();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

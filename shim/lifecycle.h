@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include "cw.h"
+#include "ownfd.h"
 #include "table.h"
 
 /* The pid this copy of the shim belongs to: set at start-up and in a fork child. Written only by
@@ -35,23 +36,5 @@ CW_HIDDEN void cw_lifecycle_fork_child(void);
  * put it back if exec fails. */
 CW_HIDDEN void cw_lifecycle_before_exec(void);
 CW_HIDDEN void cw_lifecycle_exec_failed(void);
-
-/* The shim's own fds (stats listener, wake-up eventfd, clients). The host cannot close them:
- * close() reports EBADF as for an fd it never opened, close_range() and closefrom() go around
- * them, and dup2() onto one moves ours to another number first. Each is registered by the
- * address of the variable that holds it, so a move updates its owner. */
-#define CW_OWN_MAX 40
-extern CW_HIDDEN unsigned char *cw_own_map; /* fd -> 1 when ours; sized like the slot array */
-extern CW_HIDDEN int cw_own_count;          /* how many are registered: a fast "none" */
-CW_HIDDEN int cw_own_add(int *ref);         /* 0 or -ENOSPC */
-CW_HIDDEN void cw_own_del(int *ref);
-CW_HIDDEN int cw_own_list(int *out, int max); /* the fds, unsorted */
-CW_HIDDEN void cw_own_relocate(int fd);       /* move our fd off this number */
-CW_HIDDEN int cw_own_high_fd(int fd);         /* move fd to a high number; returns the new fd */
-static inline int cw_own_is(int fd) {
-  if (CW_LIKELY(__atomic_load_n(&cw_own_count, __ATOMIC_RELAXED) == 0))
-    return 0;
-  return cw_own_map && (unsigned)fd < cw_slot_cap && __atomic_load_n(&cw_own_map[fd], __ATOMIC_RELAXED);
-}
 
 #endif

@@ -4,6 +4,7 @@
 #define CW_REAL_H
 
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>

@@ -66,6 +66,8 @@ void cw_buf_free(struct cw_buf *b) {
 
 static const char *dir_name(int dir) { return dir == CW_DIR_IN ? "in" : "out"; }
 
+static const char *const reason_names[] = {"idle", "lifetime", "manual"};
+
 static void json_addr(struct cw_buf *b, const struct cw_addr *a) {
   char tmp[CW_ADDR_STRLEN];
   cw_buf_json_str(b, cw_addr_format(a, tmp, sizeof tmp));
@@ -131,11 +133,13 @@ void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
     cw_buf_printf(b,
                   ", \"state\": \"%s\", \"age_ms\": %lld, \"idle_ms\": %lld, \"bytes_in\": %llu, "
                   "\"bytes_out\": %llu, \"calls_in\": %llu, \"calls_out\": %llu, \"peer_closed\": "
-                  "%s, \"inherited\": %s}",
+                  "%s, \"inherited\": %s, \"reaped\": %s%s%s}",
                   v->state, (long long)v->age_ms, (long long)v->idle_ms,
                   (unsigned long long)v->bytes_in, (unsigned long long)v->bytes_out,
                   (unsigned long long)v->calls_in, (unsigned long long)v->calls_out,
-                  v->peer_closed ? "true" : "false", v->inherited ? "true" : "false");
+                  v->peer_closed ? "true" : "false", v->inherited ? "true" : "false",
+                  v->reaped ? "\"" : "", v->reaped ? reason_names[v->reaped - 1] : "null",
+                  v->reaped ? "\"" : "");
   }
   cw_buf_printf(b, "]\n");
 }
@@ -206,9 +210,8 @@ void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
   metric_head(b, "connect_wait_seconds_total", "counter", "Time connects spent waiting for a slot.");
   cw_buf_printf(b, "connwarden_connect_wait_seconds_total %.3f\n", (double)k->wait_ms / 1000.0);
   metric_head(b, "connections_reaped_total", "counter", "Connections reaped, by reason.");
-  static const char *const reasons[] = {"idle", "lifetime", "manual"};
   for (int i = 0; i < 3; i++)
-    cw_buf_printf(b, "connwarden_connections_reaped_total{reason=\"%s\"} %lld\n", reasons[i],
+    cw_buf_printf(b, "connwarden_connections_reaped_total{reason=\"%s\"} %lld\n", reason_names[i],
                   (long long)k->reaped[i]);
   metric_one(b, "connections_released_total", "counter",
              "Reaped connections whose kernel socket was released after the grace period.", k->released);
@@ -238,6 +241,7 @@ void cw_render_help(struct cw_buf *b) {
                    "metrics          Prometheus text format\n"
                    "config           the effective configuration (JSON)\n"
                    "set NAME VALUE   change max_conns, max_conns_per_dest, idle_timeout, max_lifetime\n"
+                   "reap FD          reap one connection now (shutdown; released after the grace)\n"
                    "help             this list\n");
 }
 

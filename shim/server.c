@@ -2,7 +2,8 @@
  * per client (at most 1 KiB, within a deadline), runs it against a snapshot and writes the reply.
  * Never blocks on a client: every socket is non-blocking under one poll loop. Its fds are the
  * shim's own (lifecycle.c protects them) and it calls libc only through CW_REAL for interposed
- * names. Runs with every signal blocked and cw_guard set. */
+ * names. Commands go to render (via snapshot), config, and, for `set` and `reap`, to policy and
+ * the reaper. Runs with every signal blocked and cw_guard set. */
 #define _GNU_SOURCE
 #include "server.h"
 
@@ -22,7 +23,9 @@
 #include "config.h"
 #include "lifecycle.h"
 #include "log.h"
+#include "policy.h"
 #include "real.h"
+#include "reaper.h"
 
 #define MAX_CLIENTS 32
 #define LINE_MAX_BYTES 1024
@@ -63,10 +66,24 @@ void cw_server_command(const char *line, struct cw_buf *out) {
     return;
   }
   if (cmd.verb == CW_CMD_SET) {
-    if (cw_config_set(&cw_cfg, cmd.name, cmd.value, err, sizeof err) < 0)
+    if (cw_config_set(&cw_cfg, cmd.name, cmd.value, err, sizeof err) < 0) {
       cw_buf_printf(out, "error: %s\n", err);
+      return;
+    }
+    cw_buf_printf(out, "ok %s %s\n", cmd.name, cmd.value);
+    cw_log(CW_LOG_INFO, "set %s %s", cmd.name, cmd.value);
+    cw_policy_grant(); /* a raised cap admits the queue at once */
+    cw_reaper_wake();  /* new timeouts take effect now */
+    return;
+  }
+  if (cmd.verb == CW_CMD_REAP) {
+    int rc = cw_reaper_reap_fd(cmd.fd);
+    if (rc == -ENOENT)
+      cw_buf_printf(out, "error: fd %d is not a tracked connection\n", cmd.fd);
+    else if (rc == -EALREADY)
+      cw_buf_printf(out, "error: fd %d was reaped already\n", cmd.fd);
     else
-      cw_buf_printf(out, "ok %s %s\n", cmd.name, cmd.value);
+      cw_buf_printf(out, "ok reaped fd %d\n", cmd.fd);
     return;
   }
   struct cw_snapshot s;
@@ -391,7 +408,8 @@ void cw_server_relisten(void) {
 }
 
 int cw_server_fork_child(void) {
-  int was = srv.running;
+  if (!srv.running)
+    return 0; /* nothing was opened: the client table was never set up */
   srv.running = 0;
   for (int i = 0; i < MAX_CLIENTS; i++)
     if (srv.clients[i].fd >= 0) {
@@ -409,5 +427,5 @@ int cw_server_fork_child(void) {
       *fds[i] = -1;
     }
   srv.path[0] = '\0';
-  return was;
+  return 1;
 }

@@ -47,6 +47,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->inherited = c->inherited;
     v->peer_closed = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED);
     v->shut = c->shut;
+    v->reaped = c->reaped;
+    v->released = c->released;
     v->id = c->id;
     v->local = c->local;
     v->peer = c->peer;
@@ -85,7 +87,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
       }
       continue;
     }
-    v->state = cw_sock_state(v->fd);
+    v->state = v->released ? "RELEASED" : cw_sock_state(v->fd);
     if (strcmp(v->state, "CLOSE_WAIT") == 0 || strcmp(v->state, "LAST_ACK") == 0)
       v->peer_closed = 1;
     s->conns[kept++] = *v;

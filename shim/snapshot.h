@@ -9,6 +9,7 @@
 
 struct cw_conn_view {
   int fd, dir, inherited, peer_closed, shut;
+  int reaped, released; /* reaped: 0, or 1 + enum cw_reason */
   uint64_t id;
   struct cw_addr local, peer;
   const char *state; /* static string */

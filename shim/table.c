@@ -12,6 +12,7 @@
 
 struct cw_table cw_tab = {.mu = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
 struct cw_conn **cw_slots;  /* see table.h */
+unsigned char *cw_fdflags;  /* see table.h */
 unsigned cw_slot_cap;       /* immutable after cw_table_init */
 
 const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1,   5,
@@ -41,9 +42,24 @@ int cw_table_init(void) {
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED)
     return -errno;
+  void *f = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (f == MAP_FAILED) {
+    munmap(p, n * sizeof(struct cw_conn *));
+    return -errno;
+  }
   cw_slots = p;
+  cw_fdflags = f;
   __atomic_store_n(&cw_slot_cap, (unsigned)n, __ATOMIC_RELEASE);
   return 0;
+}
+
+void cw_fdflag_set(int fd, int flag, int on) {
+  if ((unsigned)fd >= cw_slot_cap || !cw_fdflags)
+    return;
+  if (on)
+    __atomic_or_fetch(&cw_fdflags[fd], (unsigned char)flag, __ATOMIC_RELAXED);
+  else
+    __atomic_and_fetch(&cw_fdflags[fd], (unsigned char)~flag, __ATOMIC_RELAXED);
 }
 
 static struct cw_conn *conn_alloc(void) {
@@ -62,7 +78,7 @@ static struct cw_conn *conn_alloc(void) {
   return c;
 }
 
-static struct cw_dest *dest_get(const struct cw_addr *peer) {
+struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer) {
   struct cw_dest *d;
   HASH_FIND(hh, cw_tab.dests, peer, sizeof *peer, d);
   if (d || cw_tab.ndests >= MAX_DESTS)
@@ -110,6 +126,8 @@ static void conn_end(struct cw_conn *c, int missed) {
     hist_add(k, (double)(cw_now() - c->opened_ns) / 1e9);
   if (c->dest)
     c->dest->active--;
+  if (c->holds_slot)
+    cw_table_slot_put_locked(c->dest);
   HASH_DELETE(hh, cw_tab.conns, c);
   free(c->bt);
   c->bt = NULL;
@@ -136,14 +154,13 @@ static void detach(int fd, int missed) {
   conn_end(c, missed);
 }
 
-int cw_table_open(const struct cw_conn_info *info) {
+int cw_table_open_locked(const struct cw_conn_info *info) {
   if ((unsigned)info->fd >= cw_slot_cap) {
-    cw_table_count_untracked();
+    cw_tab.c.untracked++;
     free(info->bt);
     return -EBADF;
   }
   int rc = 0;
-  cw_table_lock();
   struct cw_conn *old = cw_slots[info->fd];
   if (old && old->ino == info->ino) {
     rc = -EEXIST;
@@ -162,6 +179,8 @@ int cw_table_open(const struct cw_conn_info *info) {
   c->nfds = 1;
   c->dir = (uint8_t)info->dir;
   c->inherited = (uint8_t)info->inherited;
+  c->policed = (uint8_t)info->policed;
+  c->holds_slot = (uint8_t)info->holds_slot;
   c->ino = info->ino;
   c->local = info->local;
   c->peer = info->peer;
@@ -182,7 +201,7 @@ int cw_table_open(const struct cw_conn_info *info) {
     rc = -ENOMEM;
     goto out_free;
   }
-  if (c->dir == CW_DIR_OUT && (c->dest = dest_get(&c->peer))) {
+  if (c->dir == CW_DIR_OUT && (c->dest = cw_table_dest_locked(&c->peer))) {
     c->dest->active++;
     c->dest->opened++;
   }
@@ -195,13 +214,19 @@ int cw_table_open(const struct cw_conn_info *info) {
   if (k->active[0] + k->active[1] > k->peak_total)
     k->peak_total = k->active[0] + k->active[1];
   set_slot(info->fd, c);
-  cw_table_unlock();
   return 0;
 out_free:
-  cw_table_unlock();
   free(info->bt);
   return rc;
 }
+
+int cw_table_open(const struct cw_conn_info *info) {
+  cw_table_lock();
+  int rc = cw_table_open_locked(info);
+  cw_table_unlock();
+  return rc;
+}
+
 
 void cw_table_fd_reused(int fd) {
   cw_table_lock();
@@ -270,6 +295,7 @@ void cw_table_fork_child(void) {
   struct cw_conn *c, *tmp;
   HASH_ITER(hh, cw_tab.conns, c, tmp) {
     c->inherited = 1;
+    c->holds_slot = 0; /* the child's caps count its own connects */
     k->opened[c->dir]++;
     k->active[c->dir]++;
     k->inherited++;
@@ -280,8 +306,19 @@ void cw_table_fork_child(void) {
   struct cw_dest *dd, *dt;
   HASH_ITER(hh, cw_tab.dests, dd, dt) {
     dd->opened = dd->active;
-    dd->refused = dd->reaped = 0;
+    dd->refused = dd->reaped = dd->slots = 0;
   }
+}
+
+void cw_table_slot_put_locked(struct cw_dest *d) {
+  cw_tab.c.slots--;
+  if (d)
+    d->slots--;
+}
+
+struct cw_conn *cw_table_find_locked(int fd, uint64_t id) {
+  struct cw_conn *c = (unsigned)fd < cw_slot_cap ? cw_slots[fd] : NULL;
+  return c && c->id == id ? c : NULL;
 }
 
 void cw_table_count_untracked(void) {

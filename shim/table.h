@@ -2,8 +2,10 @@
  * connection, per-destination aggregates, the process counters, and an fd-indexed slot array
  * that the read/write wrappers consult without a lock.
  *
- * Lock order (the only one in the shim): table_mu is a leaf; nothing else is taken while it is
- * held, and no blocking call is made under it. */
+ * Lock order, the one place it is written: start_mu (lifecycle) -> table_mu -> own_mu (ownfd)
+ * or reaper_mu (reaper), both leaves. Under table_mu only non-blocking system calls
+ * are made (the policy's parking and the reaper's shutdown/dup2 must be atomic with the slots),
+ * and the only wait is a blocking connect's condition wait, which releases it. */
 #ifndef CW_TABLE_H
 #define CW_TABLE_H
 
@@ -24,8 +26,11 @@ struct cw_bt {
 struct cw_dest {
   struct cw_addr peer; /* key */
   int64_t active, opened, refused, reaped;
+  int64_t slots; /* cap slots held (admitted connects, including ones still connecting) */
   UT_hash_handle hh;
 };
+
+enum cw_reason { CW_REAP_IDLE = 0, CW_REAP_LIFETIME = 1, CW_REAP_MANUAL = 2 };
 
 struct cw_conn {
   /* Hot: written with relaxed atomics by the thread doing I/O on one of the conn's fds, read by
@@ -39,6 +44,14 @@ struct cw_conn {
   uint8_t dir;       /* enum cw_dir */
   uint8_t inherited; /* adopted at start-up or from a parent: not this process's leak */
   uint8_t shut;      /* shutdown() bits: 1 read side, 2 write side */
+  uint8_t policed;   /* CONNWARDEN_ONLY/EXCLUDE let the policy act on it */
+  uint8_t holds_slot; /* counted against the caps until it ends or is released */
+  uint8_t reaped;    /* 0, or 1 + enum cw_reason once shut down by the reaper */
+  uint8_t released;  /* its kernel socket was replaced by the dead placeholder */
+  uint8_t cw_logged; /* its close-wait leak was counted and logged */
+  int64_t reaped_ns;      /* when it was reaped (monotonic) */
+  int64_t peer_closed_ns; /* when the reaper first saw the peer closed, 0 before */
+  uint64_t acked;         /* TCP_INFO bytes_acked at the last look (activity by unseen paths) */
   int fd;            /* an fd naming it (the first; another once that one closes) */
   int nfds;          /* fds naming it; the connection ends when this reaches 0 */
   uint64_t id;       /* unique in the process; the hash key */
@@ -63,6 +76,7 @@ struct cw_counters {
   int64_t bytes_in_closed, bytes_out_closed; /* bytes of connections that have ended */
   int64_t refused, waited, wait_ms, queued;
   int64_t reaped[3], released, close_wait_leaks;
+  int64_t slots; /* outbound cap slots held */
   int64_t hist[CW_HIST_BUCKETS + 1]; /* connection durations; last is +Inf */
   double hist_sum_s;
 };
@@ -79,6 +93,17 @@ struct cw_table {
 };
 extern CW_HIDDEN struct cw_table cw_tab;
 
+/* Per-fd flag bytes beside the slots: the shim's own fds, and fds parked at the cap. Written
+ * under the owner's lock (own_mu, table_mu), read lock-free. */
+enum { CW_FD_OWN = 1, CW_FD_PARKED = 2 };
+extern CW_HIDDEN unsigned char *cw_fdflags;
+
+static inline int cw_fdflag(int fd, int flag) {
+  extern unsigned cw_slot_cap;
+  return (unsigned)fd < cw_slot_cap && cw_fdflags && (__atomic_load_n(&cw_fdflags[fd], __ATOMIC_RELAXED) & flag);
+}
+CW_HIDDEN void cw_fdflag_set(int fd, int flag, int on);
+
 /* fd -> connection. Written under table_mu with release stores; read lock-free (acquire) by the
  * wrappers. slot_cap is immutable after cw_table_init; fds at or above it are not tracked. */
 extern CW_HIDDEN struct cw_conn **cw_slots;
@@ -94,7 +119,7 @@ static inline struct cw_conn *cw_table_get(int fd) {
 CW_HIDDEN int cw_table_init(void);
 
 struct cw_conn_info {
-  int fd, dir, inherited;
+  int fd, dir, inherited, policed, holds_slot;
   uint64_t ino;
   struct cw_addr local, peer;
   struct cw_bt *bt; /* ownership passes to the table */
@@ -104,6 +129,7 @@ struct cw_conn_info {
  * is left as is; a record of another socket on that number ends as a missed close. Returns 0,
  * -EEXIST (already tracked), -EBADF (fd above the slot array) or -ENOMEM. */
 CW_HIDDEN int cw_table_open(const struct cw_conn_info *info);
+CW_HIDDEN int cw_table_open_locked(const struct cw_conn_info *info);
 
 /* fd was just handed out by a call that creates fds: any record still on it was closed unseen. */
 CW_HIDDEN void cw_table_fd_reused(int fd);
@@ -136,5 +162,16 @@ CW_HIDDEN void cw_table_unlock(void);
 
 /* Count a connection the shim could not track (fd too high, out of memory). */
 CW_HIDDEN void cw_table_count_untracked(void);
+
+/* The destination record for peer (created on first use; NULL when the table is full). Caller
+ * holds table_mu. */
+CW_HIDDEN struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer);
+
+/* Give back a cap slot for peer (a connect that failed, or a released connection). Caller
+ * holds table_mu. */
+CW_HIDDEN void cw_table_slot_put_locked(struct cw_dest *d);
+
+/* The connection on fd if it is still the one with this id. Caller holds table_mu. */
+CW_HIDDEN struct cw_conn *cw_table_find_locked(int fd, uint64_t id);
 
 #endif

@@ -1,0 +1,248 @@
+/* reaper.c - the reaper thread. Each tick it finds connections past the idle timeout or the
+ * maximum lifetime and shuts them down (the host's own error path then closes them); releases
+ * the kernel socket of one the host has not closed after the grace period, by dup3() of a dead
+ * placeholder onto its number; counts close-wait leaks; and fails parked connects whose queue
+ * timeout passed. It never closes a host fd number, and acts on an fd only under table_mu after
+ * checking that the number still names the socket inode it recorded. Runs with all signals
+ * blocked and cw_guard set. */
+#define _GNU_SOURCE
+#include "reaper.h"
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <linux/tcp.h> /* glibc's tcp_info lacks tcpi_bytes_acked */
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include "config.h"
+#include "log.h"
+#include "ownfd.h"
+#include "policy.h"
+#include "real.h"
+#include "sock.h"
+#include "table.h"
+
+/* The thread's state. running and dead_fd are written by cw_reaper_start (under lifecycle's
+ * start lock) and the fork-child handler; kick under reaper_mu. */
+static pthread_mutex_t reaper_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t reaper_cv;
+static int running, kick;
+static int dead_fd = -1;     /* one end of a socketpair whose other end is closed: reads EOF */
+static uint64_t dead_ino;
+
+static const char *const reason_names[] = {"idle", "lifetime", "manual"};
+
+void cw_reaper_wake(void) {
+  pthread_mutex_lock(&reaper_mu);
+  kick = 1;
+  pthread_cond_signal(&reaper_cv);
+  pthread_mutex_unlock(&reaper_mu);
+}
+
+/* The tick: often enough to cut a connection within a tenth of its timeout, at most once a
+ * second when only close-wait leaks are watched. */
+static int64_t tick_ns(void) {
+  int64_t t = 1000;
+  int64_t idle = cw_cfg_get(&cw_cfg.idle_timeout_ms), life = cw_cfg_get(&cw_cfg.max_lifetime_ms);
+  if (idle && idle / 10 < t)
+    t = idle / 10;
+  if (life && life / 10 < t)
+    t = life / 10;
+  if (cw_cfg.reap_grace_ms / 10 < t)
+    t = cw_cfg.reap_grace_ms / 10;
+  return (t < 10 ? 10 : t) * 1000000;
+}
+
+/* Is fd still the socket c recorded? Caller holds table_mu, so the host cannot close it under us
+ * through any wrapper. */
+static int same_socket(const struct cw_conn *c, int fd) { return cw_sock_ino(fd) == c->ino; }
+
+static void log_conn(enum cw_level lvl, const char *what, const struct cw_conn *c, int64_t now,
+                     const char *extra) {
+  char p[CW_ADDR_STRLEN];
+  cw_log(lvl, "%s: fd %d %s %s, age %.1fs, idle %.1fs%s", what, c->fd, c->dir ? "in" : "out",
+         cw_addr_format(&c->peer, p, sizeof p), (double)(now - c->opened_ns) / 1e9,
+         (double)(now - c->last_ns) / 1e9, extra);
+}
+
+/* Shut c down. Caller holds table_mu and has checked its identity. */
+static void reap_locked(struct cw_conn *c, int reason, int64_t now) {
+  CW_REAL(shutdown)(c->fd, SHUT_RDWR);
+  c->reaped = (uint8_t)(1 + reason);
+  c->reaped_ns = now;
+  cw_tab.c.reaped[reason]++;
+  if (c->dest)
+    c->dest->reaped++;
+  char why[64];
+  snprintf(why, sizeof why, " (%s)", reason_names[reason]);
+  log_conn(CW_LOG_INFO, "reaped", c, now, why);
+}
+
+/* The host kept a reaped connection past the grace period: free the kernel socket (and the
+ * peer's) by putting the dead placeholder on its number; the number stays the host's. */
+static void release_locked(struct cw_conn *c, int64_t now) {
+  int fdfl = CW_REAL(fcntl)(c->fd, F_GETFD);
+  if (CW_REAL(dup3)(dead_fd, c->fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+    return;
+  c->released = 1;
+  c->ino = dead_ino; /* every fd of it names the placeholder now */
+  if (c->holds_slot) {
+    c->holds_slot = 0;
+    cw_table_slot_put_locked(c->dest);
+  }
+  cw_tab.c.released++;
+  log_conn(CW_LOG_WARN, "released", c, now, " (not closed by the host within the grace period)");
+}
+
+/* What the kernel says about c: TCP state and bytes acknowledged. */
+static int tcp_look(int fd, struct tcp_info *ti) {
+  socklen_t l = sizeof *ti;
+  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l);
+}
+
+int cw_reaper_tick(int64_t now) {
+  int acted = 0;
+  int64_t idle = cw_cfg_get(&cw_cfg.idle_timeout_ms) * 1000000;
+  int64_t life = cw_cfg_get(&cw_cfg.max_lifetime_ms) * 1000000;
+  int64_t grace = cw_cfg.reap_grace_ms * 1000000;
+  int64_t coarse = cw_now_coarse();
+  cw_table_lock();
+  struct cw_conn *c, *tmp;
+  HASH_ITER(hh, cw_tab.conns, c, tmp) {
+    if (c->released)
+      continue;
+    int64_t idle_for = coarse - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+    if (c->reaped) {
+      if (now - c->reaped_ns >= grace && same_socket(c, c->fd)) {
+        release_locked(c, now);
+        acted++;
+      }
+      continue;
+    }
+    int peer_closed = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED);
+    int due_life = c->policed && life && now - c->opened_ns >= life;
+    int due_idle = c->policed && idle && idle_for >= idle;
+    int look = due_idle || (!c->cw_logged && (peer_closed || idle_for >= grace));
+    struct tcp_info ti;
+    if (!look || !same_socket(c, c->fd) || tcp_look(c->fd, &ti) < 0) {
+      if (due_life && same_socket(c, c->fd)) {
+        reap_locked(c, CW_REAP_LIFETIME, now);
+        acted++;
+      }
+      continue;
+    }
+    /* bytes the host sent by a path no wrapper sees (stdio inside libc) are activity */
+    if (ti.tcpi_bytes_acked != c->acked) {
+      int first = c->acked == 0 && __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED) == 0;
+      c->acked = ti.tcpi_bytes_acked;
+      if (!first && ti.tcpi_bytes_acked > __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED) + 1) {
+        __atomic_store_n(&c->last_ns, coarse, __ATOMIC_RELAXED);
+        due_idle = 0;
+      }
+    }
+    if (ti.tcpi_state == 8 /* TCP_CLOSE_WAIT, in the kernel's numbering */ || peer_closed) {
+      if (!c->peer_closed_ns)
+        c->peer_closed_ns = now;
+      else if (now - c->peer_closed_ns >= grace && !c->cw_logged) {
+        c->cw_logged = 1;
+        cw_tab.c.close_wait_leaks++;
+        log_conn(CW_LOG_WARN, "close-wait leak", c, now, " (the peer closed; the host kept it open)");
+      }
+    }
+    if (due_life || due_idle) {
+      reap_locked(c, due_life ? CW_REAP_LIFETIME : CW_REAP_IDLE, now);
+      acted++;
+    }
+  }
+  cw_table_unlock();
+  return acted;
+}
+
+int cw_reaper_reap_fd(int fd) {
+  int rc = -ENOENT;
+  cw_table_lock();
+  struct cw_conn *c = cw_table_get(fd);
+  if (c && c->reaped)
+    rc = -EALREADY;
+  else if (c && same_socket(c, fd)) {
+    int saved = c->fd;
+    c->fd = fd; /* act on, and log, the number the operator named */
+    reap_locked(c, CW_REAP_MANUAL, cw_now());
+    c->fd = saved;
+    rc = 0;
+  }
+  cw_table_unlock();
+  return rc;
+}
+
+static void *reap_loop(void *arg) {
+  (void)arg;
+  cw_guard = 1;
+  int64_t next_queue = INT64_MAX;
+  for (;;) {
+    int64_t now = cw_now();
+    int64_t wake = now + tick_ns();
+    if (next_queue < wake)
+      wake = next_queue;
+    struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
+    pthread_mutex_lock(&reaper_mu);
+    while (!kick && pthread_cond_timedwait(&reaper_cv, &reaper_mu, &ts) != ETIMEDOUT)
+      ;
+    kick = 0;
+    pthread_mutex_unlock(&reaper_mu);
+    now = cw_now();
+    next_queue = cw_policy_expire(now);
+    if (cw_reaper_tick(now) > 0)
+      cw_policy_grant(); /* releases give slots back */
+  }
+  return NULL;
+}
+
+int cw_reaper_start(void) {
+  if (running)
+    return 0;
+  int sp[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+    return -errno;
+  CW_REAL(close)(sp[1]);
+  dead_fd = cw_own_high_fd(sp[0]);
+  dead_ino = cw_sock_ino(dead_fd);
+  cw_own_add(&dead_fd);
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&reaper_cv, &attr);
+  pthread_condattr_destroy(&attr);
+  cw_policy_on_park = cw_reaper_wake;
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t pa;
+  pthread_attr_init(&pa);
+  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&pa, 128 * 1024);
+  pthread_t t;
+  int rc = pthread_create(&t, &pa, reap_loop, NULL);
+  pthread_attr_destroy(&pa);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (rc != 0) {
+    cw_log(CW_LOG_ERROR, "cannot start the reaper thread: timeouts are off");
+    return -rc;
+  }
+  running = 1;
+  return 0;
+}
+
+void cw_reaper_fork_child(void) {
+  pthread_mutex_init(&reaper_mu, NULL);
+  running = 0;
+  kick = 0;
+  if (dead_fd >= 0) {
+    cw_own_del(&dead_fd);
+    CW_REAL(close)(dead_fd);
+    dead_fd = -1;
+  }
+}

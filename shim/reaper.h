@@ -1,0 +1,21 @@
+/* reaper.h - the reaper thread: idle and lifetime expiry (shutdown), release after the grace
+ * period (dup2 of a dead placeholder), close-wait leaks, and queue timeouts of parked connects.
+ * Started and reset by lifecycle.c; `reap FD` comes from the server. */
+#ifndef CW_REAPER_H
+#define CW_REAPER_H
+
+#include "cw.h"
+
+CW_HIDDEN int cw_reaper_start(void);
+CW_HIDDEN void cw_reaper_wake(void);
+CW_HIDDEN void cw_reaper_fork_child(void);
+
+/* Reap the connection on fd now (manual). 0, or -ENOENT when fd is not a tracked connection,
+ * -EALREADY when it was reaped already. */
+CW_HIDDEN int cw_reaper_reap_fd(int fd);
+
+/* One pass over the table at time now; returns how many connections it acted on. Exposed for
+ * tests and the benchmark's tick measurement. */
+CW_HIDDEN int cw_reaper_tick(int64_t now);
+
+#endif
