@@ -51,7 +51,8 @@ deps:
 	scripts/deps
 
 unit: $(UNIT_BINS)
-	@set -e; for t in $(UNIT_BINS); do $$t; done
+	@failed=""; for t in $(UNIT_BINS); do $$t || failed="$$failed $$t"; done; \
+	  if [ -n "$$failed" ]; then echo "unit tests failed:$$failed"; exit 1; fi
 
 e2e: all $(HOST_BINS)
 	tests/e2e/run

@@ -59,6 +59,8 @@ int cw_parse_duration_ms(const char *s, int64_t *out) {
   if (whole > MAX_DURATION_MS / unit_ms)
     return -EINVAL;
   int64_t ms = whole * unit_ms + frac * unit_ms / frac_scale;
+  if (ms == 0 && (whole || frac))
+    ms = 1; /* 0.5ms is a timeout, not "off": round it up to the clock's unit */
   if (ms > MAX_DURATION_MS)
     return -EINVAL;
   *out = ms;
@@ -138,7 +140,7 @@ static int parse_filter(const char *s, size_t len, struct cw_filter *f) {
     f->kind = CW_F_OUT;
     return 0;
   }
-  if (item[0] == ':') { /* :PORT */
+  if (item[0] == ':' && item[1] != ':') { /* :PORT (not an IPv6 address such as ::1/128) */
     f->kind = CW_F_PORT;
     return parse_port(item + 1, &f->addr.port);
   }

@@ -40,9 +40,33 @@ void cw_buf_printf(struct cw_buf *b, const char *fmt, ...) {
   b->len += (size_t)n;
 }
 
+/* Length of the valid UTF-8 sequence at p (1-4), or 0 when it is not one. */
+static int utf8_len(const unsigned char *p) {
+  int n = p[0] >= 0xf0 && p[0] <= 0xf4 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 && p[0] <= 0xdf ? 2 : 0;
+  for (int i = 1; i < n; i++)
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+  if (n == 3 && ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] >= 0xa0)))
+    return 0; /* overlong, or a UTF-16 surrogate */
+  if (n == 4 && ((p[0] == 0xf0 && p[1] < 0x90) || (p[0] == 0xf4 && p[1] >= 0x90)))
+    return 0;
+  return n;
+}
+
+/* Paths and names are bytes, JSON is UTF-8: invalid sequences become U+FFFD. */
 void cw_buf_json_str(struct cw_buf *b, const char *s) {
   cw_buf_printf(b, "\"");
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    if (*p >= 0x80) {
+      int n = utf8_len(p);
+      if (n == 0) {
+        cw_buf_printf(b, "\\ufffd");
+      } else {
+        cw_buf_printf(b, "%.*s", n, (const char *)p);
+        p += n - 1;
+      }
+      continue;
+    }
     if (*p == '"' || *p == '\\')
       cw_buf_printf(b, "\\%c", *p);
     else if (*p == '\n')
@@ -270,15 +294,18 @@ char *cw_fmt_secs(int64_t ms, char *buf, size_t size) {
 }
 
 int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *prog) {
-  int n = 0;
+  int n = 0, close_wait = 0;
   for (int i = 0; i < s->nconns; i++)
-    n += !s->conns[i].inherited;
+    if (!s->conns[i].inherited) {
+      n++;
+      close_wait += s->conns[i].peer_closed; /* the peer is gone: the classic unclosed response */
+    }
   if (n == 0)
     return 0;
   const char *plural = n == 1 ? "" : "s";
   cw_buf_printf(b, "=================================================================\n");
-  cw_buf_printf(b, "==%d==ERROR: connwarden: %d leaked connection%s (%d open at exit, 0 close-wait)\n",
-                (int)s->pid, n, plural, n);
+  cw_buf_printf(b, "==%d==ERROR: connwarden: %d leaked connection%s (%d open at exit, %d close-wait)\n",
+                (int)s->pid, n, plural, n - close_wait, close_wait);
   for (int i = 0; i < s->nconns; i++) {
     const struct cw_conn_view *v = &s->conns[i];
     if (v->inherited)

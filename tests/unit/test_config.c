@@ -1,0 +1,779 @@
+/* test_config.c - the configuration parsers (durations, counts, errno names, filters), filter
+ * matching, cw_config_load from a fake environment (defaults, every variable, each bad value,
+ * the run directory rules) and cw_config_set. No real environment is read.
+ * objects: config.o
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "config.h"
+#include "log.h"
+
+/* ---- the fake environment: a table the test fills, read through fake_getenv ---- */
+
+#define ENV_MAX 32
+static struct {
+  const char *name, *value;
+} env[ENV_MAX];
+static int nenv;
+
+static void env_clear(void) { nenv = 0; }
+
+static void env_set(const char *name, const char *value) {
+  for (int i = 0; i < nenv; i++)
+    if (strcmp(env[i].name, name) == 0) {
+      env[i].value = value;
+      return;
+    }
+  assert_true(nenv < ENV_MAX);
+  env[nenv].name = name;
+  env[nenv].value = value;
+  nenv++;
+}
+
+static const char *fake_getenv(const char *name) {
+  for (int i = 0; i < nenv; i++)
+    if (strcmp(env[i].name, name) == 0)
+      return env[i].value;
+  return NULL;
+}
+
+static struct cw_config cfg; /* large: kept out of the stack */
+static char err[1024];
+
+static int load(void) {
+  memset(err, 0, sizeof err);
+  return cw_config_load(&cfg, fake_getenv, err, sizeof err);
+}
+
+static int reset_env(void **state) {
+  env_clear();
+  return 0;
+}
+
+#define assert_contains(hay, needle)                                                               \
+  do {                                                                                             \
+    if (!strstr((hay), (needle)))                                                                  \
+      fail_msg("'%s' does not contain '%s'", (hay), (needle));                                     \
+  } while (0)
+
+/* ---- durations ---- */
+
+static int64_t duration_ok(const char *s) {
+  int64_t v = -12345;
+  int rc = cw_parse_duration_ms(s, &v);
+  if (rc != 0)
+    fail_msg("duration '%s' refused (%d)", s, rc);
+  return v;
+}
+
+static void test_duration_accepts_units_and_fractions(void **state) {
+  assert_int_equal(duration_ok("250ms"), 250);
+  assert_int_equal(duration_ok("30s"), 30000);
+  assert_int_equal(duration_ok("10m"), 600000);
+  assert_int_equal(duration_ok("1h"), 3600000);
+  assert_int_equal(duration_ok("5"), 5000);
+  assert_int_equal(duration_ok("1.5s"), 1500);
+  assert_int_equal(duration_ok("1.5"), 1500);
+  assert_int_equal(duration_ok("0.25"), 250);
+  assert_int_equal(duration_ok("0.5m"), 30000);
+  assert_int_equal(duration_ok("1.25h"), 4500000);
+  assert_int_equal(duration_ok("1.5ms"), 1);
+  assert_int_equal(duration_ok("007s"), 7000);
+}
+
+static void test_duration_off_and_zero_mean_disabled(void **state) {
+  assert_int_equal(duration_ok("off"), 0);
+  assert_int_equal(duration_ok("0"), 0);
+  assert_int_equal(duration_ok("0s"), 0);
+  assert_int_equal(duration_ok("0ms"), 0);
+}
+
+static void test_duration_accepts_a_year_and_refuses_more(void **state) {
+  assert_int_equal(duration_ok("8760h"), (int64_t)365 * 24 * 3600 * 1000);
+  assert_int_equal(duration_ok("31536000"), (int64_t)365 * 24 * 3600 * 1000);
+  int64_t v = 77;
+  assert_int_equal(cw_parse_duration_ms("8761h", &v), -EINVAL);
+  assert_int_equal(cw_parse_duration_ms("31536001", &v), -EINVAL);
+  assert_int_equal(v, 77);
+}
+
+static void test_duration_refuses_malformed_values(void **state) {
+  static const char *const bad_values[] = {
+      "",     "-1",   "5x",   "1.2.3", " 5",  "5 ",  "5s5",  "+5",   "s",    "ms",  ".5",
+      "1.",   "1.s",  "5S",   "5sec",  "5d",  "5 s", "1e3",  "0x10", "OFF",  "off ", "5m5s",
+      "99999999999999999999999999999", "9223372036854775808ms", "9999999999999h",
+  };
+  for (size_t i = 0; i < CW_ARRAY_LEN(bad_values); i++) {
+    int64_t v = 4242;
+    int rc = cw_parse_duration_ms(bad_values[i], &v);
+    if (rc != -EINVAL)
+      fail_msg("duration '%s' accepted as %lld", bad_values[i], (long long)v);
+    assert_int_equal(v, 4242); /* untouched on failure */
+  }
+  int64_t v;
+  assert_int_equal(cw_parse_duration_ms(NULL, &v), -EINVAL);
+}
+
+/* ---- counts and errno names ---- */
+
+static void test_count_accepts_zero_to_a_billion(void **state) {
+  int64_t v = -1;
+  assert_int_equal(cw_parse_count("0", &v), 0);
+  assert_int_equal(v, 0);
+  assert_int_equal(cw_parse_count("42", &v), 0);
+  assert_int_equal(v, 42);
+  assert_int_equal(cw_parse_count("1000000000", &v), 0);
+  assert_int_equal(v, 1000000000);
+}
+
+static void test_count_refuses_signs_blanks_fractions_and_overflow(void **state) {
+  static const char *const bad_values[] = {"",    "-1",  "+1",  " 1", "1 ", "1.0",
+                                           "1e3", "0x1", "ten", "1000000001",
+                                           "99999999999999999999999"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(bad_values); i++) {
+    int64_t v = 4242;
+    if (cw_parse_count(bad_values[i], &v) != -EINVAL)
+      fail_msg("count '%s' accepted", bad_values[i]);
+    assert_int_equal(v, 4242);
+  }
+  int64_t v;
+  assert_int_equal(cw_parse_count(NULL, &v), -EINVAL);
+}
+
+static void test_errno_name_maps_failure_errnos(void **state) {
+  static const struct {
+    const char *name;
+    int value;
+  } good[] = {{"ECONNREFUSED", ECONNREFUSED}, {"ETIMEDOUT", ETIMEDOUT},
+              {"ECONNRESET", ECONNRESET},     {"EHOSTUNREACH", EHOSTUNREACH},
+              {"ENETUNREACH", ENETUNREACH},   {"EMFILE", EMFILE},
+              {"EADDRNOTAVAIL", EADDRNOTAVAIL}};
+  for (size_t i = 0; i < CW_ARRAY_LEN(good); i++) {
+    int e = 0;
+    assert_int_equal(cw_parse_errno_name(good[i].name, &e), 0);
+    assert_int_equal(e, good[i].value);
+  }
+}
+
+static void test_errno_name_refuses_unknown_and_lower_case(void **state) {
+  static const char *const bad_values[] = {"", "econnrefused", "EFOO", "ECONNREFUSED ", "111",
+                                           "EAGAIN", "EINPROGRESS"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(bad_values); i++) {
+    int e = 4242;
+    if (cw_parse_errno_name(bad_values[i], &e) != -EINVAL)
+      fail_msg("errno name '%s' accepted", bad_values[i]);
+    assert_int_equal(e, 4242);
+  }
+  int e;
+  assert_int_equal(cw_parse_errno_name(NULL, &e), -EINVAL);
+}
+
+/* ---- filters ---- */
+
+static struct cw_addr ip4(const char *ip, uint16_t port) {
+  struct cw_addr a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_INET;
+  a.port = port;
+  assert_int_equal(inet_pton(AF_INET, ip, a.ip), 1);
+  return a;
+}
+
+static struct cw_addr ip6(const char *ip, uint16_t port) {
+  struct cw_addr a;
+  memset(&a, 0, sizeof a);
+  a.family = AF_INET6;
+  a.port = port;
+  assert_int_equal(inet_pton(AF_INET6, ip, a.ip), 1);
+  return a;
+}
+
+static int filters_ok(const char *s, struct cw_filter *f) {
+  int n = -1;
+  int rc = cw_parse_filters(s, f, CW_MAX_FILTERS, &n);
+  if (rc != 0)
+    fail_msg("filters '%s' refused (%d)", s, rc);
+  return n;
+}
+
+static void test_filters_parse_each_kind(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  assert_int_equal(filters_ok("in", f), 1);
+  assert_int_equal(f[0].kind, CW_F_IN);
+  assert_int_equal(filters_ok("out", f), 1);
+  assert_int_equal(f[0].kind, CW_F_OUT);
+
+  assert_int_equal(filters_ok("127.0.0.1:8000", f), 1);
+  struct cw_addr want = ip4("127.0.0.1", 8000);
+  assert_int_equal(f[0].kind, CW_F_HOSTPORT);
+  assert_int_equal(f[0].addr.family, AF_INET);
+  assert_int_equal(f[0].addr.port, 8000);
+  assert_memory_equal(f[0].addr.ip, want.ip, 16);
+
+  assert_int_equal(filters_ok("[::1]:8443", f), 1);
+  want = ip6("::1", 8443);
+  assert_int_equal(f[0].kind, CW_F_HOSTPORT);
+  assert_int_equal(f[0].addr.family, AF_INET6);
+  assert_int_equal(f[0].addr.port, 8443);
+  assert_memory_equal(f[0].addr.ip, want.ip, 16);
+
+  assert_int_equal(filters_ok(":443", f), 1);
+  assert_int_equal(f[0].kind, CW_F_PORT);
+  assert_int_equal(f[0].addr.port, 443);
+
+  assert_int_equal(filters_ok("10.0.0.0/8", f), 1);
+  want = ip4("10.0.0.0", 0);
+  assert_int_equal(f[0].kind, CW_F_CIDR);
+  assert_int_equal(f[0].addr.family, AF_INET);
+  assert_int_equal(f[0].prefix, 8);
+  assert_memory_equal(f[0].addr.ip, want.ip, 16);
+
+  assert_int_equal(filters_ok("fd00::/8", f), 1);
+  want = ip6("fd00::", 0);
+  assert_int_equal(f[0].kind, CW_F_CIDR);
+  assert_int_equal(f[0].addr.family, AF_INET6);
+  assert_int_equal(f[0].prefix, 8);
+  assert_memory_equal(f[0].addr.ip, want.ip, 16);
+
+  assert_int_equal(filters_ok("0.0.0.0/0,1.2.3.4/32,2001:db8::1/128", f), 3);
+  assert_int_equal(f[0].prefix, 0);
+  assert_int_equal(f[1].prefix, 32);
+  assert_int_equal(f[2].prefix, 128);
+  assert_int_equal(f[2].addr.family, AF_INET6);
+
+  assert_int_equal(filters_ok("127.0.0.1:1,127.0.0.1:65535", f), 2);
+  assert_int_equal(f[0].addr.port, 1);
+  assert_int_equal(f[1].addr.port, 65535);
+}
+
+/* IPv6 prefixes are often written from "::" (the whole space, loopback, IPv4-mapped): the
+ * leading colon must not make them :PORT items. */
+static void test_filters_accept_ipv6_cidr_starting_with_double_colon(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  assert_int_equal(filters_ok("::/0", f), 1);
+  assert_int_equal(f[0].kind, CW_F_CIDR);
+  assert_int_equal(f[0].addr.family, AF_INET6);
+  assert_int_equal(f[0].prefix, 0);
+
+  assert_int_equal(filters_ok("::1/128", f), 1);
+  struct cw_addr lo6 = ip6("::1", 0);
+  assert_int_equal(f[0].kind, CW_F_CIDR);
+  assert_int_equal(f[0].prefix, 128);
+  assert_memory_equal(f[0].addr.ip, lo6.ip, 16);
+
+  assert_int_equal(filters_ok("::ffff:0:0/96", f), 1);
+  assert_int_equal(f[0].kind, CW_F_CIDR);
+  assert_int_equal(f[0].prefix, 96);
+}
+
+static void test_filters_lists_allow_spaces_around_items(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  assert_int_equal(filters_ok(" in , 10.0.0.0/8,:80 ,  [::1]:9000  ", f), 4);
+  assert_int_equal(f[0].kind, CW_F_IN);
+  assert_int_equal(f[1].kind, CW_F_CIDR);
+  assert_int_equal(f[1].prefix, 8);
+  assert_int_equal(f[2].kind, CW_F_PORT);
+  assert_int_equal(f[2].addr.port, 80);
+  assert_int_equal(f[3].kind, CW_F_HOSTPORT);
+  assert_int_equal(f[3].addr.port, 9000);
+}
+
+static void test_filters_refuse_hostnames_bad_ports_and_prefixes(void **state) {
+  static const char *const bad_values[] = {
+      "",           "localhost:80",    "example.com:443", "127.0.0.1",      "127.0.0.1:0",
+      "127.0.0.1:65536", ":0",         ":65536",          ":",              ":http",
+      "10.0.0.0/33", "::/129",         "10.0.0.0/",       "10.0.0.0/-1",    "10.0.0.0/8x",
+      "host/8",     "::1:80",          "[::1]80",         "[::1]",          "[127.0.0.1]:80",
+      "[::1:80",    "1.2.3.4:80:90",   "IN",              "inbound",        "in,,out",
+      "in,",        ",in",             " , ",             "1.2.3.256:80",   "127.0.0.1: 80",
+      "127.0.0.1:-80",
+  };
+  for (size_t i = 0; i < CW_ARRAY_LEN(bad_values); i++) {
+    struct cw_filter f[CW_MAX_FILTERS];
+    int n = -1;
+    if (cw_parse_filters(bad_values[i], f, CW_MAX_FILTERS, &n) != -EINVAL)
+      fail_msg("filters '%s' accepted (%d items)", bad_values[i], n);
+  }
+}
+
+static void test_filters_refuse_more_items_than_room(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  char list[CW_MAX_FILTERS * 8 + 16] = "";
+  for (int i = 0; i < CW_MAX_FILTERS; i++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s:%d", i ? "," : "", 1000 + i);
+  assert_int_equal(filters_ok(list, f), CW_MAX_FILTERS);
+  assert_int_equal(f[CW_MAX_FILTERS - 1].addr.port, 1000 + CW_MAX_FILTERS - 1);
+
+  snprintf(list + strlen(list), sizeof list - strlen(list), ",:2000");
+  int n = -1;
+  assert_int_equal(cw_parse_filters(list, f, CW_MAX_FILTERS, &n), -EINVAL);
+
+  struct cw_filter two[2];
+  assert_int_equal(cw_parse_filters("in,out", two, 2, &n), 0);
+  assert_int_equal(n, 2);
+  assert_int_equal(cw_parse_filters("in,out,:80", two, 2, &n), -EINVAL);
+}
+
+static void test_filters_match_direction_port_hostport_and_cidr(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  struct cw_addr p = ip4("10.1.2.3", 8000);
+
+  int n = filters_ok("in", f);
+  assert_true(cw_filters_match(f, n, CW_DIR_IN, &p));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p));
+  n = filters_ok("out", f);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p));
+  assert_false(cw_filters_match(f, n, CW_DIR_IN, &p));
+
+  n = filters_ok(":8000", f);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p));
+  struct cw_addr p6 = ip6("::1", 8000);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p6));
+  struct cw_addr other_port = ip4("10.1.2.3", 8001);
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_port));
+
+  n = filters_ok("10.1.2.3:8000", f);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_port));
+  struct cw_addr other_ip = ip4("10.1.2.4", 8000);
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_ip));
+
+  n = filters_ok("[::1]:8000", f);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p6));
+  struct cw_addr p6_other = ip6("::2", 8000);
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p6_other));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p));
+}
+
+static void test_filters_cidr_matches_by_prefix_and_family(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  int n = filters_ok("10.0.0.0/8", f);
+  struct cw_addr in10 = ip4("10.255.1.1", 80), in11 = ip4("11.0.0.1", 80);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &in10));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &in11));
+  struct cw_addr v6 = ip6("a00::1", 80); /* same first byte, other family */
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &v6));
+
+  n = filters_ok("172.16.0.0/12", f); /* a prefix that is not a whole number of bytes */
+  struct cw_addr lo = ip4("172.16.0.0", 1), hi = ip4("172.31.255.255", 1);
+  struct cw_addr below = ip4("172.15.255.255", 1), above = ip4("172.32.0.0", 1);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &lo));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &hi));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &below));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &above));
+
+  n = filters_ok("0.0.0.0/0", f);
+  struct cw_addr any4 = ip4("203.0.113.9", 5);
+  assert_true(cw_filters_match(f, n, CW_DIR_IN, &any4));
+  assert_false(cw_filters_match(f, n, CW_DIR_IN, &v6));
+
+  n = filters_ok("192.0.2.7/32", f);
+  struct cw_addr exact = ip4("192.0.2.7", 9), next = ip4("192.0.2.6", 9);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &exact));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &next));
+
+  n = filters_ok("2001:db8::/32", f);
+  struct cw_addr doc = ip6("2001:db8:ffff::1", 443), notdoc = ip6("2001:db9::1", 443);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &doc));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &notdoc));
+
+  n = filters_ok("fe80::/10", f);
+  struct cw_addr ll = ip6("febf::1", 1), notll = ip6("fec0::1", 1);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &ll));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &notll));
+}
+
+static void test_filters_match_any_item_of_a_list_and_none_of_an_empty_one(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  int n = filters_ok("in, :443, 10.0.0.0/8", f);
+  struct cw_addr web = ip4("198.51.100.1", 443), lan = ip4("10.0.0.9", 5432),
+                 other = ip4("198.51.100.1", 80);
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &web));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &lan));
+  assert_true(cw_filters_match(f, n, CW_DIR_IN, &other));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other));
+  assert_false(cw_filters_match(f, 0, CW_DIR_OUT, &web));
+}
+
+/* ---- cw_config_load ---- */
+
+static void assert_default_rundir(const struct cw_config *c) {
+  char want[64];
+  if (geteuid() == 0)
+    snprintf(want, sizeof want, "/run/connwarden");
+  else
+    snprintf(want, sizeof want, "/tmp/connwarden-%u", (unsigned)geteuid());
+  assert_string_equal(c->rundir, want);
+}
+
+static void assert_stats_path_in(const struct cw_config *c, const char *dir) {
+  char want[CW_PATH_MAX + 32];
+  snprintf(want, sizeof want, "%s/%d.sock", dir, (int)getpid());
+  assert_string_equal(c->stats_path, want);
+}
+
+static void test_load_with_nothing_set_gives_the_documented_defaults(void **state) {
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.max_conns, 0);
+  assert_int_equal(cfg.max_conns_per_dest, 0);
+  assert_int_equal(cfg.on_cap, CW_ON_CAP_QUEUE);
+  assert_int_equal(cfg.queue_timeout_ms, 10000);
+  assert_int_equal(cfg.cap_errno, ECONNREFUSED);
+  assert_int_equal(cfg.idle_timeout_ms, 0);
+  assert_int_equal(cfg.max_lifetime_ms, 0);
+  assert_int_equal(cfg.reap_grace_ms, 5000);
+  assert_int_equal(cfg.n_only, 0);
+  assert_int_equal(cfg.n_exclude, 0);
+  assert_string_equal(cfg.only_text, "");
+  assert_string_equal(cfg.exclude_text, "");
+  assert_int_equal(cfg.stats_off, 0);
+  assert_int_equal(cfg.stats_explicit, 0);
+  assert_default_rundir(&cfg);
+  assert_stats_path_in(&cfg, cfg.rundir);
+  assert_int_equal(cfg.leak_check, 0);
+  assert_int_equal(cfg.leak_exitcode, 0);
+  assert_string_equal(cfg.report_dir, "");
+  assert_int_equal(cfg.backtrace, 0);
+  assert_int_equal(cfg.log_level, CW_LOG_WARN);
+}
+
+static void test_load_reads_every_variable(void **state) {
+  env_set("CONNWARDEN_MAX_CONNS", "100");
+  env_set("CONNWARDEN_MAX_CONNS_PER_DEST", "10");
+  env_set("CONNWARDEN_ON_CAP", "refuse");
+  env_set("CONNWARDEN_QUEUE_TIMEOUT", "2s");
+  env_set("CONNWARDEN_CAP_ERRNO", "ETIMEDOUT");
+  env_set("CONNWARDEN_IDLE_TIMEOUT", "30s");
+  env_set("CONNWARDEN_MAX_LIFETIME", "10m");
+  env_set("CONNWARDEN_REAP_GRACE", "250ms");
+  env_set("CONNWARDEN_ONLY", "out, :443");
+  env_set("CONNWARDEN_EXCLUDE", "10.0.0.0/8,[::1]:9000");
+  env_set("CONNWARDEN_STATS", "/tmp/cw-unit/app.sock");
+  env_set("CONNWARDEN_LEAK_CHECK", "1");
+  env_set("CONNWARDEN_LEAK_EXITCODE", "23");
+  env_set("CONNWARDEN_REPORT", "/tmp/cw-reports");
+  env_set("CONNWARDEN_BACKTRACE", "1");
+  env_set("CONNWARDEN_LOG", "debug");
+  if (load() != 0)
+    fail_msg("load refused: %s", err);
+  assert_int_equal(cfg.max_conns, 100);
+  assert_int_equal(cfg.max_conns_per_dest, 10);
+  assert_int_equal(cfg.on_cap, CW_ON_CAP_REFUSE);
+  assert_int_equal(cfg.queue_timeout_ms, 2000);
+  assert_int_equal(cfg.cap_errno, ETIMEDOUT);
+  assert_int_equal(cfg.idle_timeout_ms, 30000);
+  assert_int_equal(cfg.max_lifetime_ms, 600000);
+  assert_int_equal(cfg.reap_grace_ms, 250);
+  assert_int_equal(cfg.n_only, 2);
+  assert_int_equal(cfg.only[0].kind, CW_F_OUT);
+  assert_int_equal(cfg.only[1].kind, CW_F_PORT);
+  assert_int_equal(cfg.only[1].addr.port, 443);
+  assert_string_equal(cfg.only_text, "out, :443");
+  assert_int_equal(cfg.n_exclude, 2);
+  assert_int_equal(cfg.exclude[0].kind, CW_F_CIDR);
+  assert_int_equal(cfg.exclude[1].kind, CW_F_HOSTPORT);
+  assert_string_equal(cfg.exclude_text, "10.0.0.0/8,[::1]:9000");
+  assert_int_equal(cfg.stats_off, 0);
+  assert_int_equal(cfg.stats_explicit, 1);
+  assert_string_equal(cfg.stats_path, "/tmp/cw-unit/app.sock");
+  assert_string_equal(cfg.rundir, "/tmp/cw-unit");
+  assert_int_equal(cfg.leak_check, 1);
+  assert_int_equal(cfg.leak_exitcode, 23);
+  assert_string_equal(cfg.report_dir, "/tmp/cw-reports");
+  assert_int_equal(cfg.backtrace, 1);
+  assert_int_equal(cfg.log_level, CW_LOG_DEBUG);
+}
+
+static void test_load_accepts_each_log_level_and_on_cap_queue(void **state) {
+  static const struct {
+    const char *name;
+    int level;
+  } levels[] = {{"off", CW_LOG_OFF},
+                {"error", CW_LOG_ERROR},
+                {"warn", CW_LOG_WARN},
+                {"info", CW_LOG_INFO},
+                {"debug", CW_LOG_DEBUG}};
+  for (size_t i = 0; i < CW_ARRAY_LEN(levels); i++) {
+    env_set("CONNWARDEN_LOG", levels[i].name);
+    assert_int_equal(load(), 0);
+    assert_int_equal(cfg.log_level, levels[i].level);
+  }
+  env_set("CONNWARDEN_ON_CAP", "queue");
+  env_set("CONNWARDEN_REPORT", "stderr");
+  env_set("CONNWARDEN_LEAK_CHECK", "0");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.on_cap, CW_ON_CAP_QUEUE);
+  assert_string_equal(cfg.report_dir, "");
+  assert_int_equal(cfg.leak_check, 0);
+}
+
+static void test_load_refuses_each_bad_variable_naming_it_and_its_value(void **state) {
+  static const struct {
+    const char *var, *value;
+  } cases[] = {
+      {"CONNWARDEN_MAX_CONNS", "-1"},
+      {"CONNWARDEN_MAX_CONNS", "lots"},
+      {"CONNWARDEN_MAX_CONNS", ""},
+      {"CONNWARDEN_MAX_CONNS_PER_DEST", "1.5"},
+      {"CONNWARDEN_ON_CAP", "drop"},
+      {"CONNWARDEN_ON_CAP", "Queue"},
+      {"CONNWARDEN_QUEUE_TIMEOUT", "5x"},
+      {"CONNWARDEN_CAP_ERRNO", "EFOO"},
+      {"CONNWARDEN_CAP_ERRNO", "111"},
+      {"CONNWARDEN_IDLE_TIMEOUT", "-1"},
+      {"CONNWARDEN_IDLE_TIMEOUT", "30 s"},
+      {"CONNWARDEN_MAX_LIFETIME", "1.2.3"},
+      {"CONNWARDEN_REAP_GRACE", ""},
+      {"CONNWARDEN_ONLY", "localhost:80"},
+      {"CONNWARDEN_ONLY", ""},
+      {"CONNWARDEN_EXCLUDE", "in,,out"},
+      {"CONNWARDEN_EXCLUDE", "10.0.0.0/33"},
+      {"CONNWARDEN_STATS", ""},
+      {"CONNWARDEN_LEAK_CHECK", "yes"},
+      {"CONNWARDEN_LEAK_CHECK", "2"},
+      {"CONNWARDEN_LEAK_EXITCODE", "256"},
+      {"CONNWARDEN_LEAK_EXITCODE", "-1"},
+      {"CONNWARDEN_REPORT", ""},
+      {"CONNWARDEN_BACKTRACE", "true"},
+      {"CONNWARDEN_LOG", "verbose"},
+      {"CONNWARDEN_LOG", "WARN"},
+      {"CONNWARDEN_RUNDIR", ""},
+  };
+  for (size_t i = 0; i < CW_ARRAY_LEN(cases); i++) {
+    env_clear();
+    env_set(cases[i].var, cases[i].value);
+    int rc = load();
+    if (rc != -EINVAL)
+      fail_msg("%s=\"%s\" accepted (%d)", cases[i].var, cases[i].value, rc);
+    char named[256];
+    snprintf(named, sizeof named, "%s=\"%s\"", cases[i].var, cases[i].value);
+    assert_contains(err, named);
+    assert_contains(err, "expected");
+    assert_null(strchr(err, '\n'));
+  }
+}
+
+static void test_load_refuses_cap_errnos_that_event_loops_read_as_in_progress(void **state) {
+  static const char *const loop_errnos[] = {"EAGAIN", "EWOULDBLOCK", "EINPROGRESS", "EALREADY",
+                                            "EINTR"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(loop_errnos); i++) {
+    env_set("CONNWARDEN_CAP_ERRNO", loop_errnos[i]);
+    assert_int_equal(load(), -EINVAL);
+    char named[64];
+    snprintf(named, sizeof named, "CONNWARDEN_CAP_ERRNO=\"%s\"", loop_errnos[i]);
+    assert_contains(err, named);
+    assert_contains(err, "still connecting"); /* says why, not just "unknown" */
+  }
+  env_set("CONNWARDEN_CAP_ERRNO", "ECONNRESET");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.cap_errno, ECONNRESET);
+}
+
+static void test_load_refuses_a_stats_path_too_long_for_a_unix_socket(void **state) {
+  char path[200];
+  /* sun_path holds 108 bytes with the terminating NUL: 107 fits, 108 does not */
+  memset(path, 'p', sizeof path);
+  path[0] = '/';
+  path[107] = '\0';
+  env_set("CONNWARDEN_STATS", path);
+  if (load() != 0)
+    fail_msg("107-byte path refused: %s", err);
+  assert_string_equal(cfg.stats_path, path);
+
+  path[107] = 'p';
+  path[108] = '\0';
+  assert_int_equal(load(), -EINVAL);
+  assert_contains(err, "CONNWARDEN_STATS=");
+  assert_contains(err, "108");
+}
+
+static void test_load_stats_off_turns_the_socket_off(void **state) {
+  env_set("CONNWARDEN_STATS", "off");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.stats_off, 1);
+  assert_int_equal(cfg.stats_explicit, 0);
+}
+
+static void test_load_stats_path_sets_the_directory_to_create(void **state) {
+  env_set("CONNWARDEN_STATS", "/cw.sock");
+  assert_int_equal(load(), 0);
+  assert_string_equal(cfg.rundir, "/");
+  env_set("CONNWARDEN_STATS", "cw.sock");
+  assert_int_equal(load(), 0);
+  assert_string_equal(cfg.rundir, ".");
+  assert_string_equal(cfg.stats_path, "cw.sock");
+  env_set("CONNWARDEN_STATS", "/a/b/c.sock");
+  env_set("CONNWARDEN_RUNDIR", "/elsewhere");
+  assert_int_equal(load(), 0);
+  assert_string_equal(cfg.rundir, "/a/b");
+  assert_string_equal(cfg.stats_path, "/a/b/c.sock");
+}
+
+static void test_rundir_comes_from_connwarden_rundir_first(void **state) {
+  env_set("CONNWARDEN_RUNDIR", "/tmp/cw-rundir");
+  env_set("XDG_RUNTIME_DIR", "/run/user/1000");
+  assert_int_equal(load(), 0);
+  assert_string_equal(cfg.rundir, "/tmp/cw-rundir");
+  assert_stats_path_in(&cfg, "/tmp/cw-rundir");
+  assert_int_equal(cfg.stats_explicit, 0);
+}
+
+static void test_rundir_falls_back_to_xdg_runtime_dir(void **state) {
+  env_set("XDG_RUNTIME_DIR", "/run/user/1000");
+  assert_int_equal(load(), 0);
+  assert_string_equal(cfg.rundir, "/run/user/1000/connwarden");
+  assert_stats_path_in(&cfg, "/run/user/1000/connwarden");
+}
+
+static void test_rundir_ignores_a_relative_xdg_runtime_dir(void **state) {
+  env_set("XDG_RUNTIME_DIR", "run/user");
+  assert_int_equal(load(), 0);
+  assert_default_rundir(&cfg);
+  env_set("XDG_RUNTIME_DIR", "");
+  assert_int_equal(load(), 0);
+  assert_default_rundir(&cfg);
+}
+
+static void test_rundir_without_variables_depends_on_the_user(void **state) {
+  /* root: /run/connwarden; anyone else: /tmp/connwarden-UID */
+  assert_int_equal(load(), 0);
+  assert_default_rundir(&cfg);
+  assert_stats_path_in(&cfg, cfg.rundir);
+}
+
+static void test_rundir_whose_socket_path_would_not_fit_is_refused(void **state) {
+  char dir[150];
+  memset(dir, 'd', sizeof dir);
+  dir[0] = '/';
+  dir[120] = '\0';
+  env_set("CONNWARDEN_RUNDIR", dir);
+  assert_int_equal(load(), -EINVAL);
+  assert_contains(err, "CONNWARDEN_RUNDIR=");
+
+  env_clear();
+  env_set("XDG_RUNTIME_DIR", dir);
+  assert_int_equal(load(), -EINVAL);
+  assert_contains(err, "XDG_RUNTIME_DIR");
+}
+
+static void test_load_error_message_fits_a_short_buffer(void **state) {
+  char small[24];
+  memset(small, 'Z', sizeof small);
+  env_set("CONNWARDEN_MAX_CONNS", "nope");
+  assert_int_equal(cw_config_load(&cfg, fake_getenv, small, sizeof small), -EINVAL);
+  assert_int_equal(strlen(small), sizeof small - 1);
+}
+
+/* ---- cw_config_set ---- */
+
+static void test_set_changes_each_runtime_setting(void **state) {
+  assert_int_equal(load(), 0);
+  assert_int_equal(cw_config_set(&cfg, "max_conns", "5", err, sizeof err), 0);
+  assert_int_equal(cw_cfg_get(&cfg.max_conns), 5);
+  assert_int_equal(cw_config_set(&cfg, "max_conns_per_dest", "2", err, sizeof err), 0);
+  assert_int_equal(cw_cfg_get(&cfg.max_conns_per_dest), 2);
+  assert_int_equal(cw_config_set(&cfg, "idle_timeout", "30s", err, sizeof err), 0);
+  assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 30000);
+  assert_int_equal(cw_config_set(&cfg, "max_lifetime", "1.5h", err, sizeof err), 0);
+  assert_int_equal(cw_cfg_get(&cfg.max_lifetime_ms), 5400000);
+  assert_int_equal(cw_config_set(&cfg, "idle_timeout", "off", err, sizeof err), 0);
+  assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 0);
+  assert_int_equal(cw_config_set(&cfg, "max_conns", "0", err, sizeof err), 0);
+  assert_int_equal(cw_cfg_get(&cfg.max_conns), 0);
+}
+
+static void test_set_refuses_unknown_names_and_leaves_config_alone(void **state) {
+  assert_int_equal(load(), 0);
+  assert_int_equal(cw_config_set(&cfg, "max_lifetime", "1m", err, sizeof err), 0);
+  static const char *const names[] = {"queue_timeout", "MAX_CONNS", "max_conns ", "", "on_cap",
+                                      "cap_errno"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(names); i++) {
+    err[0] = '\0';
+    assert_int_equal(cw_config_set(&cfg, names[i], "1", err, sizeof err), -EINVAL);
+    assert_contains(err, "unknown setting");
+    assert_contains(err, "max_conns, max_conns_per_dest, idle_timeout, max_lifetime");
+  }
+  assert_int_equal(cfg.max_conns, 0);
+  assert_int_equal(cfg.max_conns_per_dest, 0);
+  assert_int_equal(cfg.idle_timeout_ms, 0);
+  assert_int_equal(cfg.max_lifetime_ms, 60000);
+  assert_int_equal(cfg.queue_timeout_ms, 10000);
+  assert_int_equal(cfg.cap_errno, ECONNREFUSED);
+}
+
+static void test_set_refuses_bad_values_and_keeps_the_old_one(void **state) {
+  assert_int_equal(load(), 0);
+  assert_int_equal(cw_config_set(&cfg, "max_conns", "7", err, sizeof err), 0);
+  assert_int_equal(cw_config_set(&cfg, "idle_timeout", "9s", err, sizeof err), 0);
+  static const struct {
+    const char *name, *value;
+  } cases[] = {{"max_conns", "-1"},          {"max_conns", "10s"},
+               {"max_conns", "1000000001"},  {"max_conns", ""},
+               {"max_conns_per_dest", "x"},  {"idle_timeout", "5x"},
+               {"idle_timeout", "-1"},       {"max_lifetime", "1.2.3"},
+               {"max_lifetime", "9000h"}};
+  for (size_t i = 0; i < CW_ARRAY_LEN(cases); i++) {
+    err[0] = '\0';
+    int rc = cw_config_set(&cfg, cases[i].name, cases[i].value, err, sizeof err);
+    if (rc != -EINVAL)
+      fail_msg("set %s '%s' accepted", cases[i].name, cases[i].value);
+    char quoted[96];
+    snprintf(quoted, sizeof quoted, "'%s'", cases[i].value);
+    assert_contains(err, quoted);
+    assert_contains(err, cases[i].name);
+    assert_contains(err, "expected");
+  }
+  assert_int_equal(cw_cfg_get(&cfg.max_conns), 7);
+  assert_int_equal(cw_cfg_get(&cfg.max_conns_per_dest), 0);
+  assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 9000);
+  assert_int_equal(cw_cfg_get(&cfg.max_lifetime_ms), 0);
+}
+
+#define T(f) cmocka_unit_test_setup(f, reset_env)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      T(test_duration_accepts_units_and_fractions),
+      T(test_duration_off_and_zero_mean_disabled),
+      T(test_duration_accepts_a_year_and_refuses_more),
+      T(test_duration_refuses_malformed_values),
+      T(test_count_accepts_zero_to_a_billion),
+      T(test_count_refuses_signs_blanks_fractions_and_overflow),
+      T(test_errno_name_maps_failure_errnos),
+      T(test_errno_name_refuses_unknown_and_lower_case),
+      T(test_filters_parse_each_kind),
+      T(test_filters_accept_ipv6_cidr_starting_with_double_colon),
+      T(test_filters_lists_allow_spaces_around_items),
+      T(test_filters_refuse_hostnames_bad_ports_and_prefixes),
+      T(test_filters_refuse_more_items_than_room),
+      T(test_filters_match_direction_port_hostport_and_cidr),
+      T(test_filters_cidr_matches_by_prefix_and_family),
+      T(test_filters_match_any_item_of_a_list_and_none_of_an_empty_one),
+      T(test_load_with_nothing_set_gives_the_documented_defaults),
+      T(test_load_reads_every_variable),
+      T(test_load_accepts_each_log_level_and_on_cap_queue),
+      T(test_load_refuses_each_bad_variable_naming_it_and_its_value),
+      T(test_load_refuses_cap_errnos_that_event_loops_read_as_in_progress),
+      T(test_load_refuses_a_stats_path_too_long_for_a_unix_socket),
+      T(test_load_stats_off_turns_the_socket_off),
+      T(test_load_stats_path_sets_the_directory_to_create),
+      T(test_rundir_comes_from_connwarden_rundir_first),
+      T(test_rundir_falls_back_to_xdg_runtime_dir),
+      T(test_rundir_ignores_a_relative_xdg_runtime_dir),
+      T(test_rundir_without_variables_depends_on_the_user),
+      T(test_rundir_whose_socket_path_would_not_fit_is_refused),
+      T(test_load_error_message_fits_a_short_buffer),
+      T(test_set_changes_each_runtime_setting),
+      T(test_set_refuses_unknown_names_and_leaves_config_alone),
+      T(test_set_refuses_bad_values_and_keeps_the_old_one),
+  };
+  return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
