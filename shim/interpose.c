@@ -554,17 +554,84 @@ pid_t cw_w_fork(void) {
 }
 
 /* exec replaces the image: take the stats socket off the file system (the new image, if it runs
- * the shim, makes its own under the same pid), and put it back if exec fails. In a vfork child
+ * the shim, makes its own under the same pid), and put it back if exec fails. glibc's exec
+ * functions reach the kernel through its internal execve, so each is wrapped. In a vfork child
  * nothing is touched: the socket belongs to the parent. */
+#define CW_EXEC(name, fallback, call)                                                              \
+  do {                                                                                             \
+    CW_ENSURE(name, fallback);                                                                     \
+    int mine_ = may_track();                                                                       \
+    if (mine_)                                                                                     \
+      CW_SAVE_ERRNO(cw_lifecycle_before_exec());                                                   \
+    int r_ = call;                                                                                 \
+    if (mine_)                                                                                     \
+      CW_SAVE_ERRNO(cw_lifecycle_exec_failed());                                                   \
+    return r_;                                                                                     \
+  } while (0)
+
 int cw_w_execve(const char *path, char *const argv[], char *const envp[]) {
-  CW_ENSURE(execve, CW_RAW(SYS_execve, path, argv, envp));
-  int mine = may_track();
-  if (mine)
-    CW_SAVE_ERRNO(cw_lifecycle_before_exec());
-  int r = CW_REAL(execve)(path, argv, envp);
-  if (mine)
-    CW_SAVE_ERRNO(cw_lifecycle_exec_failed());
-  return r;
+  CW_EXEC(execve, (int)CW_RAW(SYS_execve, path, argv, envp), CW_REAL(execve)(path, argv, envp));
+}
+
+int cw_w_execv(const char *path, char *const argv[]) {
+  CW_EXEC(execv, (int)CW_RAW(SYS_execve, path, argv, environ), CW_REAL(execv)(path, argv));
+}
+
+int cw_w_execvp(const char *file, char *const argv[]) {
+  CW_EXEC(execvp, (errno = ENOSYS, -1), CW_REAL(execvp)(file, argv));
+}
+
+int cw_w_execvpe(const char *file, char *const argv[], char *const envp[]) {
+  CW_EXEC(execvpe, (errno = ENOSYS, -1), CW_REAL(execvpe)(file, argv, envp));
+}
+
+int cw_w_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int fl) {
+  CW_EXEC(execveat, (int)CW_RAW(SYS_execveat, dirfd, path, argv, envp, fl),
+          CW_REAL(execveat)(dirfd, path, argv, envp, fl));
+}
+
+int cw_w_fexecve(int fd, char *const argv[], char *const envp[]) {
+  CW_EXEC(fexecve, (int)CW_RAW(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH),
+          CW_REAL(fexecve)(fd, argv, envp));
+}
+
+/* execl, execlp, execle: the argument list becomes an argv on the stack (no malloc: a vfork
+ * child may call them), then the vector form runs through its wrapper. */
+#define CW_EXECL_ARGV(arg, ap, argv, envp_out)                                                     \
+  size_t n_ = 1;                                                                                   \
+  va_list cp_;                                                                                     \
+  va_copy(cp_, ap);                                                                                \
+  while (va_arg(cp_, const char *))                                                                \
+    n_++;                                                                                          \
+  va_end(cp_);                                                                                     \
+  const char *argv[n_ + 1];                                                                        \
+  argv[0] = arg;                                                                                   \
+  for (size_t i_ = 1; i_ <= n_; i_++)                                                              \
+    argv[i_] = va_arg(ap, const char *);                                                           \
+  envp_out
+
+int cw_w_execl(const char *path, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  CW_EXECL_ARGV(arg, ap, argv, ;);
+  va_end(ap);
+  return cw_w_execv(path, (char *const *)argv);
+}
+
+int cw_w_execlp(const char *file, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  CW_EXECL_ARGV(arg, ap, argv, ;);
+  va_end(ap);
+  return cw_w_execvp(file, (char *const *)argv);
+}
+
+int cw_w_execle(const char *path, const char *arg, ...) {
+  va_list ap;
+  va_start(ap, arg);
+  CW_EXECL_ARGV(arg, ap, argv, char *const *envp = va_arg(ap, char *const *));
+  va_end(ap);
+  return cw_w_execve(path, (char *const *)argv, envp);
 }
 
 /* syscall() is variadic and libuv (uvloop, Node.js) closes every socket with

@@ -25,7 +25,17 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "# $*" >&2; }
 
 # bg CMD...: start in the background; its PID goes to $BG_PID and is killed at exit.
-bg() { "$@" & BG_PID=$!; CW_PIDS+=("$BG_PID"); }
+# `bg shimmed CMD...` runs CMD itself under the shim, so $BG_PID is CMD's own PID.
+bg() {
+  if [ "$1" = shimmed ]; then
+    shift
+    LD_PRELOAD=$CW_LIB "$@" &
+  else
+    "$@" &
+  fi
+  BG_PID=$!
+  CW_PIDS+=("$BG_PID")
+}
 
 # shimmed CMD...: run with the library preloaded.
 shimmed() { LD_PRELOAD=$CW_LIB "$@"; }

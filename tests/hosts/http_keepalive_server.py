@@ -1,0 +1,95 @@
+"""http_keepalive_server.py STATUS [--close-every N] - a minimal HTTP/1.1 keep-alive server on
+127.0.0.1 for the end-to-end tests. GET /K answers with a body of 100 + K % 400 bytes; every Nth
+response on a connection (default 7) says "Connection: close" and the server closes it, so a
+client pool must open new connections. Exact counts (accepted, closed, requests, bytes in and
+out) go to the JSON file STATUS after every change; prints {"listening": PORT, "pid": PID}."""
+import argparse
+import json
+import os
+import socket
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from hostctl import say  # noqa: E402
+
+ap = argparse.ArgumentParser()
+ap.add_argument("status")
+ap.add_argument("--close-every", type=int, default=7)
+ap.add_argument("--max-secs", type=float, default=60)
+args = ap.parse_args()
+
+lock = threading.Lock()
+counts = {"accepted": 0, "closed": 0, "requests": 0, "bytes_in": 0, "bytes_out": 0}
+
+
+def publish():  # caller holds lock
+    tmp = args.status + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(counts, f)
+    os.replace(tmp, args.status)
+
+
+def body_for(path):
+    try:
+        k = int(path.lstrip("/"))
+    except ValueError:
+        k = 0
+    return bytes(ord("a") + (i % 26) for i in range(100 + k % 400))
+
+
+def serve(conn):
+    bin_ = bout = nreq = 0
+    buf = b""
+    try:
+        while True:
+            while b"\r\n\r\n" not in buf:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                bin_ += len(chunk)
+                buf += chunk
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            path = head.split(b"\r\n", 1)[0].split(b" ")[1].decode()
+            nreq += 1
+            closing = nreq % args.close_every == 0
+            body = body_for(path)
+            reply = (b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                     b"Content-Length: %d\r\nConnection: %s\r\n\r\n"
+                     % (len(body), b"close" if closing else b"keep-alive")) + body
+            conn.sendall(reply)
+            bout += len(reply)
+            if closing:
+                return
+    except OSError:
+        pass
+    finally:
+        conn.close()
+        with lock:
+            counts["closed"] += 1
+            counts["requests"] += nreq
+            counts["bytes_in"] += bin_
+            counts["bytes_out"] += bout
+            publish()
+
+
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(256)
+with lock:
+    publish()
+say(listening=lsock.getsockname()[1], pid=os.getpid())
+
+
+def accept_loop():
+    while True:
+        conn, _ = lsock.accept()
+        with lock:
+            counts["accepted"] += 1
+            publish()
+        threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+
+threading.Thread(target=accept_loop, daemon=True).start()
+time.sleep(args.max_secs)
