@@ -1,0 +1,297 @@
+/* view.c - the human views of parsed stats and conns replies: labelled lines with units, and
+ * aligned tables (fmt.c). They show every number a reply holds, keys added to the protocol later
+ * included, and compute nothing the server did not send except sums. Print to stdout only. */
+#define _GNU_SOURCE
+#include "view.h"
+
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "err.h"
+#include "fmt.h"
+
+#define LABEL_WIDTH 20
+
+static long long ival(json_t *v) {
+  if (json_is_integer(v))
+    return (long long)json_integer_value(v);
+  if (json_is_real(v))
+    return (long long)json_real_value(v);
+  return 0;
+}
+
+/* A scalar as text: integers exactly, reals briefly, "-" when absent. */
+static const char *scalar(json_t *v, char *buf, size_t len) {
+  if (json_is_integer(v))
+    snprintf(buf, len, "%lld", (long long)json_integer_value(v));
+  else if (json_is_real(v))
+    snprintf(buf, len, "%g", json_real_value(v));
+  else if (json_is_string(v))
+    snprintf(buf, len, "%s", json_string_value(v));
+  else if (json_is_boolean(v))
+    snprintf(buf, len, "%s", json_is_true(v) ? "yes" : "no");
+  else if (json_is_array(v))
+    snprintf(buf, len, "%zu items", json_array_size(v));
+  else
+    snprintf(buf, len, "-");
+  return buf;
+}
+
+/* ---- stats ---------------------------------------------------------------------------------- */
+
+static void label_line(const char *label, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void label_line(const char *label, const char *fmt, ...) {
+  va_list ap;
+  printf("%-*s", LABEL_WIDTH, label);
+  va_start(ap, fmt);
+  vprintf(fmt, ap);
+  va_end(ap);
+  putchar('\n');
+}
+
+/* "key_name" -> "key name", without a trailing "_ms". */
+static const char *key_label(const char *key, char *buf, size_t len) {
+  snprintf(buf, len, "%s", key);
+  size_t l = strlen(buf);
+  if (l > 3 && strcmp(buf + l - 3, "_ms") == 0)
+    buf[l - 3] = '\0';
+  for (char *p = buf; *p; p++)
+    if (*p == '_')
+      *p = ' ';
+  return buf;
+}
+
+/* "TOTAL (k v, k v, ...)": TOTAL is the object's own "total", else the sum of its members. */
+static void parts(json_t *o, char *buf, size_t len) {
+  const char *key;
+  json_t *v;
+  long long sum = 0;
+  size_t off;
+  json_t *total = json_object_get(o, "total");
+  if (!json_is_object(o)) {
+    snprintf(buf, len, "-");
+    return;
+  }
+  json_object_foreach(o, key, v) sum += ival(v);
+  off = (size_t)snprintf(buf, len, "%lld (", total ? ival(total) : sum);
+  int first = 1;
+  json_object_foreach(o, key, v) {
+    char s[64];
+    if (strcmp(key, "total") == 0 || off >= len)
+      continue;
+    off += (size_t)snprintf(buf + off, len - off, "%s%s %s", first ? "" : ", ", key,
+                            scalar(v, s, sizeof s));
+    first = 0;
+  }
+  if (off < len)
+    snprintf(buf + off, len - off, ")");
+}
+
+static void show_bytes(json_t *o) {
+  const char *key;
+  json_t *v;
+  char line[512];
+  size_t off = 0;
+  line[0] = '\0';
+  json_object_foreach(o, key, v) {
+    char h[32];
+    long long n = ival(v);
+    if (off >= sizeof line)
+      break;
+    off += (size_t)snprintf(line + off, sizeof line - off, "%s%s %s", off ? ", " : "", key,
+                            cw_fmt_size((uint64_t)(n < 0 ? 0 : n), h, sizeof h));
+    if (n >= 1024 && off < sizeof line) /* the exact count too */
+      off += (size_t)snprintf(line + off, sizeof line - off, " (%lld B)", n);
+  }
+  label_line("bytes", "%s", off ? line : "-");
+}
+
+/* One line per configuration key: durations humanised ("off" when 0), caps "0 (no cap)". */
+static void show_config(json_t *cfg) {
+  const char *key;
+  json_t *v;
+  json_object_foreach(cfg, key, v) {
+    char label[64], val[64];
+    size_t kl = strlen(key);
+    key_label(key, label, sizeof label);
+    if (kl > 3 && strcmp(key + kl - 3, "_ms") == 0 && json_is_number(v))
+      label_line(label, "%s", ival(v) == 0 ? "off" : cw_fmt_duration(ival(v), val, sizeof val));
+    else if (strncmp(key, "max_conns", 9) == 0 && json_is_integer(v) && ival(v) == 0)
+      label_line(label, "0 (no cap)");
+    else
+      label_line(label, "%s", scalar(v, val, sizeof val));
+  }
+}
+
+static int dest_order(const void *a, const void *b) {
+  json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+  long long ax = ival(json_object_get(x, "active")), ay = ival(json_object_get(y, "active"));
+  if (ax != ay)
+    return ax < ay ? 1 : -1;
+  long long ox = ival(json_object_get(x, "opened")), oy = ival(json_object_get(y, "opened"));
+  if (ox != oy)
+    return ox < oy ? 1 : -1;
+  const char *px = json_string_value(json_object_get(x, "peer"));
+  const char *py = json_string_value(json_object_get(y, "peer"));
+  return strcmp(px ? px : "", py ? py : "");
+}
+
+static int show_destinations(json_t *dests) {
+  static const char *const heads[] = {"PEER", "ACTIVE", "OPENED", "REFUSED", "REAPED"};
+  size_t n = json_array_size(dests);
+  if (n == 0) {
+    label_line("destinations", "none");
+    return 0;
+  }
+  json_t **d = malloc(n * sizeof *d);
+  if (!d)
+    return cw_err_fail("out of memory");
+  for (size_t i = 0; i < n; i++)
+    d[i] = json_array_get(dests, i);
+  qsort(d, n, sizeof *d, dest_order);
+  struct cw_table t;
+  cw_table_init(&t, 5, heads, "lrrrr");
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    char c[5][64];
+    const char *cells[5];
+    static const char *const keys[] = {"peer", "active", "opened", "refused", "reaped"};
+    for (int k = 0; k < 5; k++)
+      cells[k] = scalar(json_object_get(d[i], keys[k]), c[k], sizeof c[k]);
+    rc = cw_table_add(&t, cells);
+  }
+  putchar('\n');
+  cw_table_print(&t, stdout);
+  cw_table_free(&t);
+  free(d);
+  return rc < 0 ? cw_err_fail("out of memory") : 0;
+}
+
+/* The keys shown by name above the generic ones, in this order. */
+static const char *const stats_keys[] = {
+    "pid",      "version",   "uptime_s",      "active",    "peak",   "opened",       "closed",
+    "refused",  "waited",    "wait_ms",       "queued",    "reaped", "released",     "close_wait_leaks",
+    "bytes",    "inherited", "missed_closes", "untracked", "config", "destinations", NULL};
+
+int cw_view_stats(json_t *j) {
+  char a[512], b[64], c[64];
+  json_t *cfg = json_object_get(j, "config");
+  long long cap = ival(json_object_get(cfg, "max_conns"));
+  long long cap_dest = ival(json_object_get(cfg, "max_conns_per_dest"));
+  json_t *active = json_object_get(j, "active");
+
+  label_line("pid", "%s", scalar(json_object_get(j, "pid"), a, sizeof a));
+  label_line("version", "%s", scalar(json_object_get(j, "version"), a, sizeof a));
+  json_t *up = json_object_get(j, "uptime_s");
+  if (json_is_number(up))
+    cw_fmt_duration((int64_t)(json_number_value(up) * 1000), a, sizeof a);
+  else
+    snprintf(a, sizeof a, "-");
+  label_line("uptime", "%s", a);
+  parts(active, a, sizeof a);
+  if (cap > 0)
+    snprintf(b, sizeof b, ", outbound cap %lld", cap);
+  else
+    snprintf(b, sizeof b, ", no outbound cap");
+  if (cap_dest > 0)
+    snprintf(c, sizeof c, ", %lld per destination", cap_dest);
+  else
+    c[0] = '\0';
+  label_line("active", "%s%s%s", a, b, c);
+  static const char *const groups[] = {"peak", "opened", "closed"};
+  for (size_t i = 0; i < 3; i++) {
+    parts(json_object_get(j, groups[i]), a, sizeof a);
+    label_line(groups[i], "%s", a);
+  }
+  label_line("refused", "%s", scalar(json_object_get(j, "refused"), a, sizeof a));
+  json_t *wait_ms = json_object_get(j, "wait_ms");
+  label_line("waited", "%s (%s in total)", scalar(json_object_get(j, "waited"), a, sizeof a),
+             json_is_number(wait_ms) ? cw_fmt_duration(ival(wait_ms), b, sizeof b) : "-");
+  label_line("queued", "%s now", scalar(json_object_get(j, "queued"), a, sizeof a));
+  parts(json_object_get(j, "reaped"), a, sizeof a);
+  label_line("reaped", "%s", a);
+  label_line("released", "%s", scalar(json_object_get(j, "released"), a, sizeof a));
+  label_line("close-wait leaks", "%s", scalar(json_object_get(j, "close_wait_leaks"), a, sizeof a));
+  show_bytes(json_object_get(j, "bytes"));
+  label_line("inherited", "%s", scalar(json_object_get(j, "inherited"), a, sizeof a));
+  label_line("missed closes", "%s", scalar(json_object_get(j, "missed_closes"), a, sizeof a));
+  label_line("untracked", "%s", scalar(json_object_get(j, "untracked"), a, sizeof a));
+
+  /* keys the protocol gained after this was written: shown plainly */
+  const char *key;
+  json_t *v;
+  json_object_foreach(j, key, v) {
+    int known = 0;
+    for (int k = 0; stats_keys[k] && !known; k++)
+      known = strcmp(key, stats_keys[k]) == 0;
+    if (known)
+      continue;
+    if (json_is_object(v))
+      parts(v, a, sizeof a);
+    else
+      scalar(v, a, sizeof a);
+    label_line(key_label(key, b, sizeof b), "%s", a);
+  }
+  show_config(cfg);
+  return show_destinations(json_object_get(j, "destinations"));
+}
+
+/* ---- conns ---------------------------------------------------------------------------------- */
+
+static int by_fd(const void *a, const void *b) {
+  long long x = ival(json_object_get(*(json_t *const *)a, "fd"));
+  long long y = ival(json_object_get(*(json_t *const *)b, "fd"));
+  return (x > y) - (x < y);
+}
+
+static const char *conn_flags(json_t *c, char *buf, size_t len) {
+  int closed = json_is_true(json_object_get(c, "peer_closed"));
+  int inherited = json_is_true(json_object_get(c, "inherited"));
+  snprintf(buf, len, "%s%s%s", closed ? "peer-closed" : "", closed && inherited ? "," : "",
+           inherited ? "inherited" : "");
+  return buf;
+}
+
+int cw_view_conns(json_t *arr) {
+  static const char *const heads[] = {"FD",  "DIR",  "LOCAL", "PEER", "STATE",
+                                      "AGE", "IDLE", "IN",    "OUT",  "FLAGS"};
+  size_t n = json_array_size(arr);
+  json_t **c = malloc((n ? n : 1) * sizeof *c);
+  if (!c)
+    return cw_err_fail("out of memory");
+  int any_flags = 0;
+  for (size_t i = 0; i < n; i++) {
+    char f[64];
+    c[i] = json_array_get(arr, i);
+    any_flags |= conn_flags(c[i], f, sizeof f)[0] != '\0';
+  }
+  qsort(c, n, sizeof *c, by_fd);
+  struct cw_table t;
+  cw_table_init(&t, any_flags ? 10 : 9, heads, "rllllrrrrl");
+  int rc = 0;
+  for (size_t i = 0; i < n && rc == 0; i++) {
+    char fd[32], dir[16], local[80], peer[80], state[32], age[32], idle[32], in[32], out[32], fl[64];
+    json_t *o = c[i];
+    long long bin = ival(json_object_get(o, "bytes_in")), bout = ival(json_object_get(o, "bytes_out"));
+    const char *cells[] = {
+        scalar(json_object_get(o, "fd"), fd, sizeof fd),
+        scalar(json_object_get(o, "dir"), dir, sizeof dir),
+        scalar(json_object_get(o, "local"), local, sizeof local),
+        scalar(json_object_get(o, "peer"), peer, sizeof peer),
+        scalar(json_object_get(o, "state"), state, sizeof state),
+        cw_fmt_duration(ival(json_object_get(o, "age_ms")), age, sizeof age),
+        cw_fmt_duration(ival(json_object_get(o, "idle_ms")), idle, sizeof idle),
+        cw_fmt_size((uint64_t)(bin < 0 ? 0 : bin), in, sizeof in),
+        cw_fmt_size((uint64_t)(bout < 0 ? 0 : bout), out, sizeof out),
+        conn_flags(o, fl, sizeof fl),
+    };
+    rc = cw_table_add(&t, cells);
+  }
+  if (rc == 0)
+    cw_table_print(&t, stdout);
+  cw_table_free(&t);
+  free(c);
+  return rc < 0 ? cw_err_fail("out of memory") : 0;
+}

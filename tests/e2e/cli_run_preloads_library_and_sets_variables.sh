@@ -1,0 +1,65 @@
+# connwarden run: options become CONNWARDEN_* variables, the library goes first in LD_PRELOAD
+# (before what was there), the command keeps run's PID and really runs under the shim; the
+# library is found through CONNWARDEN_LIB, next to the binary, or in the installed layout.
+. "$(dirname "$0")/lib.bash"
+
+lib=$(realpath "$CW_LIB")
+# an existing library that is harmless to preload twice: the C library sh already uses
+other=$(ldd /bin/sh | awk '$1 ~ /^libc\.so/ {print $3}')
+[ -f "$other" ] || fail "no C library path from ldd /bin/sh"
+mkdir -p "$T/reports"
+
+show='echo "$LD_PRELOAD|$CONNWARDEN_IDLE_TIMEOUT|$CONNWARDEN_MAX_CONNS|$CONNWARDEN_MAX_CONNS_PER_DEST|$CONNWARDEN_ON_CAP|$CONNWARDEN_QUEUE_TIMEOUT|$CONNWARDEN_CAP_ERRNO|$CONNWARDEN_MAX_LIFETIME|$CONNWARDEN_REAP_GRACE|$CONNWARDEN_ONLY|$CONNWARDEN_EXCLUDE|$CONNWARDEN_STATS|$CONNWARDEN_RUNDIR|$CONNWARDEN_REPORT|$CONNWARDEN_BACKTRACE|$CONNWARDEN_LOG"'
+out=$(LD_PRELOAD=$other "$CW" run --idle-timeout 5s --max-conns=7 --max-conns-per-dest 3 \
+  --on-cap refuse --queue-timeout=2s --cap-errno ETIMEDOUT --max-lifetime 1m --reap-grace=1s \
+  --only out --exclude=:22 --stats off --rundir "$T/rd" --report "$T/reports" --backtrace \
+  --log error -- sh -c "$show")
+assert_eq "$out" "$lib:$other|5s|7|3|refuse|2s|ETIMEDOUT|1m|1s|out|:22|off|$T/rd|$T/reports|1|error" \
+  "variables seen by the command"
+
+# no LD_PRELOAD before: the library alone; the leak check gets exit status 23 unless told otherwise
+out=$("$CW" run --check-leaks -- sh -c 'echo "$LD_PRELOAD|$CONNWARDEN_LEAK_CHECK|$CONNWARDEN_LEAK_EXITCODE"')
+assert_eq "$out" "$lib|1|23" "--check-leaks alone"
+out=$("$CW" run --leak-exitcode 9 --check-leaks -- sh -c 'echo "$CONNWARDEN_LEAK_CHECK|$CONNWARDEN_LEAK_EXITCODE"')
+assert_eq "$out" "1|9" "--leak-exitcode wins over the default 23"
+
+# the command's exit status is its own (run execs, it does not wait)
+rc=0; "$CW" run -- sh -c 'exit 7' || rc=$?
+assert_eq "$rc" 7 "exit status of the command"
+
+# really shimmed, under run's own PID: the stats socket is named after it and answers
+cat >"$T/host.py" <<'PYEOF'
+import os, socket, sys, time
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen(4)
+c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+open(sys.argv[1], "w").write(str(os.getpid()))
+time.sleep(30)
+PYEOF
+bg "$CW" run --max-conns 4 -- "$PY" "$T/host.py" "$T/ready"
+wait_for 5 test -s "$T/ready"
+assert_eq "$(cat "$T/ready")" "$BG_PID" "the command runs under run's PID"
+wait_for 5 test -S "$(sock_of "$BG_PID")"
+assert_eq "$(stat_of "$BG_PID" 'j["active"]["out"]')" 1 "the shim tracks the command's connection"
+assert_eq "$(stat_of "$BG_PID" 'j["config"]["max_conns"]')" 4 "--max-conns reached the library"
+
+# without run the same program is not shimmed: no socket for it
+"$PY" "$T/host.py" "$T/plain.ready" & plain=$!; CW_PIDS+=("$plain")
+wait_for 5 test -s "$T/plain.ready"
+[ ! -e "$(sock_of "$plain")" ] || fail "unshimmed program has a stats socket"
+kill "$plain"
+
+# where the library comes from
+cp "$CW_LIB" "$T/copy.so"
+out=$(CONNWARDEN_LIB=$T/copy.so "$CW" run -- sh -c 'echo "$LD_PRELOAD"')
+assert_eq "$out" "$T/copy.so" "CONNWARDEN_LIB is used"
+rc=0; err=$(CONNWARDEN_LIB=$T/none.so "$CW" run -- true 2>&1) || rc=$?
+assert_eq "$rc" 1 "missing CONNWARDEN_LIB exit status"
+assert_contains "$err" "connwarden: CONNWARDEN_LIB=$T/none.so" "missing CONNWARDEN_LIB message"
+mkdir -p "$T/inst/bin" "$T/inst/lib/connwarden" "$T/alone"
+cp "$CW" "$T/inst/bin/connwarden"; cp "$CW_LIB" "$T/inst/lib/connwarden/libconnwarden.so"
+out=$("$T/inst/bin/connwarden" run -- sh -c 'echo "$LD_PRELOAD"')
+assert_eq "$out" "$T/inst/lib/connwarden/libconnwarden.so" "installed layout"
+cp "$CW" "$T/alone/connwarden"
+rc=0; err=$("$T/alone/connwarden" run -- true 2>&1) || rc=$?
+assert_eq "$rc" 1 "no library anywhere: exit status"
+assert_contains "$err" "connwarden: cannot find libconnwarden.so" "no library anywhere: message"
