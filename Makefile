@@ -22,6 +22,9 @@ HOST_SRCS := $(wildcard tests/hosts/*.c)
 HOST_BINS := $(HOST_SRCS:tests/hosts/%.c=$(BUILD)/hosts/%)
 
 .PHONY: all deps test unit e2e demo install uninstall clean
+
+# Feature makefiles (bench, sanitizers, fuzzing, docs) add their own targets.
+-include $(sort $(wildcard mk/*.mk))
 all: $(BUILD)/libconnwarden.so $(BUILD)/connwarden
 
 $(BUILD)/shim/%.o: shim/%.c $(SHIM_HDRS) | $(BUILD)/shim
