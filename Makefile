@@ -23,8 +23,6 @@ HOST_BINS := $(HOST_SRCS:tests/hosts/%.c=$(BUILD)/hosts/%)
 
 .PHONY: all deps test unit e2e demo install uninstall clean
 
-# Feature makefiles (bench, sanitizers, fuzzing, docs) add their own targets.
--include $(sort $(wildcard mk/*.mk))
 all: $(BUILD)/libconnwarden.so $(BUILD)/connwarden
 
 $(BUILD)/shim/%.o: shim/%.c $(SHIM_HDRS) | $(BUILD)/shim
@@ -80,3 +78,6 @@ uninstall:
 
 clean:
 	rm -rf $(BUILD)
+
+# Feature makefiles (bench, sanitizers, fuzzing, docs) add their own targets.
+-include $(sort $(wildcard mk/*.mk))
