@@ -557,12 +557,12 @@ pid_t cw_w_fork(void) {
  * the shim, makes its own under the same pid), and put it back if exec fails. glibc's exec
  * functions reach the kernel through its internal execve, so each is wrapped. In a vfork child
  * nothing is touched: the socket belongs to the parent. */
-#define CW_EXEC(name, fallback, call)                                                              \
+#define CW_EXEC(name, envp, fallback, call)                                                        \
   do {                                                                                             \
     CW_ENSURE(name, fallback);                                                                     \
     int mine_ = may_track();                                                                       \
     if (mine_)                                                                                     \
-      CW_SAVE_ERRNO(cw_lifecycle_before_exec());                                                   \
+      CW_SAVE_ERRNO(cw_lifecycle_before_exec(envp));                                               \
     int r_ = call;                                                                                 \
     if (mine_)                                                                                     \
       CW_SAVE_ERRNO(cw_lifecycle_exec_failed());                                                   \
@@ -570,28 +570,28 @@ pid_t cw_w_fork(void) {
   } while (0)
 
 int cw_w_execve(const char *path, char *const argv[], char *const envp[]) {
-  CW_EXEC(execve, (int)CW_RAW(SYS_execve, path, argv, envp), CW_REAL(execve)(path, argv, envp));
+  CW_EXEC(execve, envp, (int)CW_RAW(SYS_execve, path, argv, envp), CW_REAL(execve)(path, argv, envp));
 }
 
 int cw_w_execv(const char *path, char *const argv[]) {
-  CW_EXEC(execv, (int)CW_RAW(SYS_execve, path, argv, environ), CW_REAL(execv)(path, argv));
+  CW_EXEC(execv, environ, (int)CW_RAW(SYS_execve, path, argv, environ), CW_REAL(execv)(path, argv));
 }
 
 int cw_w_execvp(const char *file, char *const argv[]) {
-  CW_EXEC(execvp, (errno = ENOSYS, -1), CW_REAL(execvp)(file, argv));
+  CW_EXEC(execvp, environ, (errno = ENOSYS, -1), CW_REAL(execvp)(file, argv));
 }
 
 int cw_w_execvpe(const char *file, char *const argv[], char *const envp[]) {
-  CW_EXEC(execvpe, (errno = ENOSYS, -1), CW_REAL(execvpe)(file, argv, envp));
+  CW_EXEC(execvpe, envp, (errno = ENOSYS, -1), CW_REAL(execvpe)(file, argv, envp));
 }
 
 int cw_w_execveat(int dirfd, const char *path, char *const argv[], char *const envp[], int fl) {
-  CW_EXEC(execveat, (int)CW_RAW(SYS_execveat, dirfd, path, argv, envp, fl),
+  CW_EXEC(execveat, envp, (int)CW_RAW(SYS_execveat, dirfd, path, argv, envp, fl),
           CW_REAL(execveat)(dirfd, path, argv, envp, fl));
 }
 
 int cw_w_fexecve(int fd, char *const argv[], char *const envp[]) {
-  CW_EXEC(fexecve, (int)CW_RAW(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH),
+  CW_EXEC(fexecve, envp, (int)CW_RAW(SYS_execveat, fd, "", argv, envp, AT_EMPTY_PATH),
           CW_REAL(fexecve)(fd, argv, envp));
 }
 

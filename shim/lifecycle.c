@@ -86,7 +86,10 @@ void cw_lifecycle_fork_child(void) {
   }
 }
 
-void cw_lifecycle_before_exec(void) { cw_server_unlink(); }
+void cw_lifecycle_before_exec(char *const envp[]) {
+  (void)envp;
+  cw_server_unlink();
+}
 void cw_lifecycle_exec_failed(void) { cw_server_relisten(); }
 
 /* ---- start-up and exit ---------------------------------------------------------------------- */

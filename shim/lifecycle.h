@@ -32,9 +32,9 @@ static inline void cw_lifecycle_want_server(void) {
 /* In the child, right after fork() returned 0 through our wrapper: restart what the parent ran. */
 CW_HIDDEN void cw_lifecycle_fork_child(void);
 
-/* Around execve: remove what would be left behind if the new image does not run the shim, and
- * put it back if exec fails. */
-CW_HIDDEN void cw_lifecycle_before_exec(void);
+/* Around exec: remove what would be left behind if the new image does not run the shim, and
+ * put it back if exec fails. envp is the new image's environment. */
+CW_HIDDEN void cw_lifecycle_before_exec(char *const envp[]);
 CW_HIDDEN void cw_lifecycle_exec_failed(void);
 
 #endif
