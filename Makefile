@@ -14,6 +14,7 @@ SHIM_HDRS := $(wildcard shim/*.h) shim/hooks.def
 CLI_SRCS := $(wildcard scripts/cli/*.c)
 CLI_HDRS := $(wildcard scripts/cli/*.h)
 CLI_CFLAGS := -std=gnu11 $(WARN) -Ishim -pthread
+CLI_LIBS := -ljansson
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -33,7 +34,7 @@ $(BUILD)/libconnwarden.so: $(SHIM_OBJS) shim/exports.map
 	  -o $@ $(SHIM_OBJS) -ldl
 
 $(BUILD)/connwarden: $(CLI_SRCS) $(CLI_HDRS) shim/render.h | $(BUILD)
-	$(CC) $(CFLAGS) $(CLI_CFLAGS) -DCW_VERSION_STRING='"0.1.0"' -o $@ $(CLI_SRCS) -ljansson
+	$(CC) $(CFLAGS) $(CLI_CFLAGS) -DCW_VERSION_STRING='"0.1.0"' -o $@ $(CLI_SRCS) $(CLI_LIBS)
 
 # Unit tests link the module objects they test, never the preload library.
 UNIT_LIBS := -lcmocka -ljansson -ldl -pthread
