@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <linux/close_range.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,12 +24,9 @@
 #include "sock.h"
 #include "table.h"
 
-#define CW_RAW(nr, ...) CW_RAW_(nr, __VA_ARGS__, 0, 0, 0, 0, 0, 0)
-#define CW_RAW_(nr, a, b, c, d, e, f, ...)                                                         \
-  cw_raw_call(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
-
 /* Before the real function is resolved: resolve now, unless we are inside the resolution (then
- * the kernel serves the call). */
+ * the kernel serves the call). The I/O kinds need none of this: their pointers start at a
+ * resolving stub (real.c). */
 #define CW_ENSURE(name, fallback)                                                                  \
   do {                                                                                             \
     if (CW_UNLIKELY(!CW_REAL(name))) {                                                             \
@@ -46,55 +44,70 @@ static size_t cw_iov_len(const struct iovec *iov, int cnt) {
   return n;
 }
 
-/* The hot path: a bounds check and one load for an untracked fd; for a tracked one, a few
- * relaxed stores on the connection's own cache line. No lock, no system call, no errno. */
-#define CW_BUMP(field, v) __atomic_store_n(&(field), __atomic_load_n(&(field), __ATOMIC_RELAXED) + (v), __ATOMIC_RELAXED)
+/* The hot path. An untracked fd costs a masked slot load and a test, then a tail jump to libc:
+ * no frame, no lock, no system call, errno untouched. A tracked one runs the call in a separate
+ * function and then adds to the connection's own counters: plain adds (one writer per counter in
+ * every host we know; see table.h), atomic only where ThreadSanitizer watches. */
+#if defined(__SANITIZE_THREAD__)
+#define CW_BUMP(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
+#define CW_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#else
+#define CW_BUMP(field, v) ((field) += (v))
+#define CW_SET(field, v) ((field) = (v))
+#endif
 
-static inline void count_in(struct cw_conn *c, ssize_t r) {
-  CW_BUMP(c->bytes_in, (uint64_t)r);
+static inline void count_in(struct cw_conn *c, size_t r) {
+  CW_BUMP(c->bytes_in, r);
   CW_BUMP(c->calls_in, 1);
-  __atomic_store_n(&c->last_ns, cw_now_coarse(), __ATOMIC_RELAXED);
+  CW_SET(c->last_ns, cw_tick());
 }
 
-static inline void count_out(struct cw_conn *c, ssize_t r) {
-  CW_BUMP(c->bytes_out, (uint64_t)r);
+static inline void count_out(struct cw_conn *c, size_t r) {
+  CW_BUMP(c->bytes_out, r);
   CW_BUMP(c->calls_out, 1);
-  __atomic_store_n(&c->last_ns, cw_now_coarse(), __ATOMIC_RELAXED);
+  CW_SET(c->last_ns, cw_tick());
 }
 
-#define AFTER_IN(fdv, r, len)                                                                      \
+/* After a read-side call on a tracked connection: bytes, or EOF from the peer (a 0 return for a
+ * non-empty request). */
+#define AFTER_IN(c, r, len)                                                                        \
   do {                                                                                             \
-    struct cw_conn *c_ = cw_table_get(fdv);                                                        \
-    if (CW_UNLIKELY(c_ != NULL)) {                                                                 \
-      if ((r) > 0)                                                                                 \
-        count_in(c_, (ssize_t)(r));                                                                \
-      else if ((r) == 0 && (len) > 0)                                                              \
-        __atomic_store_n(&c_->peer_closed, 1, __ATOMIC_RELAXED);                                   \
-    }                                                                                              \
+    if ((r) > 0)                                                                                   \
+      count_in(c, (size_t)(r));                                                                    \
+    else if ((r) == 0 && (len) > 0)                                                                \
+      CW_SET((c)->peer_closed, 1);                                                                 \
   } while (0)
 
-#define AFTER_OUT(fdv, r)                                                                          \
+#define AFTER_OUT(c, r)                                                                            \
   do {                                                                                             \
-    struct cw_conn *c_ = cw_table_get(fdv);                                                        \
-    if (CW_UNLIKELY(c_ != NULL) && (r) > 0)                                                        \
-      count_out(c_, (ssize_t)(r));                                                                 \
+    if ((r) > 0)                                                                                   \
+      count_out(c, (size_t)(r));                                                                   \
   } while (0)
 
+#define STRIP(...) __VA_ARGS__
 #define WRAP_IO_IN(ret, name, params, args, fdv, len, raw)                                         \
-  ret cw_w_##name params {                                                                         \
-    CW_ENSURE(name, raw);                                                                          \
-    ret r = CW_REAL(name) args;                                                                    \
-    AFTER_IN(fdv, r, len);                                                                         \
-    return r;                                                                                      \
-  }
-
+  WRAP_IO(ret, name, params, args, fdv, AFTER_IN(c_, r, len))
 #define WRAP_IO_OUT(ret, name, params, args, fdv, len, raw)                                        \
-  ret cw_w_##name params {                                                                         \
-    CW_ENSURE(name, raw);                                                                          \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r))
+#define WRAP_IO(ret, name, params, args, fdv, after)                                              \
+  static __attribute__((noinline)) ret tracked_##name(struct cw_conn *c_, STRIP params) {          \
     ret r = CW_REAL(name) args;                                                                    \
-    AFTER_OUT(fdv, r);                                                                             \
+    after;                                                                                         \
     return r;                                                                                      \
+  }                                                                                                \
+  ret cw_w_##name params {                                                                         \
+    struct cw_conn *c_ = cw_table_get(fdv);                                                        \
+    if (CW_LIKELY(c_ == NULL))                                                                     \
+      return CW_REAL(name) args;                                                                   \
+    return tracked_##name(c_, STRIP args);                                                         \
   }
+#define WRAP_NEWFD(ret, name, params, args, fdv, len, raw)
+#define WRAP_HAND(ret, name, params, args, fdv, len, raw)
+
+#define CW_HOOK(ret, name, params, args, kind, fdv, len, raw)                                      \
+  WRAP_##kind(ret, name, params, args, fdv, len, raw)
+#include "hooks.def"
+#undef CW_HOOK
 
 /* A new fd number: a record still on it was closed by a path we could not see. */
 static void after_newfd(int fd) {
@@ -102,20 +115,19 @@ static void after_newfd(int fd) {
     CW_SAVE_ERRNO(cw_table_fd_reused(fd));
 }
 
-#define WRAP_NEWFD(ret, name, params, args, fdv, len, raw)                                         \
-  ret cw_w_##name params {                                                                         \
-    CW_ENSURE(name, raw);                                                                          \
-    ret r = CW_REAL(name) args;                                                                    \
-    after_newfd((int)r);                                                                           \
-    return r;                                                                                      \
+/* socket(): a number handed out again ends any record left on it, and a TCP socket is marked so
+ * that its connect need not ask the kernel what it is. */
+int cw_w_socket(int dom, int type, int proto) {
+  int r = CW_REAL(socket)(dom, type, proto);
+  if (r >= 0) {
+    after_newfd(r);
+    int tcp = (dom == AF_INET || dom == AF_INET6) && (type & 0xf) == SOCK_STREAM &&
+              (proto == 0 || proto == IPPROTO_TCP);
+    if (tcp || cw_fdflag(r, CW_FD_TCP))
+      cw_fdflag_set(r, CW_FD_TCP, tcp);
   }
-
-#define WRAP_HAND(ret, name, params, args, fdv, len, raw)
-
-#define CW_HOOK(ret, name, params, args, kind, fdv, len, raw)                                      \
-  WRAP_##kind(ret, name, params, args, fdv, len, raw)
-#include "hooks.def"
-#undef CW_HOOK
+  return r;
+}
 
 /* ---- connections begin ---------------------------------------------------------------------- */
 
@@ -154,7 +166,7 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
   int probed;
   CW_SAVE_ERRNO({
     cw_guard++;
-    probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, &info) == 0;
+    probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &info) == 0;
     /* a repeated connect on a socket we track already (checking on progress) takes no slot */
     struct cw_conn *c = cw_table_get(fd);
     if (probed && !(c && c->ino == info.ino)) {
@@ -189,11 +201,6 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
     if (probed && started) {
       info.policed = ad.policed;
       info.holds_slot = ad.result == CW_ADMIT_OK;
-      /* the local address exists only now */
-      struct sockaddr_storage ss;
-      socklen_t l = sizeof ss;
-      if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
-        cw_addr_from_sockaddr(&info.local, (struct sockaddr *)&ss, l);
       if (track(&info) < 0)
         cw_policy_abandon(&ad);
     } else {
@@ -206,7 +213,7 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
   return r;
 }
 
-static int after_accept(int r, struct sockaddr *sa, socklen_t *salen) {
+static int after_accept(int fd, int r, struct sockaddr *sa, socklen_t *salen) {
   if (r < 0 || !may_track())
     return r;
   CW_SAVE_ERRNO({
@@ -215,7 +222,10 @@ static int after_accept(int r, struct sockaddr *sa, socklen_t *salen) {
     /* the peer as the caller got it, unless it gave no room or it was cut short */
     socklen_t l = (sa && salen) ? *salen : 0;
     struct cw_conn_info info;
-    if (cw_sock_probe(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l, &info) == 0) {
+    int tcp = cw_fdflag(fd, CW_FD_TCP);
+    if (tcp)
+      cw_fdflag_set(r, CW_FD_TCP, 1);
+    if (cw_sock_probe(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l, tcp, &info) == 0) {
       info.policed = cw_policy_scoped(CW_DIR_IN, &info.peer);
       info.bt = cw_bt_capture();
       track(&info);
@@ -227,12 +237,12 @@ static int after_accept(int r, struct sockaddr *sa, socklen_t *salen) {
 
 int cw_w_accept(int fd, struct sockaddr *sa, socklen_t *salen) {
   CW_ENSURE(accept, CW_RAW(SYS_accept, fd, sa, salen));
-  return after_accept(CW_REAL(accept)(fd, sa, salen), sa, salen);
+  return after_accept(fd, CW_REAL(accept)(fd, sa, salen), sa, salen);
 }
 
 int cw_w_accept4(int fd, struct sockaddr *sa, socklen_t *salen, int fl) {
   CW_ENSURE(accept4, CW_RAW(SYS_accept4, fd, sa, salen, fl));
-  return after_accept(CW_REAL(accept4)(fd, sa, salen, fl), sa, salen);
+  return after_accept(fd, CW_REAL(accept4)(fd, sa, salen, fl), sa, salen);
 }
 
 /* listen() on a TCP socket starts the stats server, so a fresh server shows up in `ls`. */
@@ -495,10 +505,7 @@ int cw_w_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec
     size_t bytes = 0;
     for (int i = 0; i < r; i++)
       bytes += v[i].msg_len;
-    if (bytes > 0)
-      count_in(c, (ssize_t)bytes);
-    else if (cw_iov_len(v[0].msg_hdr.msg_iov, (int)v[0].msg_hdr.msg_iovlen) > 0)
-      __atomic_store_n(&c->peer_closed, 1, __ATOMIC_RELAXED);
+    AFTER_IN(c, (ssize_t)bytes, cw_iov_len(v[0].msg_hdr.msg_iov, (int)v[0].msg_hdr.msg_iovlen));
   }
   return r;
 }
@@ -511,33 +518,38 @@ int cw_w_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int fl) {
     size_t bytes = 0;
     for (int i = 0; i < r; i++)
       bytes += v[i].msg_len;
-    count_out(c, (ssize_t)bytes);
+    count_out(c, bytes);
   }
   return r;
 }
 
 /* sendfile and splice move data between two fds inside the kernel: either end may be ours. */
+static void count_pair(int in, int out, ssize_t r, size_t n) {
+  struct cw_conn *ci = cw_table_get(in), *co = cw_table_get(out);
+  if (ci)
+    AFTER_IN(ci, r, n);
+  if (co)
+    AFTER_OUT(co, r);
+}
+
 ssize_t cw_w_sendfile(int out, int in, off_t *off, size_t n) {
   CW_ENSURE(sendfile, CW_RAW(SYS_sendfile, out, in, off, n));
   ssize_t r = CW_REAL(sendfile)(out, in, off, n);
-  AFTER_OUT(out, r);
-  AFTER_IN(in, r, n);
+  count_pair(in, out, r, n);
   return r;
 }
 
 ssize_t cw_w_sendfile64(int out, int in, off64_t *off, size_t n) {
   CW_ENSURE(sendfile64, CW_RAW(SYS_sendfile, out, in, off, n));
   ssize_t r = CW_REAL(sendfile64)(out, in, off, n);
-  AFTER_OUT(out, r);
-  AFTER_IN(in, r, n);
+  count_pair(in, out, r, n);
   return r;
 }
 
 ssize_t cw_w_splice(int in, loff_t *offin, int out, loff_t *offout, size_t n, unsigned fl) {
   CW_ENSURE(splice, CW_RAW(SYS_splice, in, offin, out, offout, n, fl));
   ssize_t r = CW_REAL(splice)(in, offin, out, offout, n, fl);
-  AFTER_IN(in, r, n);
-  AFTER_OUT(out, r);
+  count_pair(in, out, r, n);
   return r;
 }
 

@@ -132,7 +132,9 @@ static void at_exit(int status, void *arg) {
   cw_guard--;
 }
 
-__attribute__((constructor(101))) static void cw_init(void) {
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+
+static void init(void) {
   cw_guard++;
   cw_real_init();
   cw_pid = getpid();
@@ -156,3 +158,10 @@ __attribute__((constructor(101))) static void cw_init(void) {
     cw_lifecycle_start_server();
   cw_guard--;
 }
+
+void cw_lifecycle_init(void) {
+  if (!cw_guard)
+    pthread_once(&init_once, init);
+}
+
+__attribute__((constructor(101))) static void cw_init(void) { cw_lifecycle_init(); }

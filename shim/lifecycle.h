@@ -14,10 +14,16 @@
 extern CW_HIDDEN pid_t cw_pid;
 extern CW_HIDDEN int64_t cw_start_ns;
 
+/* Start-up, once: from the constructor, or from the first wrapper that changes the table when
+ * that runs earlier (another library's constructor). Not from inside start-up itself. */
+CW_HIDDEN void cw_lifecycle_init(void);
+
 /* Are we a vfork child sharing the parent's memory (or any child that did not pass through our
  * atfork handler)? Then the shim must change nothing. Costs one getpid system call: only on the
  * paths that change the table. */
 static inline int cw_in_foreign_child(void) {
+  if (CW_UNLIKELY(cw_pid == 0))
+    cw_lifecycle_init();
   return (pid_t)cw_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0) != cw_pid;
 }
 

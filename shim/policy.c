@@ -241,7 +241,7 @@ static void unpark(struct waiter *w) {
   }
   if (rc == 0 || err == EINPROGRESS) {
     struct cw_conn_info info;
-    if (cw_sock_probe(w->fd, CW_DIR_OUT, (struct sockaddr *)&w->sa, w->salen, &info) == 0) {
+    if (cw_sock_probe(w->fd, CW_DIR_OUT, (struct sockaddr *)&w->sa, w->salen, 1, &info) == 0) {
       info.policed = 1;
       info.holds_slot = 1;
       info.bt = w->bt;

@@ -12,8 +12,25 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-/* Each pointer: written once by resolve() under pthread_once, read by every wrapper. */
-#define CW_HOOK(ret, name, params, args, kind, fd, len, raw) CW_HIDDEN ret(*cw_real_##name) params;
+/* Each pointer: written once by resolve() under pthread_once, read by every wrapper. The I/O and
+ * NEWFD kinds start at a stub that resolves on first use (or serves the call from the kernel
+ * while resolving), so their wrappers call through the pointer with no test. The others start
+ * NULL and their wrappers check (CW_ENSURE): they are variadic or have no kernel twin. */
+#define STUB(ret, name, params, args, raw)                                                         \
+  static ret cw_first_##name params;                                                               \
+  CW_HIDDEN ret(*cw_real_##name) params = cw_first_##name;                                          \
+  static ret cw_first_##name params {                                                              \
+    if (!cw_guard)                                                                                 \
+      cw_real_init();                                                                              \
+    if (cw_real_##name != cw_first_##name)                                                         \
+      return cw_real_##name args;                                                                  \
+    return (ret)(raw);                                                                             \
+  }
+#define DECL_IO_IN(ret, name, params, args, raw) STUB(ret, name, params, args, raw)
+#define DECL_IO_OUT(ret, name, params, args, raw) STUB(ret, name, params, args, raw)
+#define DECL_NEWFD(ret, name, params, args, raw) STUB(ret, name, params, args, raw)
+#define DECL_HAND(ret, name, params, args, raw) CW_HIDDEN ret(*cw_real_##name) params;
+#define CW_HOOK(ret, name, params, args, kind, fd, len, raw) DECL_##kind(ret, name, params, args, raw)
 #include "hooks.def"
 #undef CW_HOOK
 
@@ -32,7 +49,11 @@ static void *load(const char *name, void *self) {
 static void resolve(void) {
   cw_guard++;
 #define CW_HOOK(ret, name, params, args, kind, fd, len, raw)                                       \
-  cw_real_##name = (ret(*) params)load(#name, (void *)&cw_w_##name);
+  {                                                                                                \
+    void *p_ = load(#name, (void *)&cw_w_##name);                                                  \
+    if (p_)                                                                                        \
+      cw_real_##name = (ret(*) params)p_;                                                          \
+  }
 #include "hooks.def"
 #undef CW_HOOK
   cw_guard--;

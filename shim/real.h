@@ -17,6 +17,11 @@
 
 #define CW_REAL(fn) cw_real_##fn
 
+/* A kernel call with libc's convention, any number of arguments up to six. */
+#define CW_RAW(nr, ...) CW_RAW_(nr, __VA_ARGS__, 0, 0, 0, 0, 0, 0)
+#define CW_RAW_(nr, a, b, c, d, e, f, ...)                                                         \
+  cw_raw_call(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
+
 /* Resolve every pointer with dlsym(RTLD_NEXT), once, thread-safely. A pointer that would resolve
  * to the shim itself stays NULL. Safe to call from any wrapper unless cw_guard is set. */
 CW_HIDDEN void cw_real_init(void);

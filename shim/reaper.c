@@ -70,6 +70,8 @@ static void log_conn(enum cw_level lvl, const char *what, const struct cw_conn *
 
 /* Shut c down. Caller holds table_mu and has checked its identity. */
 static void reap_locked(struct cw_conn *c, int reason, int64_t now) {
+  if (c->local.family == 0)
+    cw_sock_local(c->fd, &c->local); /* kept for reports: the socket may be released */
   CW_REAL(shutdown)(c->fd, SHUT_RDWR);
   c->reaped = (uint8_t)(1 + reason);
   c->reaped_ns = now;
@@ -108,7 +110,7 @@ int cw_reaper_tick(int64_t now) {
   int64_t idle = cw_cfg_get(&cw_cfg.idle_timeout_ms) * 1000000;
   int64_t life = cw_cfg_get(&cw_cfg.max_lifetime_ms) * 1000000;
   int64_t grace = cw_cfg.reap_grace_ms * 1000000;
-  int64_t coarse = cw_now_coarse();
+  int64_t coarse = cw_tick();
   cw_table_lock();
   struct cw_conn *c, *tmp;
   HASH_ITER(hh, cw_tab.conns, c, tmp) {
@@ -193,6 +195,7 @@ static void *reap_loop(void *arg) {
       ;
     kick = 0;
     pthread_mutex_unlock(&reaper_mu);
+    cw_tick_publish();
     now = cw_now();
     next_queue = cw_policy_expire(now);
     if (cw_reaper_tick(now) > 0)

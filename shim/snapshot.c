@@ -88,6 +88,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
       continue;
     }
     v->state = v->released ? "RELEASED" : cw_sock_state(v->fd);
+    if (v->local.family == 0 && !v->released)
+      cw_sock_local(v->fd, &v->local);
     if (strcmp(v->state, "CLOSE_WAIT") == 0 || strcmp(v->state, "LAST_ACK") == 0)
       v->peer_closed = 1;
     s->conns[kept++] = *v;

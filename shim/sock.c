@@ -31,7 +31,7 @@ uint64_t cw_sock_ino(int fd) {
   return (uint64_t)st.st_ino;
 }
 
-static void local_of(int fd, struct cw_addr *a) {
+void cw_sock_local(int fd, struct cw_addr *a) {
   struct sockaddr_storage ss;
   socklen_t l = sizeof ss;
   if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
@@ -45,15 +45,14 @@ static void peer_of(int fd, struct cw_addr *a) {
     cw_addr_from_sockaddr(a, (struct sockaddr *)&ss, l);
 }
 
-int cw_sock_probe(int fd, int dir, const struct sockaddr *sa, socklen_t salen,
+int cw_sock_probe(int fd, int dir, const struct sockaddr *sa, socklen_t salen, int known_tcp,
                   struct cw_conn_info *info) {
   memset(info, 0, sizeof *info);
-  if (!cw_sock_is_tcp(fd))
+  if (!known_tcp && !cw_sock_is_tcp(fd))
     return -ENOTSOCK;
   info->fd = fd;
   info->dir = dir;
   info->ino = cw_sock_ino(fd);
-  local_of(fd, &info->local);
   cw_addr_from_sockaddr(&info->peer, sa, salen);
   if (info->peer.family == 0)
     peer_of(fd, &info->peer);
@@ -83,9 +82,10 @@ int cw_sock_probe_inherited(int fd, struct cw_conn_info *info) {
   socklen_t l = sizeof v;
   if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) < 0 || v)
     return -ENOTSOCK; /* a listener is not a connection */
-  int rc = cw_sock_probe(fd, CW_DIR_OUT, NULL, 0, info);
+  int rc = cw_sock_probe(fd, CW_DIR_OUT, NULL, 0, 0, info);
   if (rc < 0)
     return rc;
+  cw_sock_local(fd, &info->local);
   if (info->peer.family == 0)
     return -ENOTCONN;
   info->inherited = 1;

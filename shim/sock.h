@@ -8,9 +8,14 @@
 #include "table.h"
 
 /* Fill info for a TCP socket on fd that was just connected (peer sa) or accepted (sa may be
- * NULL). Returns 0, or -ENOTSOCK when fd is not an AF_INET/AF_INET6 stream socket. */
+ * NULL). Returns 0, or -ENOTSOCK when fd is not an AF_INET/AF_INET6 stream socket (not asked
+ * when known_tcp). The local address is left for cw_sock_local: it costs a system call that
+ * only a report needs. */
 CW_HIDDEN int cw_sock_probe(int fd, int dir, const struct sockaddr *sa, socklen_t salen,
-                            struct cw_conn_info *info);
+                            int known_tcp, struct cw_conn_info *info);
+
+/* The local address of fd (family 0 when it has none). */
+CW_HIDDEN void cw_sock_local(int fd, struct cw_addr *a);
 
 /* Fill info for an fd found open at start-up: a connected TCP socket (not a listener). The
  * direction is guessed from the local port (in the ephemeral range: out). */

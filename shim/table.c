@@ -11,14 +11,19 @@
 #include "config.h"
 
 struct cw_table cw_tab = {.mu = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
-struct cw_conn **cw_slots;  /* see table.h */
-unsigned char *cw_fdflags;  /* see table.h */
+/* Before cw_table_init (another library's constructor), and if mapping fails, every fd masks
+ * into these zeroes (untouched .bss: no memory until read, and only ever read): nothing is
+ * tracked. */
+static struct cw_conn *zero_slots[CW_SLOTS];
+static unsigned char zero_flags[CW_SLOTS];
+struct cw_conn **cw_slots = zero_slots; /* see table.h */
+unsigned char *cw_fdflags = zero_flags; /* see table.h */
+int64_t cw_tick_ns;                     /* see table.h */
 unsigned cw_slot_cap;       /* immutable after cw_table_init */
 
 const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1,   5,
                                                   10,    30,   60,   300, 1800, 3600};
 
-#define SLOT_CAP_MAX (1u << 22)
 #define CHUNK 64
 #define MAX_DESTS 4096
 
@@ -32,29 +37,28 @@ void cw_table_unlock(void) { pthread_mutex_unlock(&cw_tab.mu); }
 
 int cw_table_init(void) {
   struct rlimit rl;
-  rlim_t n = SLOT_CAP_MAX;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < n)
-    n = rl.rlim_max;
-  if (n < 1024)
-    n = 1024;
+  rlim_t cap = CW_SLOTS;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < cap)
+    cap = rl.rlim_max;
   /* Reserved, not committed: only the pages under fds in use are ever touched. */
-  void *p = mmap(NULL, n * sizeof(struct cw_conn *), PROT_READ | PROT_WRITE,
+  void *p = mmap(NULL, (size_t)CW_SLOTS * sizeof(struct cw_conn *), PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED)
     return -errno;
-  void *f = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void *f = mmap(NULL, CW_SLOTS, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (f == MAP_FAILED) {
-    munmap(p, n * sizeof(struct cw_conn *));
+    munmap(p, (size_t)CW_SLOTS * sizeof(struct cw_conn *));
     return -errno;
   }
   cw_slots = p;
   cw_fdflags = f;
-  __atomic_store_n(&cw_slot_cap, (unsigned)n, __ATOMIC_RELEASE);
+  cw_slot_cap = (unsigned)cap;
+  cw_tick_publish();
   return 0;
 }
 
 void cw_fdflag_set(int fd, int flag, int on) {
-  if ((unsigned)fd >= cw_slot_cap || !cw_fdflags)
+  if ((unsigned)fd >= cw_slot_cap)
     return;
   if (on)
     __atomic_or_fetch(&cw_fdflags[fd], (unsigned char)flag, __ATOMIC_RELAXED);
@@ -186,7 +190,7 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
   c->peer = info->peer;
   c->bt = info->bt;
   c->opened_ns = cw_now();
-  c->last_ns = cw_now_coarse();
+  c->last_ns = cw_tick();
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   c->opened_wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;

@@ -38,7 +38,7 @@ struct cw_conn {
    * thread at a time in every host we know, and a lost count under a racing second reader is
    * worth less than a bus lock on every call. */
   uint64_t bytes_in, bytes_out, calls_in, calls_out;
-  int64_t last_ns;     /* coarse monotonic time of the last read or write */
+  int64_t last_ns;     /* the activity clock (cw_tick) at the last read or write */
   uint8_t peer_closed; /* EOF seen */
   /* Cold: written under table_mu. */
   uint8_t dir;       /* enum cw_dir */
@@ -93,29 +93,39 @@ struct cw_table {
 };
 extern CW_HIDDEN struct cw_table cw_tab;
 
-/* Per-fd flag bytes beside the slots: the shim's own fds, and fds parked at the cap. Written
- * under the owner's lock (own_mu, table_mu), read lock-free. */
-enum { CW_FD_OWN = 1, CW_FD_PARKED = 2 };
-extern CW_HIDDEN unsigned char *cw_fdflags;
-
-static inline int cw_fdflag(int fd, int flag) {
-  extern unsigned cw_slot_cap;
-  return (unsigned)fd < cw_slot_cap && cw_fdflags && (__atomic_load_n(&cw_fdflags[fd], __ATOMIC_RELAXED) & flag);
-}
-CW_HIDDEN void cw_fdflag_set(int fd, int flag, int on);
-
-/* fd -> connection. Written under table_mu with release stores; read lock-free (acquire) by the
- * wrappers. slot_cap is immutable after cw_table_init; fds at or above it are not tracked. */
+/* fd -> connection, and per-fd flag bytes. Both arrays have CW_SLOTS entries, reserved without
+ * being committed (only pages under fds in use are touched), so the hot path needs no bounds
+ * load: an fd is masked into range. Only fds below cw_slot_cap (the hard RLIMIT_NOFILE, at most
+ * CW_SLOTS) are ever given a slot, so a masked fd that is out of range (negative, or beyond a
+ * limit above CW_SLOTS) lands on a slot no open fd uses.
+ * Slots: written under table_mu with release stores, read lock-free by the wrappers (a pointer
+ * load: on every target we build for it is ordered after the record's initialisation).
+ * Flags: written under their owner's lock (own_mu, table_mu) or by the fd's own wrapper; read
+ * lock-free. cw_slot_cap is immutable after cw_table_init; before it, the arrays are static
+ * zeroes. */
+#define CW_SLOTS (1u << 22)
+#define CW_SLOT_MASK (CW_SLOTS - 1)
+enum { CW_FD_OWN = 1, CW_FD_PARKED = 2, CW_FD_TCP = 4 /* made by socket() as a TCP socket */ };
 extern CW_HIDDEN struct cw_conn **cw_slots;
+extern CW_HIDDEN unsigned char *cw_fdflags;
 extern CW_HIDDEN unsigned cw_slot_cap;
 
 static inline struct cw_conn *cw_table_get(int fd) {
-  if ((unsigned)fd >= cw_slot_cap)
-    return NULL;
-  return __atomic_load_n(&cw_slots[fd], __ATOMIC_ACQUIRE);
+  return __atomic_load_n(&cw_slots[(unsigned)fd & CW_SLOT_MASK], __ATOMIC_RELAXED);
 }
 
-/* Map the slot array (sized by the hard RLIMIT_NOFILE, at most 1<<22). 0 or -errno. */
+static inline int cw_fdflag(int fd, int flag) {
+  return __atomic_load_n(&cw_fdflags[(unsigned)fd & CW_SLOT_MASK], __ATOMIC_RELAXED) & flag;
+}
+CW_HIDDEN void cw_fdflag_set(int fd, int flag, int on);
+
+/* The activity clock: coarse monotonic ns, published by the reaper each tick (and at start-up),
+ * stored into a connection's last_ns by the I/O wrappers. A relaxed global: one load. */
+extern CW_HIDDEN int64_t cw_tick_ns;
+static inline int64_t cw_tick(void) { return __atomic_load_n(&cw_tick_ns, __ATOMIC_RELAXED); }
+static inline void cw_tick_publish(void) { __atomic_store_n(&cw_tick_ns, cw_now_coarse(), __ATOMIC_RELAXED); }
+
+/* Map the slot and flag arrays. 0 or -errno (then nothing is tracked). */
 CW_HIDDEN int cw_table_init(void);
 
 struct cw_conn_info {
