@@ -30,7 +30,7 @@ $(BUILD)/shim/%.o: shim/%.c $(SHIM_HDRS) | $(BUILD)/shim
 	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
 
 $(BUILD)/libconnwarden.so: $(SHIM_OBJS) shim/exports.map
-	$(CC) $(CFLAGS) -shared -pthread -Wl,--version-script=shim/exports.map -Wl,-z,now \
+	$(CC) $(CFLAGS) -shared -pthread -Wl,--version-script=shim/exports.map -Wl,-z,now -Wl,-z,defs \
 	  -o $@ $(SHIM_OBJS) -ldl
 
 $(BUILD)/connwarden: $(CLI_SRCS) $(CLI_HDRS) shim/render.h | $(BUILD)

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -91,6 +92,10 @@ static inline void count_out(struct cw_conn *c, size_t r) {
   WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r))
 #define WRAP_IO(ret, name, params, args, fdv, after)                                              \
   static __attribute__((noinline)) ret tracked_##name(struct cw_conn *c_, STRIP params) {          \
+    if (CW_UNLIKELY(c_ == &cw_parked_conn)) { /* a connect in progress has no data yet */          \
+      errno = EAGAIN;                                                                              \
+      return -1;                                                                                   \
+    }                                                                                              \
     ret r = CW_REAL(name) args;                                                                    \
     after;                                                                                         \
     return r;                                                                                      \
@@ -109,10 +114,17 @@ static inline void count_out(struct cw_conn *c, size_t r) {
 #include "hooks.def"
 #undef CW_HOOK
 
-/* A new fd number: a record still on it was closed by a path we could not see. */
+/* A new fd number: a record (or a parked connect) still on it was closed by a path we could not
+ * see. */
 static void after_newfd(int fd) {
-  if (fd >= 0 && !cw_guard && cw_table_get(fd) && !cw_in_foreign_child())
-    CW_SAVE_ERRNO(cw_table_fd_reused(fd));
+  if (fd >= 0 && !cw_guard && !cw_locked && (cw_table_get(fd) || cw_fdflag(fd, CW_FD_PARKED)) &&
+      !cw_in_foreign_child())
+    CW_SAVE_ERRNO({
+      if (cw_fdflag(fd, CW_FD_PARKED))
+        cw_policy_forget(fd);
+      if (cw_table_get(fd))
+        cw_table_fd_reused(fd);
+    });
 }
 
 /* socket(): a number handed out again ends any record left on it, and a TCP socket is marked so
@@ -131,8 +143,9 @@ int cw_w_socket(int dom, int type, int proto) {
 
 /* ---- connections begin ---------------------------------------------------------------------- */
 
-/* Bookkeeping is skipped when the shim itself is the caller (cw_guard), and in a vfork child. */
-static int may_track(void) { return !cw_guard && !cw_in_foreign_child(); }
+/* Bookkeeping is skipped when the shim itself is the caller (cw_guard), in a signal handler that
+ * interrupted the shim holding a lock (cw_locked), and in a vfork child. */
+static int may_track(void) { return !cw_guard && !cw_locked && !cw_in_foreign_child(); }
 
 /* Start tracking fd. Returns 0, or -errno when it is not a TCP socket or could not be tracked.
  * The caller has probed info (cw_sock_probe) and set its policy fields; info.bt is consumed. */
@@ -142,6 +155,8 @@ static int track(struct cw_conn_info *info) {
     cw_lifecycle_want_server();
   return rc;
 }
+
+static void abandon_on_cancel(void *ad) { cw_policy_abandon(ad); }
 
 /* A connect on a fresh TCP socket to an IPv4/IPv6 peer goes through the caps (policy.c): it may
  * be admitted, refused, made to wait, or parked (non-blocking: EINPROGRESS now, the real connect
@@ -193,7 +208,11 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
   default:
     break;
   }
-  int r = CW_REAL(connect)(fd, sa, salen);
+  /* connect() is a cancellation point: a thread cancelled in it must not keep its slot */
+  int r;
+  pthread_cleanup_push(abandon_on_cancel, &ad);
+  r = CW_REAL(connect)(fd, sa, salen);
+  pthread_cleanup_pop(0);
   /* EINPROGRESS: a non-blocking connect under way; EINTR: a blocking one goes on in the kernel */
   int started = r == 0 || errno == EINPROGRESS || errno == EINTR;
   CW_SAVE_ERRNO({
@@ -266,19 +285,27 @@ int cw_w_listen(int fd, int backlog) {
 static void forget(int fd) {
   if (cw_fdflag(fd, CW_FD_PARKED))
     cw_policy_forget(fd);
-  if (cw_table_get(fd))
+  if (cw_table_get(fd)) {
+    cw_table_defer_slots(1);
     cw_table_close(fd);
+    cw_table_defer_slots(0);
+  }
 }
 
 static void forget_range(unsigned first, unsigned last) {
   cw_policy_forget_range(first, last);
+  cw_table_defer_slots(1);
   cw_table_close_range(first, last);
+  cw_table_defer_slots(0);
 }
 
-/* After the real close: slots it freed go to waiters. Only now, so that the peer sees this
- * connection's FIN before the next one's SYN and never more than the cap at once. */
+/* After the real close: the slots it freed count as free, and go to waiters. Only now, so that
+ * the peer sees this connection's FIN before the next one's SYN and never more than the cap at
+ * once. A vfork child grants nothing: the parent's fds are not its own. */
 static void grant_waiters(void) {
-  if (CW_UNLIKELY(__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) > 0))
+  if (CW_UNLIKELY(cw_table_slots_pending() ||
+                  (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) > 0 && !cw_guard &&
+                   !cw_locked && !cw_in_foreign_child())))
     CW_SAVE_ERRNO(cw_policy_grant());
 }
 
@@ -411,8 +438,14 @@ int cw_w_dup(int fd) {
 static void before_dup_onto(int fd, int fd2) {
   if (CW_UNLIKELY(cw_own_is(fd2)) && may_track())
     CW_SAVE_ERRNO(cw_own_relocate(fd2));
-  if (CW_UNLIKELY(cw_fdflag(fd2, CW_FD_PARKED)) && fd != fd2 && may_track())
-    CW_SAVE_ERRNO(cw_policy_forget(fd2));
+  /* the number is about to name another file: forget what it names now, as close() does, so the
+   * reaper never acts on it after the swap (unless the dup2 is bound to fail) */
+  if (CW_UNLIKELY(cw_table_get(fd2) != NULL || cw_fdflag(fd2, CW_FD_PARKED)) && fd != fd2 &&
+      may_track())
+    CW_SAVE_ERRNO({
+      if (CW_REAL(fcntl)(fd, F_GETFD) >= 0)
+        forget(fd2);
+    });
 }
 
 int cw_w_dup2(int fd, int fd2) {
@@ -465,7 +498,7 @@ int cw_w_fcntl64(int fd, int cmd, ...) {
 int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
   CW_ENSURE(getsockopt, (int)CW_RAW(SYS_getsockopt, fd, lvl, name, val, len));
   if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED)) && lvl == SOL_SOCKET && name == SO_ERROR && val &&
-      len && *len >= (socklen_t)sizeof(int) && !cw_guard) {
+      len && *len >= (socklen_t)sizeof(int) && may_track()) {
     int err = 0, mine;
     CW_SAVE_ERRNO(mine = cw_policy_so_error(fd, &err));
     if (mine) {
@@ -482,7 +515,7 @@ int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
 int cw_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
   CW_ENSURE(epoll_ctl, (int)CW_RAW(SYS_epoll_ctl, epfd, op, fd, ev));
   int r = CW_REAL(epoll_ctl)(epfd, op, fd, ev);
-  if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED)) && r == 0 && !cw_guard)
+  if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED)) && r == 0 && may_track())
     CW_SAVE_ERRNO(cw_policy_epoll_ctl(epfd, op, fd, ev));
   return r;
 }

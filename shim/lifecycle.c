@@ -68,6 +68,7 @@ static void fork_parent(void) {
 static void fork_child(void) {
   cw_pid = (pid_t)cw_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
   cw_start_ns = cw_now();
+  cw_locked = 0; /* the prepare handler's locks are not held here: their mutexes are re-made */
   pthread_mutex_init(&start_mu, NULL);
   cw_own_fork_child();
   cw_table_fork_child();

@@ -1,4 +1,4 @@
-/* log.h - one-line events on stderr, prefixed connwarden[PID]:, through the real write(). */
+/* log.h - one-line events on stderr, prefixed connwarden[PID]:, written straight to the kernel. */
 #ifndef CW_LOG_H
 #define CW_LOG_H
 
@@ -12,6 +12,10 @@ extern CW_HIDDEN enum cw_level cw_log_level;
 /* Format one line (printf-style, truncated at 1 KiB) and write it to fd 2 if level passes.
  * Async-signal-unsafe only through vsnprintf; never allocates; keeps errno. */
 CW_HIDDEN void cw_log(enum cw_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Lines logged while this thread holds a shim lock (cw_locked) are kept, and written here once
+ * the last lock is released: a write to a stuck stderr must never block with a lock held. */
+CW_HIDDEN void cw_log_flush(void);
 
 /* Write a whole buffer to fd with the real write(), retrying on EINTR and short writes.
  * Returns 0 or -errno. */

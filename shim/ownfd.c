@@ -17,7 +17,7 @@ static void own_mark(int fd, int on) { cw_fdflag_set(fd, CW_FD_OWN, on); }
 
 int cw_own_add(int *ref) {
   int rc = -ENOSPC;
-  pthread_mutex_lock(&own_mu);
+  cw_own_lock();
   for (int i = 0; i < CW_OWN_MAX; i++)
     if (!own_refs[i]) {
       own_refs[i] = ref;
@@ -26,12 +26,12 @@ int cw_own_add(int *ref) {
       rc = 0;
       break;
     }
-  pthread_mutex_unlock(&own_mu);
+  cw_own_unlock();
   return rc;
 }
 
 void cw_own_del(int *ref) {
-  pthread_mutex_lock(&own_mu);
+  cw_own_lock();
   for (int i = 0; i < CW_OWN_MAX; i++)
     if (own_refs[i] == ref) {
       own_refs[i] = NULL;
@@ -39,16 +39,16 @@ void cw_own_del(int *ref) {
       __atomic_sub_fetch(&cw_own_count, 1, __ATOMIC_RELAXED);
       break;
     }
-  pthread_mutex_unlock(&own_mu);
+  cw_own_unlock();
 }
 
 int cw_own_list(int *out, int max) {
   int n = 0;
-  pthread_mutex_lock(&own_mu);
+  cw_own_lock();
   for (int i = 0; i < CW_OWN_MAX && n < max; i++)
     if (own_refs[i])
       out[n++] = __atomic_load_n(own_refs[i], __ATOMIC_RELAXED);
-  pthread_mutex_unlock(&own_mu);
+  cw_own_unlock();
   return n;
 }
 
@@ -73,7 +73,7 @@ int cw_own_high_fd(int fd) {
 }
 
 void cw_own_relocate(int fd) {
-  pthread_mutex_lock(&own_mu);
+  cw_own_lock();
   for (int i = 0; i < CW_OWN_MAX; i++)
     if (own_refs[i] && __atomic_load_n(own_refs[i], __ATOMIC_RELAXED) == fd) {
       /* low numbers too: the host may own everything above */
@@ -87,9 +87,16 @@ void cw_own_relocate(int fd) {
       own_mark(fd, 0);
       /* the host's dup2/dup3 now replaces the old number, closing our old copy */
     }
-  pthread_mutex_unlock(&own_mu);
+  cw_own_unlock();
 }
 
-void cw_own_lock(void) { pthread_mutex_lock(&own_mu); }
-void cw_own_unlock(void) { pthread_mutex_unlock(&own_mu); }
+void cw_own_lock(void) {
+  pthread_mutex_lock(&own_mu);
+  cw_locked++;
+}
+
+void cw_own_unlock(void) {
+  cw_locked--;
+  pthread_mutex_unlock(&own_mu);
+}
 void cw_own_fork_child(void) { pthread_mutex_init(&own_mu, NULL); }

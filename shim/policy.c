@@ -31,7 +31,8 @@ struct waiter {
   int64_t since_ns, deadline_ns;
   pthread_cond_t cv; /* blocking: signalled when admitted */
   /* parked */
-  int fd, aside, cloexec, err;
+  int fd, aside, err;
+  uint64_t ph_ino; /* the placeholder's inode: the fd number must still name it to be restored */
   struct sockaddr_storage sa;
   socklen_t salen;
   struct cw_bt *bt;
@@ -168,7 +169,15 @@ static int placeholder(int family) {
 /* Put fd's number back on the host's socket (kept at w->aside) and re-create the epoll
  * registrations the host made on the placeholder: closing the placeholder dropped them. */
 static int restore(struct waiter *w) {
-  int rc = CW_REAL(dup3)(w->aside, w->fd, w->cloexec ? O_CLOEXEC : 0);
+  int rc = -1;
+  cw_table_park_slot_locked(w->fd, 0);
+  if (cw_sock_ino(w->fd) == w->ph_ino) { /* still our placeholder: not closed and reused unseen */
+    /* what the host set on the number while it was parked: blocking mode, close-on-exec */
+    int fl = CW_REAL(fcntl)(w->fd, F_GETFL), fdfl = CW_REAL(fcntl)(w->fd, F_GETFD);
+    if (fl >= 0)
+      CW_REAL(fcntl)(w->aside, F_SETFL, fl);
+    rc = CW_REAL(dup3)(w->aside, w->fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
+  }
   cw_own_del(&w->aside);
   CW_REAL(close)(w->aside);
   w->aside = -1;
@@ -191,7 +200,6 @@ static int park(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_de
   if (!w)
     return -ENOMEM;
   int fdfl = CW_REAL(fcntl)(fd, F_GETFD);
-  w->cloexec = fdfl >= 0 && (fdfl & FD_CLOEXEC);
   w->fd = fd;
   w->aside = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
   int ph = placeholder(sa->sa_family);
@@ -200,12 +208,14 @@ static int park(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_de
   w->aside = cw_own_high_fd(w->aside);
   if (cw_own_add(&w->aside) < 0)
     goto fail;
-  if (CW_REAL(dup3)(ph, fd, w->cloexec ? O_CLOEXEC : 0) < 0) {
+  w->ph_ino = cw_sock_ino(ph);
+  if (CW_REAL(dup3)(ph, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
     cw_own_del(&w->aside);
     goto fail;
   }
   CW_REAL(close)(ph);
   cw_fdflag_set(fd, CW_FD_PARKED, 1);
+  cw_table_park_slot_locked(fd, 1);
   memcpy(&w->sa, sa, salen);
   w->salen = salen;
   w->kind = K_PARKED;
@@ -235,8 +245,8 @@ static void unpark(struct waiter *w) {
   int err = rc < 0 ? errno : 0;
   if (restore(w) < 0) {
     cw_table_slot_put_locked(w->dest);
-    free(w->bt);
-    free(w);
+    cw_table_defer_free(w->bt);
+    cw_table_defer_free(w);
     return;
   }
   if (rc == 0 || err == EINPROGRESS) {
@@ -247,19 +257,19 @@ static void unpark(struct waiter *w) {
       info.bt = w->bt;
       w->bt = NULL;
       if (cw_table_open_locked(&info) == 0) {
-        free(w);
+        cw_table_defer_free(w);
         return;
       }
     }
     cw_table_slot_put_locked(w->dest);
-    free(w->bt);
-    free(w);
+    cw_table_defer_free(w->bt);
+    cw_table_defer_free(w);
     return;
   }
   /* it failed at once (a loopback port with no listener): report it through SO_ERROR, as the
    * kernel would have for a connect that was in progress */
   cw_table_slot_put_locked(w->dest);
-  free(w->bt);
+  cw_table_defer_free(w->bt);
   w->bt = NULL;
   w->err = err;
   cw_fdflag_set(w->fd, CW_FD_PARKED, 1); /* still ours until the host reads the error */
@@ -290,6 +300,7 @@ static void grant_locked(void) {
 
 void cw_policy_grant(void) {
   cw_table_lock();
+  cw_table_settle_locked(); /* slots this thread's close freed, now that the close is done */
   if (head)
     grant_locked();
   cw_table_unlock();
@@ -297,6 +308,8 @@ void cw_policy_grant(void) {
 
 /* ---- connect -------------------------------------------------------------------------------- */
 
+/* Wait for a grant. Not a cancellation point: a cancelled wait would leave table_mu locked and
+ * this stack frame in the queue (the caller restores the cancel state once the lock is gone). */
 static int64_t wait_blocking(struct cw_dest *d, const struct cw_addr *peer) {
   struct waiter w = {.kind = K_BLOCKING, .state = W_WAITING, .peer = *peer, .dest = d, .fd = -1};
   pthread_condattr_t attr;
@@ -330,11 +343,11 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
     return;
   cw_table_lock();
   struct cw_dest *d = ad->dest = cw_table_dest_locked(&peer);
-  if (fits(d) && !head) {
-    take(d);
-    ad->result = CW_ADMIT_OK;
-  } else if (fits(d) && !global_full()) {
-    take(d); /* those waiting are held by their own destination's cap */
+  int cancel_state = -1;
+  if (head)
+    grant_locked(); /* first come, first served: the queue before any newcomer */
+  if (fits(d)) {
+    take(d); /* anyone still waiting is held by their own destination's cap */
     ad->result = CW_ADMIT_OK;
   } else if (cw_cfg.on_cap == CW_ON_CAP_REFUSE) {
     count_refused(d, &peer, fd, "at the cap");
@@ -349,7 +362,8 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
         count_refused(d, &peer, fd, "at the cap (could not queue it)");
         ad->result = CW_ADMIT_REFUSE;
       }
-    } else if (wait_blocking(d, &peer) == 0) {
+    } else if ((pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state),
+                wait_blocking(d, &peer)) == 0) {
       ad->result = CW_ADMIT_OK; /* the granter took the slot for us */
     } else {
       char p[CW_ADDR_STRLEN];
@@ -362,11 +376,14 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
     }
   }
   cw_table_unlock();
+  if (cancel_state >= 0)
+    pthread_setcancelstate(cancel_state, NULL);
 }
 
 void cw_policy_abandon(struct cw_admit *ad) {
   if (ad->result != CW_ADMIT_OK)
     return;
+  ad->result = CW_ADMIT_PASS; /* once */
   cw_table_lock();
   cw_table_slot_put_locked(ad->dest);
   if (head)
@@ -383,7 +400,7 @@ static int take_failure(int fd) {
   int err = w->err;
   failed_remove(w);
   cw_fdflag_set(fd, CW_FD_PARKED, 0);
-  free(w);
+  cw_table_defer_free(w);
   return err;
 }
 
@@ -429,12 +446,13 @@ static void forget_locked(struct waiter *w) {
     dequeue(w);
     cw_own_del(&w->aside);
     CW_REAL(close)(w->aside);
+    cw_table_park_slot_locked(w->fd, 0);
   } else {
     failed_remove(w);
   }
   cw_fdflag_set(w->fd, CW_FD_PARKED, 0);
-  free(w->bt);
-  free(w);
+  cw_table_defer_free(w->bt);
+  cw_table_defer_free(w);
 }
 
 void cw_policy_forget(int fd) {
@@ -484,10 +502,10 @@ int64_t cw_policy_expire(int64_t now) {
     cw_log(CW_LOG_WARN, "queue timeout: connect fd %d to %s waited %lldms for a slot", w->fd,
            cw_addr_format(&w->peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
     int fd = w->fd;
-    free(w->bt);
+    cw_table_defer_free(w->bt);
     w->bt = NULL;
     if (restore(w) < 0) {
-      free(w);
+      cw_table_defer_free(w);
       continue;
     }
     cw_fdflag_set(fd, CW_FD_PARKED, 1);
@@ -502,6 +520,24 @@ int64_t cw_policy_expire(int64_t now) {
 }
 
 void cw_policy_fork_child(void) {
-  /* the parent's waiters are its threads' and its fds' business; the child starts empty */
+  /* The parent's waiters are its threads' and its fds' business. The child keeps copies of the
+   * parked numbers (placeholders) and of the hidden sockets: it lets go of the hidden copies,
+   * which would otherwise keep the parent's sockets alive, and of the parked marks. Blocking
+   * waiters live on stacks of threads the child does not have: only unlinked. */
+  struct waiter *lists[] = {head, failed};
+  for (int l = 0; l < 2; l++)
+    for (struct waiter *w = lists[l], *next; w; w = next) {
+      next = w->next;
+      if (w->kind != K_PARKED)
+        continue;
+      cw_fdflag_set(w->fd, CW_FD_PARKED, 0);
+      cw_table_park_slot_locked(w->fd, 0);
+      if (w->aside >= 0) {
+        cw_own_del(&w->aside);
+        CW_REAL(close)(w->aside);
+      }
+      free(w->bt);
+      free(w);
+    }
   head = tail = failed = NULL;
 }

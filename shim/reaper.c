@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "config.h"
+#include "leakcheck.h"
 #include "log.h"
 #include "ownfd.h"
 #include "policy.h"
@@ -86,11 +87,23 @@ static void reap_locked(struct cw_conn *c, int reason, int64_t now) {
 /* The host kept a reaped connection past the grace period: free the kernel socket (and the
  * peer's) by putting the dead placeholder on its number; the number stays the host's. */
 static void release_locked(struct cw_conn *c, int64_t now) {
-  int fdfl = CW_REAL(fcntl)(c->fd, F_GETFD);
-  if (CW_REAL(dup3)(dead_fd, c->fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0)
+  /* An abortive close: the last reference, dropped below, must not linger (block) under the lock
+   * on a peer that stopped reading; the peer gets a reset. */
+  struct linger lg = {.l_onoff = 1, .l_linger = 0};
+  setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+  /* every fd number naming it gets the placeholder, or the socket would live on through a dup */
+  int done = 0;
+  for (int fd = 0; fd < cw_tab.hiwater; fd++) {
+    if (cw_slots[fd] != c || !same_socket(c, fd))
+      continue;
+    int fdfl = CW_REAL(fcntl)(fd, F_GETFD);
+    if (CW_REAL(dup3)(dead_fd, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) >= 0)
+      done++;
+  }
+  if (!done)
     return;
   c->released = 1;
-  c->ino = dead_ino; /* every fd of it names the placeholder now */
+  c->ino = dead_ino; /* its fds name the placeholder now */
   if (c->holds_slot) {
     c->holds_slot = 0;
     cw_table_slot_put_locked(c->dest);
@@ -113,24 +126,34 @@ int cw_reaper_tick(int64_t now) {
   int64_t coarse = cw_tick();
   cw_table_lock();
   struct cw_conn *c, *tmp;
-  HASH_ITER(hh, cw_tab.conns, c, tmp) {
+  CW_FOREACH_CONN(c, tmp) {
     if (c->released)
       continue;
     int64_t idle_for = coarse - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
     if (c->reaped) {
-      if (now - c->reaped_ns >= grace && same_socket(c, c->fd)) {
+      if (now - c->reaped_ns < grace)
+        continue;
+      if (same_socket(c, c->fd))
         release_locked(c, now);
-        acted++;
-      }
+      else
+        cw_table_end_locked(c, 1); /* closed where no wrapper saw it */
+      acted++;
       continue;
     }
     int peer_closed = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED);
     int due_life = c->policed && life && now - c->opened_ns >= life;
     int due_idle = c->policed && idle && idle_for >= idle;
     int look = due_idle || (!c->cw_logged && (peer_closed || idle_for >= grace));
+    if (!look && !due_life)
+      continue;
+    if (!same_socket(c, c->fd)) { /* its number names another file now: a close we missed */
+      cw_table_end_locked(c, 1);
+      acted++;
+      continue;
+    }
     struct tcp_info ti;
-    if (!look || !same_socket(c, c->fd) || tcp_look(c->fd, &ti) < 0) {
-      if (due_life && same_socket(c, c->fd)) {
+    if (!look || tcp_look(c->fd, &ti) < 0) {
+      if (due_life) {
         reap_locked(c, CW_REAP_LIFETIME, now);
         acted++;
       }
@@ -199,7 +222,8 @@ static void *reap_loop(void *arg) {
     now = cw_now();
     next_queue = cw_policy_expire(now);
     if (cw_reaper_tick(now) > 0)
-      cw_policy_grant(); /* releases give slots back */
+      cw_policy_grant(); /* releases and missed closes give slots back */
+    cw_table_free_deferred();
   }
   return NULL;
 }
@@ -241,6 +265,13 @@ int cw_reaper_start(void) {
 
 void cw_reaper_fork_child(void) {
   pthread_mutex_init(&reaper_mu, NULL);
+  if (running) { /* the parent's condition variable may have had its thread waiting on it */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&reaper_cv, &attr);
+    pthread_condattr_destroy(&attr);
+  }
   running = 0;
   kick = 0;
   if (dead_fd >= 0) {

@@ -18,7 +18,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   cw_table_lock();
   s->c = cw_tab.c;
   s->cfg = cw_cfg;
-  int n = HASH_COUNT(cw_tab.conns);
+  int n = HASH_COUNT(cw_tab.conns) - 1; /* the anchor */
   s->bytes_in = s->c.bytes_in_closed;
   s->bytes_out = s->c.bytes_out_closed;
   s->dests = calloc((size_t)cw_tab.ndests + 1, sizeof *s->dests);
@@ -33,7 +33,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     return -ENOMEM;
   }
   struct cw_conn *c, *tmp;
-  HASH_ITER(hh, cw_tab.conns, c, tmp) {
+  CW_FOREACH_CONN(c, tmp) {
     uint64_t bin = __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
     uint64_t bout = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
     s->bytes_in += (int64_t)bin;

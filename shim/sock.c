@@ -1,5 +1,5 @@
 /* sock.c - kernel facts about an fd (type, addresses, inode, TCP state). Any thread; takes no
- * lock; system calls only through libc functions the shim does not interpose. */
+ * lock; non-blocking system calls only. */
 #define _GNU_SOURCE
 #include "sock.h"
 

@@ -1,6 +1,7 @@
 /* sock.h - what the kernel says about an fd: is it a TCP socket, its addresses, inode and state.
- * Called by interpose (outside any lock), snapshot and lifecycle. Never touches errno's caller
- * view: callers wrap these in CW_SAVE_ERRNO. */
+ * Called by interpose, policy, reaper, snapshot and lifecycle. Callers wrap these in
+ * CW_SAVE_ERRNO. getsockopt is interposed, but only parked fds are handled differently there, and
+ * these are never asked about a parked fd. */
 #ifndef CW_SOCK_H
 #define CW_SOCK_H
 

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include "config.h"
+#include "log.h"
 
 struct cw_table cw_tab = {.mu = PTHREAD_MUTEX_INITIALIZER, .next_id = 1};
 /* Before cw_table_init (another library's constructor), and if mapping fails, every fd masks
@@ -19,6 +20,18 @@ static unsigned char zero_flags[CW_SLOTS];
 struct cw_conn **cw_slots = zero_slots; /* see table.h */
 unsigned char *cw_fdflags = zero_flags; /* see table.h */
 int64_t cw_tick_ns;                     /* see table.h */
+__thread int cw_locked __attribute__((tls_model("initial-exec"))); /* see table.h */
+struct cw_conn cw_parked_conn;          /* see table.h; only its counters are ever written */
+static struct cw_conn anchor;           /* the permanent record, id 0 */
+
+/* Deferred frees: a list threaded through the blocks themselves. Guarded by table_mu. */
+static void *deferred;
+
+/* This thread's slots to give back after its real close. */
+#define MAX_PENDING 16
+static __thread struct cw_dest *pending[MAX_PENDING] __attribute__((tls_model("initial-exec")));
+static __thread int npending __attribute__((tls_model("initial-exec")));
+static __thread int defer_slots __attribute__((tls_model("initial-exec")));
 unsigned cw_slot_cap;       /* immutable after cw_table_init */
 
 const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1,   5,
@@ -32,8 +45,50 @@ const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1
  * record's memory, never into freed memory. Guarded by table_mu. */
 static struct cw_conn *free_list;
 
-void cw_table_lock(void) { pthread_mutex_lock(&cw_tab.mu); }
-void cw_table_unlock(void) { pthread_mutex_unlock(&cw_tab.mu); }
+void cw_table_lock(void) {
+  pthread_mutex_lock(&cw_tab.mu);
+  cw_locked++;
+}
+
+void cw_table_unlock(void) {
+  cw_locked--;
+  pthread_mutex_unlock(&cw_tab.mu);
+  if (!cw_locked)
+    cw_log_flush();
+}
+
+void cw_table_defer_free(void *p) {
+  if (!p)
+    return;
+  *(void **)p = deferred;
+  deferred = p;
+}
+
+void cw_table_free_deferred(void) {
+  cw_table_lock();
+  void *list = deferred;
+  deferred = NULL;
+  cw_table_unlock();
+  while (list) {
+    void *next = *(void **)list;
+    free(list);
+    list = next;
+  }
+}
+
+void cw_table_defer_slots(int on) { defer_slots = on; }
+int cw_table_slots_pending(void) { return npending; }
+
+void cw_table_settle_locked(void) {
+  for (int i = 0; i < npending; i++)
+    cw_table_slot_put_locked(pending[i]);
+  npending = 0;
+}
+
+void cw_table_park_slot_locked(int fd, int parked) {
+  if ((unsigned)fd < cw_slot_cap)
+    __atomic_store_n(&cw_slots[fd], parked ? &cw_parked_conn : NULL, __ATOMIC_RELEASE);
+}
 
 int cw_table_init(void) {
   struct rlimit rl;
@@ -54,7 +109,11 @@ int cw_table_init(void) {
   cw_fdflags = f;
   cw_slot_cap = (unsigned)cap;
   cw_tick_publish();
-  return 0;
+  int oom = 0;
+#undef uthash_nonfatal_oom
+#define uthash_nonfatal_oom(e) oom = 1
+  HASH_ADD(hh, cw_tab.conns, id, sizeof anchor.id, &anchor);
+  return oom ? -ENOMEM : 0;
 }
 
 void cw_fdflag_set(int fd, int flag, int on) {
@@ -130,10 +189,14 @@ static void conn_end(struct cw_conn *c, int missed) {
     hist_add(k, (double)(cw_now() - c->opened_ns) / 1e9);
   if (c->dest)
     c->dest->active--;
-  if (c->holds_slot)
-    cw_table_slot_put_locked(c->dest);
+  if (c->holds_slot) {
+    if (defer_slots && npending < MAX_PENDING)
+      pending[npending++] = c->dest;
+    else
+      cw_table_slot_put_locked(c->dest);
+  }
   HASH_DELETE(hh, cw_tab.conns, c);
-  free(c->bt);
+  cw_table_defer_free(c->bt);
   c->bt = NULL;
   c->next_free = free_list;
   free_list = c;
@@ -142,7 +205,7 @@ static void conn_end(struct cw_conn *c, int missed) {
 /* Drop fd's reference to its connection. Caller holds table_mu. */
 static void detach(int fd, int missed) {
   struct cw_conn *c = cw_slots[fd];
-  if (!c)
+  if (!c || c == &cw_parked_conn)
     return;
   set_slot(fd, NULL);
   if (--c->nfds > 0) {
@@ -244,7 +307,7 @@ void cw_table_dup(int oldfd, int newfd) {
   cw_table_lock();
   detach(newfd, 0);
   struct cw_conn *c = cw_table_get(oldfd);
-  if (c) {
+  if (c && c != &cw_parked_conn) { /* a dup of a parked fd names the placeholder: not ours */
     c->nfds++;
     set_slot(newfd, c);
   }
@@ -297,7 +360,7 @@ void cw_table_fork_child(void) {
   struct cw_counters *k = &cw_tab.c;
   memset(k, 0, sizeof *k);
   struct cw_conn *c, *tmp;
-  HASH_ITER(hh, cw_tab.conns, c, tmp) {
+  CW_FOREACH_CONN(c, tmp) {
     c->inherited = 1;
     c->holds_slot = 0; /* the child's caps count its own connects */
     k->opened[c->dir]++;
@@ -323,6 +386,13 @@ void cw_table_slot_put_locked(struct cw_dest *d) {
 struct cw_conn *cw_table_find_locked(int fd, uint64_t id) {
   struct cw_conn *c = (unsigned)fd < cw_slot_cap ? cw_slots[fd] : NULL;
   return c && c->id == id ? c : NULL;
+}
+
+void cw_table_end_locked(struct cw_conn *c, int missed) {
+  /* every fd naming it: a missed close of one number ends the record */
+  for (int i = 0; i < cw_tab.hiwater && c->nfds > 0; i++)
+    if (cw_slots[i] == c)
+      detach(i, missed);
 }
 
 void cw_table_count_untracked(void) {

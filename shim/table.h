@@ -164,6 +164,33 @@ CW_HIDDEN void cw_table_shutdown(int fd, int how);
  * was found to name another socket). Returns 1 when the connection ended. */
 CW_HIDDEN int cw_table_end_missed(int fd, uint64_t id);
 
+/* Held shim locks of this thread (table_mu, own_mu). A wrapper entered while it is non-zero runs
+ * inside a signal handler that interrupted the shim: it must go straight to the real call. */
+extern __thread int cw_locked __attribute__((tls_model("initial-exec")));
+
+/* The records, skipping the anchor (a permanent record that keeps uthash from ever freeing its
+ * buckets, which a close() in a signal handler must not do). Caller holds table_mu. */
+#define CW_FOREACH_CONN(c, tmp)                                                                    \
+  HASH_ITER(hh, cw_tab.conns, c, tmp)                                                              \
+  if ((c)->id != 0)
+
+/* Memory to free once table_mu is released (never free() under it: a close() in a signal handler
+ * may reach here while the interrupted code holds malloc's lock). Caller holds table_mu; the
+ * reaper frees the list. */
+CW_HIDDEN void cw_table_defer_free(void *p);
+CW_HIDDEN void cw_table_free_deferred(void);
+
+/* Slots of connections ended by this thread's pending close are given back only after the real
+ * close (cw_table_settle), so the peer never sees the cap exceeded and waiters keep their turn. */
+CW_HIDDEN void cw_table_defer_slots(int on);
+CW_HIDDEN int cw_table_slots_pending(void);
+CW_HIDDEN void cw_table_settle_locked(void);
+
+/* A parked fd's slot points here: its reads and writes get EAGAIN, as a connect in progress
+ * gives them. Never in the hash, never ended. */
+extern CW_HIDDEN struct cw_conn cw_parked_conn;
+CW_HIDDEN void cw_table_park_slot_locked(int fd, int parked);
+
 /* After fork, in the child: new mutex, every connection inherited, counters restarted. */
 CW_HIDDEN void cw_table_fork_child(void);
 
@@ -180,6 +207,9 @@ CW_HIDDEN struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer);
 /* Give back a cap slot for peer (a connect that failed, or a released connection). Caller
  * holds table_mu. */
 CW_HIDDEN void cw_table_slot_put_locked(struct cw_dest *d);
+
+/* End c now, as a missed close (its fd names another file) or not. Caller holds table_mu. */
+CW_HIDDEN void cw_table_end_locked(struct cw_conn *c, int missed);
 
 /* The connection on fd if it is still the one with this id. Caller holds table_mu. */
 CW_HIDDEN struct cw_conn *cw_table_find_locked(int fd, uint64_t id);
