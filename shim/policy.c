@@ -167,8 +167,10 @@ static int placeholder(int family) {
 }
 
 /* Put fd's number back on the host's socket (kept at w->aside) and re-create the epoll
- * registrations the host made on the placeholder: closing the placeholder dropped them. */
-static int restore(struct waiter *w) {
+ * registrations the host made on the placeholder: closing the placeholder dropped them.
+ * still_ours: the fd's result is still ours to report (a timeout, a connect that failed at
+ * once): the mark stays on before any registration can wake the host. */
+static int restore(struct waiter *w, int still_ours) {
   int rc = -1;
   cw_table_park_slot_locked(w->fd, 0);
   if (cw_sock_ino(w->fd) == w->ph_ino) { /* still our placeholder: not closed and reused unseen */
@@ -181,7 +183,7 @@ static int restore(struct waiter *w) {
   cw_own_del(&w->aside);
   CW_REAL(close)(w->aside);
   w->aside = -1;
-  cw_fdflag_set(w->fd, CW_FD_PARKED, 0);
+  cw_fdflag_set(w->fd, CW_FD_PARKED, rc >= 0 && still_ours);
   if (rc < 0)
     return -1;
   for (int i = 0; i < w->nregs; i++) {
@@ -243,7 +245,7 @@ fail:
 static void unpark(struct waiter *w) {
   int rc = CW_REAL(connect)(w->aside, (struct sockaddr *)&w->sa, w->salen);
   int err = rc < 0 ? errno : 0;
-  if (restore(w) < 0) {
+  if (restore(w, !(rc == 0 || err == EINPROGRESS)) < 0) {
     cw_table_slot_put_locked(w->dest);
     cw_table_defer_free(w->bt);
     cw_table_defer_free(w);
@@ -272,8 +274,7 @@ static void unpark(struct waiter *w) {
   cw_table_defer_free(w->bt);
   w->bt = NULL;
   w->err = err;
-  cw_fdflag_set(w->fd, CW_FD_PARKED, 1); /* still ours until the host reads the error */
-  w->next = failed;
+  w->next = failed; /* still marked ours until the host reads the error */
   w->prev = NULL;
   if (failed)
     failed->prev = w;
@@ -501,14 +502,12 @@ int64_t cw_policy_expire(int64_t now) {
       w->dest->refused++;
     cw_log(CW_LOG_WARN, "queue timeout: connect fd %d to %s waited %lldms for a slot", w->fd,
            cw_addr_format(&w->peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
-    int fd = w->fd;
     cw_table_defer_free(w->bt);
     w->bt = NULL;
-    if (restore(w) < 0) {
+    if (restore(w, 1) < 0) {
       cw_table_defer_free(w);
       continue;
     }
-    cw_fdflag_set(fd, CW_FD_PARKED, 1);
     w->next = failed;
     w->prev = NULL;
     if (failed)
