@@ -1,0 +1,102 @@
+"""cap_count_server.py STATUS [--max-secs S] - an exact concurrency counter for the cap tests.
+One thread, one epoll loop on a 127.0.0.1 listener: every chunk a client sends is echoed back.
+Before counting a newly accepted connection it sweeps the open ones for EOF (recv with
+MSG_PEEK|MSG_DONTWAIT), so a client's close that reached the kernel before the next client's SYN
+is never counted as still open. Keeps current, peak and total in the JSON file STATUS (replaced
+atomically after every change), prints {"listening": PORT, "pid": PID}, exits after S seconds."""
+import argparse
+import json
+import os
+import selectors
+import socket
+import sys
+import time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("status")
+ap.add_argument("--max-secs", type=float, default=60)
+args = ap.parse_args()
+
+counts = {"current": 0, "peak": 0, "total": 0, "closed": 0}
+written = None
+
+
+def publish():
+    """Replace STATUS when a count changed: readers never see a half-written file."""
+    global written
+    if counts == written:
+        return
+    tmp = args.status + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(counts, f)
+    os.replace(tmp, args.status)
+    written = dict(counts)
+
+
+sel = selectors.EpollSelector()
+conns = set()
+
+
+def drop(c):
+    sel.unregister(c)
+    conns.discard(c)
+    c.close()
+    counts["current"] = len(conns)
+    counts["closed"] += 1
+
+
+def settle(c):
+    """Echo what c sent; drop it at EOF or reset. Returns True if it was dropped."""
+    for _ in range(64):  # bounded: a client that floods is looked at again next round
+        try:
+            peek = c.recv(65536, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            drop(c)
+            return True
+        if not peek:
+            drop(c)
+            return True
+        data = c.recv(len(peek))
+        try:
+            c.send(data, socket.MSG_DONTWAIT)
+        except OSError:
+            pass  # the client went away; its EOF or reset is seen next
+    return False
+
+
+def accept_all(lsock):
+    while True:
+        try:
+            c, _ = lsock.accept()
+        except (BlockingIOError, InterruptedError):
+            return
+        c.setblocking(False)
+        # the closes that came before this SYN are in their sockets already: count them first
+        for old in list(conns):
+            settle(old)
+        conns.add(c)
+        sel.register(c, selectors.EVENT_READ)
+        counts["current"] = len(conns)
+        counts["total"] += 1
+        counts["peak"] = max(counts["peak"], counts["current"])
+
+
+lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(256)
+lsock.setblocking(False)
+sel.register(lsock, selectors.EVENT_READ)
+publish()
+sys.stdout.write(json.dumps({"listening": lsock.getsockname()[1], "pid": os.getpid()}) + "\n")
+sys.stdout.flush()
+
+deadline = time.monotonic() + args.max_secs
+while time.monotonic() < deadline:
+    for key, _ in sel.select(timeout=0.05):
+        if key.fileobj is lsock:
+            accept_all(lsock)
+        elif key.fileobj in conns:
+            settle(key.fileobj)
+    publish()
