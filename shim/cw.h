@@ -28,12 +28,93 @@
  * never allocates. */
 extern __thread int cw_guard __attribute__((tls_model("initial-exec")));
 
-/* Raw system call, for calls that arrive before the real functions are resolved (or from inside
- * dlsym). Returns the kernel's result: -errno on failure. Never touches errno. */
-CW_HIDDEN long cw_raw_syscall(long n, long a, long b, long c, long d, long e, long f);
+/* The kernel without libc: for calls that arrive before the real functions are resolved (or from
+ * inside dlsym), for the shim's own log lines, and as the I/O functions themselves while libc's
+ * cancellation bookkeeping would be pure cost (real.h, cw_real_use_raw).
+ * cw_raw_syscall returns the kernel's result (-errno on failure) and never touches errno;
+ * CW_RAW(nr, args...) has libc's convention: -1 and errno on failure. Each arity loads only its
+ * own argument registers. */
+#if defined(__x86_64__)
+#define CW_SYSCALL_ASM(...) __asm__ volatile("syscall" : "=a"(r) : __VA_ARGS__ : "rcx", "r11", "memory")
+static inline long cw_sys1(long n, long a) { long r; CW_SYSCALL_ASM("a"(n), "D"(a)); return r; }
+static inline long cw_sys2(long n, long a, long b) { long r; CW_SYSCALL_ASM("a"(n), "D"(a), "S"(b)); return r; }
+static inline long cw_sys3(long n, long a, long b, long c) {
+  long r;
+  CW_SYSCALL_ASM("a"(n), "D"(a), "S"(b), "d"(c));
+  return r;
+}
+static inline long cw_sys4(long n, long a, long b, long c, long d) {
+  long r;
+  register long r10 __asm__("r10") = d;
+  CW_SYSCALL_ASM("a"(n), "D"(a), "S"(b), "d"(c), "r"(r10));
+  return r;
+}
+static inline long cw_sys5(long n, long a, long b, long c, long d, long e) {
+  long r;
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  CW_SYSCALL_ASM("a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8));
+  return r;
+}
+static inline long cw_sys6(long n, long a, long b, long c, long d, long e, long f) {
+  long r;
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  CW_SYSCALL_ASM("a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9));
+  return r;
+}
+#elif defined(__aarch64__)
+static inline long cw_sys6(long n, long a, long b, long c, long d, long e, long f) {
+  register long x8 __asm__("x8") = n;
+  register long x0 __asm__("x0") = a;
+  register long x1 __asm__("x1") = b;
+  register long x2 __asm__("x2") = c;
+  register long x3 __asm__("x3") = d;
+  register long x4 __asm__("x4") = e;
+  register long x5 __asm__("x5") = f;
+  __asm__ volatile("svc 0" : "+r"(x0) : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), "r"(x5) : "memory");
+  return x0;
+}
+#define cw_sys1(n, a) cw_sys6(n, a, 0, 0, 0, 0, 0)
+#define cw_sys2(n, a, b) cw_sys6(n, a, b, 0, 0, 0, 0)
+#define cw_sys3(n, a, b, c) cw_sys6(n, a, b, c, 0, 0, 0)
+#define cw_sys4(n, a, b, c, d) cw_sys6(n, a, b, c, d, 0, 0)
+#define cw_sys5(n, a, b, c, d, e) cw_sys6(n, a, b, c, d, e, 0)
+#else
+#error "connwarden supports x86_64 and aarch64"
+#endif
 
-/* The same, with libc's convention: -1 and errno on failure. */
-CW_HIDDEN long cw_raw_call(long n, long a, long b, long c, long d, long e, long f);
+static inline long cw_raw_syscall(long n, long a, long b, long c, long d, long e, long f) {
+  return cw_sys6(n, a, b, c, d, e, f);
+}
+
+/* The failure path, out of line: errno = -r, return -1. */
+static __attribute__((noinline, cold, unused)) long cw_raw_fail(long r) {
+  errno = (int)-r;
+  return -1;
+}
+
+static inline long cw_raw_ret(long r) {
+  return CW_UNLIKELY((unsigned long)r > -4096UL) ? cw_raw_fail(r) : r;
+}
+
+static inline long cw_raw_call(long n, long a, long b, long c, long d, long e, long f) {
+  return cw_raw_ret(cw_sys6(n, a, b, c, d, e, f));
+}
+
+#define CW_NARGS_(_1, _2, _3, _4, _5, _6, n, ...) n
+#define CW_NARGS(...) CW_NARGS_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
+#define CW_CAT_(a, b) a##b
+#define CW_CAT(a, b) CW_CAT_(a, b)
+#define CW_L1(a) (long)(a)
+#define CW_L2(a, b) (long)(a), (long)(b)
+#define CW_L3(a, b, c) (long)(a), (long)(b), (long)(c)
+#define CW_L4(a, b, c, d) CW_L3(a, b, c), (long)(d)
+#define CW_L5(a, b, c, d, e) CW_L4(a, b, c, d), (long)(e)
+#define CW_L6(a, b, c, d, e, f) CW_L5(a, b, c, d, e), (long)(f)
+#define CW_RAW(nr, ...)                                                                            \
+  cw_raw_ret(CW_CAT(cw_sys, CW_NARGS(__VA_ARGS__))(nr, CW_CAT(CW_L, CW_NARGS(__VA_ARGS__))(__VA_ARGS__)))
 
 /* Monotonic time in nanoseconds from the coarse clock (vDSO, no system call, ~4 ms resolution). */
 static inline int64_t cw_now_coarse(void) {

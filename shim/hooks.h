@@ -4,6 +4,7 @@
 #ifndef CW_HOOKS_H
 #define CW_HOOKS_H
 
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -11,7 +12,7 @@
 #include <sys/uio.h>
 #include "cw.h"
 
-#define CW_HOOK(ret, name, params, args, kind, fd, len, raw)                                       \
+#define CW_HOOK(ret, name, params, args, kind, fd, raw)                                       \
   CW_EXPORT ret cw_w_##name params __asm__(#name);
 #include "hooks.def"
 #undef CW_HOOK

@@ -38,13 +38,6 @@
     }                                                                                              \
   } while (0)
 
-static size_t cw_iov_len(const struct iovec *iov, int cnt) {
-  size_t n = 0;
-  for (int i = 0; iov && i < cnt; i++)
-    n += iov[i].iov_len;
-  return n;
-}
-
 /* The hot path. An untracked fd costs a masked slot load and a test, then a tail jump to libc:
  * no frame, no lock, no system call, errno untouched. A tracked one runs the call in a separate
  * function and then adds to the connection's own counters: plain adds (one writer per counter in
@@ -69,13 +62,14 @@ static inline void count_out(struct cw_conn *c, size_t r) {
   CW_SET(c->last_ns, cw_tick());
 }
 
-/* After a read-side call on a tracked connection: bytes, or EOF from the peer (a 0 return for a
- * non-empty request). */
-#define AFTER_IN(c, r, len)                                                                        \
+/* After a read-side call on a tracked connection: bytes, or a 0 return, which is EOF from the
+ * peer unless the request was empty: it is marked for the reaper and snapshot to look at the TCP
+ * state, which tells (CLOSE_WAIT). Keeping the length to tell here would cost every call. */
+#define AFTER_IN(c, r)                                                                             \
   do {                                                                                             \
     if ((r) > 0)                                                                                   \
       count_in(c, (size_t)(r));                                                                    \
-    else if ((r) == 0 && (len) > 0)                                                                \
+    else if ((r) == 0)                                                                             \
       CW_SET((c)->peer_closed, 1);                                                                 \
   } while (0)
 
@@ -86,13 +80,14 @@ static inline void count_out(struct cw_conn *c, size_t r) {
   } while (0)
 
 #define STRIP(...) __VA_ARGS__
-#define WRAP_IO_IN(ret, name, params, args, fdv, len, raw)                                         \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_IN(c_, r, len))
-#define WRAP_IO_OUT(ret, name, params, args, fdv, len, raw)                                        \
+#define WRAP_IO_IN(ret, name, params, args, fdv, raw)                                              \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_IN(c_, r))
+#define WRAP_CHK_IN WRAP_IO_IN
+#define WRAP_IO_OUT(ret, name, params, args, fdv, raw)                                             \
   WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r))
-#define WRAP_IO(ret, name, params, args, fdv, after)                                              \
-  static __attribute__((noinline)) ret tracked_##name(struct cw_conn *c_, STRIP params) {          \
-    if (CW_UNLIKELY(c_ == &cw_parked_conn)) { /* a connect in progress has no data yet */          \
+#define WRAP_IO(ret, name, params, args, fdv, after)                                               \
+  static __attribute__((noinline)) ret tracked_##name(STRIP params, struct cw_conn *c_) {          \
+    if (CW_UNLIKELY(c_->parked)) { /* a connect in progress has no data yet */                    \
       errno = EAGAIN;                                                                              \
       return -1;                                                                                   \
     }                                                                                              \
@@ -104,13 +99,13 @@ static inline void count_out(struct cw_conn *c, size_t r) {
     struct cw_conn *c_ = cw_table_get(fdv);                                                        \
     if (CW_LIKELY(c_ == NULL))                                                                     \
       return CW_REAL(name) args;                                                                   \
-    return tracked_##name(c_, STRIP args);                                                         \
+    return tracked_##name(STRIP args, c_); /* c_ last: the arguments stay in their registers */    \
   }
-#define WRAP_NEWFD(ret, name, params, args, fdv, len, raw)
-#define WRAP_HAND(ret, name, params, args, fdv, len, raw)
+#define WRAP_NEWFD(ret, name, params, args, fdv, raw)
+#define WRAP_HAND(ret, name, params, args, fdv, raw)
 
-#define CW_HOOK(ret, name, params, args, kind, fdv, len, raw)                                      \
-  WRAP_##kind(ret, name, params, args, fdv, len, raw)
+#define CW_HOOK(ret, name, params, args, kind, fdv, raw)                                      \
+  WRAP_##kind(ret, name, params, args, fdv, raw)
 #include "hooks.def"
 #undef CW_HOOK
 
@@ -538,7 +533,7 @@ int cw_w_recvmmsg(int fd, struct mmsghdr *v, unsigned n, int fl, struct timespec
     size_t bytes = 0;
     for (int i = 0; i < r; i++)
       bytes += v[i].msg_len;
-    AFTER_IN(c, (ssize_t)bytes, cw_iov_len(v[0].msg_hdr.msg_iov, (int)v[0].msg_hdr.msg_iovlen));
+    AFTER_IN(c, (ssize_t)bytes);
   }
   return r;
 }
@@ -557,10 +552,10 @@ int cw_w_sendmmsg(int fd, struct mmsghdr *v, unsigned n, int fl) {
 }
 
 /* sendfile and splice move data between two fds inside the kernel: either end may be ours. */
-static void count_pair(int in, int out, ssize_t r, size_t n) {
+static void count_pair(int in, int out, ssize_t r) {
   struct cw_conn *ci = cw_table_get(in), *co = cw_table_get(out);
   if (ci)
-    AFTER_IN(ci, r, n);
+    AFTER_IN(ci, r);
   if (co)
     AFTER_OUT(co, r);
 }
@@ -568,25 +563,35 @@ static void count_pair(int in, int out, ssize_t r, size_t n) {
 ssize_t cw_w_sendfile(int out, int in, off_t *off, size_t n) {
   CW_ENSURE(sendfile, CW_RAW(SYS_sendfile, out, in, off, n));
   ssize_t r = CW_REAL(sendfile)(out, in, off, n);
-  count_pair(in, out, r, n);
+  count_pair(in, out, r);
   return r;
 }
 
 ssize_t cw_w_sendfile64(int out, int in, off64_t *off, size_t n) {
   CW_ENSURE(sendfile64, CW_RAW(SYS_sendfile, out, in, off, n));
   ssize_t r = CW_REAL(sendfile64)(out, in, off, n);
-  count_pair(in, out, r, n);
+  count_pair(in, out, r);
   return r;
 }
 
 ssize_t cw_w_splice(int in, loff_t *offin, int out, loff_t *offout, size_t n, unsigned fl) {
   CW_ENSURE(splice, CW_RAW(SYS_splice, in, offin, out, offout, n, fl));
   ssize_t r = CW_REAL(splice)(in, offin, out, offout, n, fl);
-  count_pair(in, out, r, n);
+  count_pair(in, out, r);
   return r;
 }
 
 /* ---- processes ------------------------------------------------------------------------------ */
+
+/* The host's first thread of its own ends the raw I/O path (real.h), before the thread exists:
+ * from then on it could cancel a thread blocked in read(), which only libc's read() honours. The
+ * shim's own threads are created with cw_guard set. */
+int cw_w_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg) {
+  CW_ENSURE(pthread_create, EAGAIN);
+  if (!cw_guard)
+    cw_real_use_raw(0);
+  return CW_REAL(pthread_create)(t, attr, fn, arg);
+}
 
 /* The atfork handlers (lifecycle.c) keep the table consistent for every fork; this wrapper adds
  * what may not run inside a handler: restarting the stats server in the child. */

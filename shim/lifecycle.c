@@ -69,6 +69,7 @@ static void fork_child(void) {
   cw_pid = (pid_t)cw_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
   cw_start_ns = cw_now();
   cw_locked = 0; /* the prepare handler's locks are not held here: their mutexes are re-made */
+  cw_real_use_raw(1); /* the child has one thread, this one */
   pthread_mutex_init(&start_mu, NULL);
   cw_own_fork_child();
   cw_table_fork_child();
@@ -96,6 +97,18 @@ void cw_lifecycle_exec_failed(void) { cw_server_relisten(); }
 /* ---- start-up and exit ---------------------------------------------------------------------- */
 
 static const char *env_get(const char *name) { return getenv(name); }
+
+/* Threads in the process now (another library's constructor may have started some). */
+static int count_threads(void) {
+  DIR *d = opendir("/proc/self/task");
+  int n = 0;
+  if (!d)
+    return 2; /* unknown: assume the host has threads */
+  for (struct dirent *e; (e = readdir(d));)
+    n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
 
 /* Sockets the process was given (by exec or its parent): tracked, marked inherited, never
  * counted as its leaks. */
@@ -149,6 +162,7 @@ static void init(void) {
     _exit(2);
   }
   cw_log_level = (enum cw_level)cw_cfg.log_level;
+  cw_real_use_raw(count_threads() == 1);
   if (cw_table_init() < 0)
     cw_log(CW_LOG_ERROR, "cannot map the connection table: tracking is off");
   if (cw_cfg.backtrace)

@@ -3,6 +3,7 @@
 #ifndef CW_REAL_H
 #define CW_REAL_H
 
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -11,20 +12,22 @@
 #include <sys/syscall.h>
 #include "cw.h"
 
-#define CW_HOOK(ret, name, params, args, kind, fd, len, raw) extern CW_HIDDEN ret(*cw_real_##name) params;
+#define CW_HOOK(ret, name, params, args, kind, fd, raw) extern CW_HIDDEN ret(*cw_real_##name) params;
 #include "hooks.def"
 #undef CW_HOOK
 
 #define CW_REAL(fn) cw_real_##fn
 
-/* A kernel call with libc's convention, any number of arguments up to six. */
-#define CW_RAW(nr, ...) CW_RAW_(nr, __VA_ARGS__, 0, 0, 0, 0, 0, 0)
-#define CW_RAW_(nr, a, b, c, d, e, f, ...)                                                         \
-  cw_raw_call(nr, (long)(a), (long)(b), (long)(c), (long)(d), (long)(e), (long)(f))
-
 /* Resolve every pointer with dlsym(RTLD_NEXT), once, thread-safely. A pointer that would resolve
  * to the shim itself stays NULL. Safe to call from any wrapper unless cw_guard is set. */
 CW_HIDDEN void cw_real_init(void);
+
+/* on: the I/O pointers (IO_IN, IO_OUT kinds) become the shim's own system calls; off: libc's.
+ * On only while the host has created no thread of its own (so nothing can cancel a call, and
+ * libc's cancellation bookkeeping, which the shim's own threads would otherwise switch on for
+ * every call, is pure cost) and every real I/O function is libc's (so no later preloaded library
+ * is skipped). Called at start-up, in a fork child, and (off) before the host's first thread. */
+CW_HIDDEN void cw_real_use_raw(int on);
 
 /* 1 once cw_real_init has finished. */
 CW_HIDDEN int cw_real_ready(void);

@@ -18,7 +18,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "config.h"
-#include "leakcheck.h"
 #include "log.h"
 #include "ownfd.h"
 #include "policy.h"
@@ -168,7 +167,7 @@ int cw_reaper_tick(int64_t now) {
         due_idle = 0;
       }
     }
-    if (ti.tcpi_state == 8 /* TCP_CLOSE_WAIT, in the kernel's numbering */ || peer_closed) {
+    if (ti.tcpi_state == 8 /* TCP_CLOSE_WAIT */ || ti.tcpi_state == 9 /* TCP_LAST_ACK */) {
       if (!c->peer_closed_ns)
         c->peer_closed_ns = now;
       else if (now - c->peer_closed_ns >= grace && !c->cw_logged) {

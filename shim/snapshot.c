@@ -90,8 +90,9 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->state = v->released ? "RELEASED" : cw_sock_state(v->fd);
     if (v->local.family == 0 && !v->released)
       cw_sock_local(v->fd, &v->local);
-    if (strcmp(v->state, "CLOSE_WAIT") == 0 || strcmp(v->state, "LAST_ACK") == 0)
-      v->peer_closed = 1;
+    /* the peer closed: the kernel says so (a read that returned 0 only hints at it) */
+    if (!v->released)
+      v->peer_closed = strcmp(v->state, "CLOSE_WAIT") == 0 || strcmp(v->state, "LAST_ACK") == 0;
     s->conns[kept++] = *v;
   }
   s->nconns = kept;

@@ -21,7 +21,7 @@ struct cw_conn **cw_slots = zero_slots; /* see table.h */
 unsigned char *cw_fdflags = zero_flags; /* see table.h */
 int64_t cw_tick_ns;                     /* see table.h */
 __thread int cw_locked __attribute__((tls_model("initial-exec"))); /* see table.h */
-struct cw_conn cw_parked_conn;          /* see table.h; only its counters are ever written */
+struct cw_conn cw_parked_conn = {.parked = 1}; /* see table.h; only its counters are written */
 static struct cw_conn anchor;           /* the permanent record, id 0 */
 
 /* Deferred frees: a list threaded through the blocks themselves. Guarded by table_mu. */

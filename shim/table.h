@@ -39,7 +39,8 @@ struct cw_conn {
    * worth less than a bus lock on every call. */
   uint64_t bytes_in, bytes_out, calls_in, calls_out;
   int64_t last_ns;     /* the activity clock (cw_tick) at the last read or write */
-  uint8_t peer_closed; /* EOF seen */
+  uint8_t peer_closed; /* a read returned 0: EOF, if the TCP state agrees (CLOSE_WAIT) */
+  uint8_t parked;      /* 1 only in cw_parked_conn: the I/O wrappers answer EAGAIN */
   /* Cold: written under table_mu. */
   uint8_t dir;       /* enum cw_dir */
   uint8_t inherited; /* adopted at start-up or from a parent: not this process's leak */

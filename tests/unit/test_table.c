@@ -2,7 +2,7 @@
  * is needed): counters per direction, dup'd fds sharing one record, missed closes found by
  * inode, per-destination counts, the duration histogram, fork_child and untracked fds.
  * Each test starts from an empty table with zeroed counters (see fresh_table).
- * objects: table.o log.o raw.o
+ * objects: table.o log.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
