@@ -73,7 +73,7 @@ static void reap_locked(struct cw_conn *c, int reason, int64_t now) {
   if (c->local.family == 0)
     cw_sock_local(c->fd, &c->local); /* kept for reports: the socket may be released */
   CW_REAL(shutdown)(c->fd, SHUT_RDWR);
-  c->reaped = (uint8_t)(1 + reason);
+  c->reaped = 1u + (unsigned)reason;
   c->reaped_ns = now;
   cw_tab.c.reaped[reason]++;
   if (c->dest)
@@ -117,70 +117,107 @@ static int tcp_look(int fd, struct tcp_info *ti) {
   return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l);
 }
 
-int cw_reaper_tick(int64_t now) {
-  int acted = 0;
-  int64_t idle = cw_cfg_get(&cw_cfg.idle_timeout_ms) * 1000000;
-  int64_t life = cw_cfg_get(&cw_cfg.max_lifetime_ms) * 1000000;
-  int64_t grace = cw_cfg.reap_grace_ms * 1000000;
-  int64_t coarse = cw_tick();
-  cw_table_lock();
-  struct cw_conn *c, *tmp;
-  CW_FOREACH_CONN(c, tmp) {
-    if (c->released)
-      continue;
-    int64_t idle_for = coarse - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
-    if (c->reaped) {
-      if (now - c->reaped_ns < grace)
-        continue;
-      if (same_socket(c, c->fd))
-        release_locked(c, now);
-      else
-        cw_table_end_locked(c, 1); /* closed where no wrapper saw it */
-      acted++;
-      continue;
+/* The settings a tick works with: read once per tick. */
+struct limits {
+  int64_t idle, life, grace; /* ns; 0 = off */
+};
+
+/* When c needs looking at next: its idle or lifetime deadline, or (until its close-wait leak is
+ * counted) a look at its TCP state a grace period after it went quiet. Never in the past. */
+static int64_t next_look(const struct cw_conn *c, int64_t now, const struct limits *lim) {
+  int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED), next = INT64_MAX;
+  if (c->policed && lim->idle && last + lim->idle < next)
+    next = last + lim->idle;
+  if (c->policed && lim->life && c->opened_ns + lim->life < next)
+    next = c->opened_ns + lim->life;
+  if (!c->cw_logged) {
+    int64_t look = c->peer_closed_ns ? c->peer_closed_ns + lim->grace : last + lim->grace;
+    if (look <= now)
+      look = now + lim->grace;
+    if (look < next)
+      next = look;
+  }
+  return next <= now ? now + 1000000 : next;
+}
+
+/* One due connection: reap, release, count a close-wait leak, or end a missed close; otherwise
+ * schedule its next look. Returns 1 when it acted. Caller holds table_mu. */
+static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limits *lim) {
+  if (c->released)
+    return 0; /* nothing left to do but wait for the host's close */
+  if (c->reaped) {
+    if (now - c->reaped_ns < lim->grace) {
+      cw_table_sched_locked(c, c->reaped_ns + lim->grace);
+      return 0;
     }
-    int peer_closed = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED);
-    int due_life = c->policed && life && now - c->opened_ns >= life;
-    int due_idle = c->policed && idle && idle_for >= idle;
-    int look = due_idle || (!c->cw_logged && (peer_closed || idle_for >= grace));
-    if (!look && !due_life)
-      continue;
+    if (same_socket(c, c->fd))
+      release_locked(c, now);
+    else
+      cw_table_end_locked(c, 1); /* closed where no wrapper saw it */
+    return 1;
+  }
+  int64_t idle_for = tick - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+  int due_life = c->policed && lim->life && now - c->opened_ns >= lim->life;
+  int due_idle = c->policed && lim->idle && idle_for >= lim->idle;
+  int look = due_idle || (!c->cw_logged && (__atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) ||
+                                            idle_for >= lim->grace || c->peer_closed_ns));
+  if (look || due_life) {
     if (!same_socket(c, c->fd)) { /* its number names another file now: a close we missed */
       cw_table_end_locked(c, 1);
-      acted++;
-      continue;
+      return 1;
     }
     struct tcp_info ti;
-    if (!look || tcp_look(c->fd, &ti) < 0) {
-      if (due_life) {
-        reap_locked(c, CW_REAP_LIFETIME, now);
-        acted++;
+    if (look && tcp_look(c->fd, &ti) == 0) {
+      /* bytes the host sent by a path no wrapper sees (stdio inside libc) are activity */
+      uint64_t out = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
+      if ((uint32_t)ti.tcpi_bytes_acked != c->acked) {
+        int first = c->acked == 0 && out == 0;
+        c->acked = (uint32_t)ti.tcpi_bytes_acked;
+        if (!first && ti.tcpi_bytes_acked > out + 1) {
+          __atomic_store_n(&c->last_ns, tick, __ATOMIC_RELAXED);
+          due_idle = 0;
+        }
       }
-      continue;
-    }
-    /* bytes the host sent by a path no wrapper sees (stdio inside libc) are activity */
-    if (ti.tcpi_bytes_acked != c->acked) {
-      int first = c->acked == 0 && __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED) == 0;
-      c->acked = ti.tcpi_bytes_acked;
-      if (!first && ti.tcpi_bytes_acked > __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED) + 1) {
-        __atomic_store_n(&c->last_ns, coarse, __ATOMIC_RELAXED);
-        due_idle = 0;
-      }
-    }
-    if (ti.tcpi_state == 8 /* TCP_CLOSE_WAIT */ || ti.tcpi_state == 9 /* TCP_LAST_ACK */) {
-      if (!c->peer_closed_ns)
-        c->peer_closed_ns = now;
-      else if (now - c->peer_closed_ns >= grace && !c->cw_logged) {
-        c->cw_logged = 1;
-        cw_tab.c.close_wait_leaks++;
-        log_conn(CW_LOG_WARN, "close-wait leak", c, now, " (the peer closed; the host kept it open)");
+      if (ti.tcpi_state == 8 /* TCP_CLOSE_WAIT */ || ti.tcpi_state == 9 /* TCP_LAST_ACK */) {
+        if (!c->peer_closed_ns)
+          c->peer_closed_ns = now;
+        else if (now - c->peer_closed_ns >= lim->grace && !c->cw_logged) {
+          c->cw_logged = 1;
+          cw_tab.c.close_wait_leaks++;
+          log_conn(CW_LOG_WARN, "close-wait leak", c, now, " (the peer closed; the host kept it open)");
+        }
       }
     }
     if (due_life || due_idle) {
       reap_locked(c, due_life ? CW_REAP_LIFETIME : CW_REAP_IDLE, now);
-      acted++;
+      cw_table_sched_locked(c, now + lim->grace);
+      return 1;
     }
   }
+  cw_table_sched_locked(c, next_look(c, now, lim));
+  return 0;
+}
+
+/* A tick looks only at the connections whose deadline has come (a heap, not a scan), at most
+ * this many under one holding of the lock; the rest wait for the next tick. */
+#define TICK_BUDGET 4096
+
+int cw_reaper_tick(int64_t now) {
+  static int64_t seen_idle = -1, seen_life = -1; /* the reaper thread's own */
+  struct limits lim = {.idle = cw_cfg_get(&cw_cfg.idle_timeout_ms) * 1000000,
+                       .life = cw_cfg_get(&cw_cfg.max_lifetime_ms) * 1000000,
+                       .grace = cw_cfg.reap_grace_ms * 1000000};
+  int64_t tick = cw_tick();
+  int acted = 0;
+  cw_table_lock();
+  if (lim.idle != seen_idle || lim.life != seen_life) { /* `set` changed a timeout: look again */
+    seen_idle = lim.idle;
+    seen_life = lim.life;
+    cw_table_resched_all_locked(now);
+  }
+  struct cw_conn *c;
+  for (int n = 0; n < TICK_BUDGET && (c = cw_table_pop_due_locked(now)); n++)
+    acted += visit(c, now, tick, &lim);
   cw_table_unlock();
   return acted;
 }

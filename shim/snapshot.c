@@ -12,6 +12,9 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   memset(s, 0, sizeof *s);
   s->pid = cw_pid;
   int64_t now = cw_now(), now_coarse = cw_now_coarse();
+  struct timespec wall;
+  clock_gettime(CLOCK_REALTIME, &wall);
+  int64_t wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
   s->uptime_s = (double)(now - cw_start_ns) / 1e9;
   uint64_t *inos = NULL;
 
@@ -55,7 +58,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->age_ms = (now - c->opened_ns) / 1000000;
     int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
     v->idle_ms = now_coarse > last ? (now_coarse - last) / 1000000 : 0;
-    v->opened_wall_ms = c->opened_wall_ms;
+    v->opened_wall_ms = wall_ms - (now - c->opened_ns) / 1000000;
     v->bytes_in = bin;
     v->bytes_out = bout;
     v->calls_in = __atomic_load_n(&c->calls_in, __ATOMIC_RELAXED);

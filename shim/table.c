@@ -189,6 +189,7 @@ static void conn_end(struct cw_conn *c, int missed) {
     hist_add(k, (double)(cw_now() - c->opened_ns) / 1e9);
   if (c->dest)
     c->dest->active--;
+  cw_table_unsched_locked(c);
   if (c->holds_slot) {
     if (defer_slots && npending < MAX_PENDING)
       pending[npending++] = c->dest;
@@ -244,19 +245,17 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
   c->id = cw_tab.next_id++;
   c->fd = info->fd;
   c->nfds = 1;
-  c->dir = (uint8_t)info->dir;
-  c->inherited = (uint8_t)info->inherited;
-  c->policed = (uint8_t)info->policed;
-  c->holds_slot = (uint8_t)info->holds_slot;
+  c->dir = info->dir & 1;
+  c->inherited = info->inherited != 0;
+  c->policed = info->policed != 0;
+  c->holds_slot = info->holds_slot != 0;
   c->ino = info->ino;
   c->local = info->local;
   c->peer = info->peer;
   c->bt = info->bt;
   c->opened_ns = cw_now();
   c->last_ns = cw_tick();
-  struct timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  c->opened_wall_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+  c->heap_idx = CW_NO_HEAP;
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(e) oom = 1
   int oom = 0;
@@ -281,6 +280,7 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
   if (k->active[0] + k->active[1] > k->peak_total)
     k->peak_total = k->active[0] + k->active[1];
   set_slot(info->fd, c);
+  cw_table_sched_locked(c, c->opened_ns); /* due: the reaper sets its real deadline */
   return 0;
 out_free:
   free(info->bt);
@@ -338,7 +338,7 @@ void cw_table_shutdown(int fd, int how) {
     return;
   cw_table_lock();
   if (cw_slots[fd] == c)
-    c->shut |= (uint8_t)(how == 0 ? 1 : how == 1 ? 2 : 3);
+    c->shut |= (how == 0 ? 1u : how == 1 ? 2u : 3u);
   cw_table_unlock();
 }
 
@@ -363,6 +363,7 @@ void cw_table_fork_child(void) {
   CW_FOREACH_CONN(c, tmp) {
     c->inherited = 1;
     c->holds_slot = 0; /* the child's caps count its own connects */
+    cw_table_sched_locked(c, 0); /* the child's reaper looks at each once */
     k->opened[c->dir]++;
     k->active[c->dir]++;
     k->inherited++;
@@ -386,6 +387,97 @@ void cw_table_slot_put_locked(struct cw_dest *d) {
 struct cw_conn *cw_table_find_locked(int fd, uint64_t id) {
   struct cw_conn *c = (unsigned)fd < cw_slot_cap ? cw_slots[fd] : NULL;
   return c && c->id == id ? c : NULL;
+}
+
+/* ---- the deadline heap ---------------------------------------------------------------------- */
+
+static struct cw_conn **heap; /* guarded by table_mu */
+static uint32_t heap_n, heap_cap;
+
+static void heap_place(uint32_t i, struct cw_conn *c) {
+  heap[i] = c;
+  c->heap_idx = i;
+}
+
+static void heap_up(uint32_t i) {
+  struct cw_conn *c = heap[i];
+  while (i > 0) {
+    uint32_t p = (i - 1) / 2;
+    if (heap[p]->deadline_ns <= c->deadline_ns)
+      break;
+    heap_place(i, heap[p]);
+    i = p;
+  }
+  heap_place(i, c);
+}
+
+static void heap_down(uint32_t i) {
+  struct cw_conn *c = heap[i];
+  for (;;) {
+    uint32_t l = 2 * i + 1, m = i;
+    int64_t best = c->deadline_ns;
+    if (l < heap_n && heap[l]->deadline_ns < best)
+      m = l, best = heap[l]->deadline_ns;
+    if (l + 1 < heap_n && heap[l + 1]->deadline_ns < best)
+      m = l + 1;
+    if (m == i)
+      break;
+    heap_place(i, heap[m]);
+    i = m;
+  }
+  heap_place(i, c);
+}
+
+void cw_table_sched_locked(struct cw_conn *c, int64_t deadline_ns) {
+  if (c->heap_idx != CW_NO_HEAP) {
+    int64_t old = c->deadline_ns;
+    c->deadline_ns = deadline_ns;
+    if (deadline_ns < old)
+      heap_up(c->heap_idx);
+    else
+      heap_down(c->heap_idx);
+    return;
+  }
+  if (heap_n == heap_cap) {
+    uint32_t cap = heap_cap ? heap_cap * 2 : 256;
+    struct cw_conn **h = realloc(heap, cap * sizeof *h);
+    if (!h)
+      return; /* not scheduled: the reaper looks at it when resched_all runs */
+    heap = h;
+    heap_cap = cap;
+  }
+  c->deadline_ns = deadline_ns;
+  heap_place(heap_n++, c);
+  heap_up(heap_n - 1);
+}
+
+void cw_table_unsched_locked(struct cw_conn *c) {
+  uint32_t i = c->heap_idx;
+  if (i == CW_NO_HEAP)
+    return;
+  c->heap_idx = CW_NO_HEAP;
+  struct cw_conn *last = heap[--heap_n];
+  if (i == heap_n)
+    return;
+  heap_place(i, last);
+  heap_up(i);
+  heap_down(last->heap_idx);
+}
+
+struct cw_conn *cw_table_pop_due_locked(int64_t now) {
+  if (heap_n == 0 || heap[0]->deadline_ns > now)
+    return NULL;
+  struct cw_conn *c = heap[0];
+  cw_table_unsched_locked(c);
+  return c;
+}
+
+void cw_table_resched_all_locked(int64_t when) {
+  struct cw_conn *c, *tmp;
+  CW_FOREACH_CONN(c, tmp) {
+    if (!c->released)
+      cw_table_sched_locked(c, when);
+  }
 }
 
 void cw_table_end_locked(struct cw_conn *c, int missed) {

@@ -41,28 +41,31 @@ struct cw_conn {
   int64_t last_ns;     /* the activity clock (cw_tick) at the last read or write */
   uint8_t peer_closed; /* a read returned 0: EOF, if the TCP state agrees (CLOSE_WAIT) */
   uint8_t parked;      /* 1 only in cw_parked_conn: the I/O wrappers answer EAGAIN */
-  /* Cold: written under table_mu. */
-  uint8_t dir;       /* enum cw_dir */
-  uint8_t inherited; /* adopted at start-up or from a parent: not this process's leak */
-  uint8_t shut;      /* shutdown() bits: 1 read side, 2 write side */
-  uint8_t policed;   /* CONNWARDEN_ONLY/EXCLUDE let the policy act on it */
-  uint8_t holds_slot; /* counted against the caps until it ends or is released */
-  uint8_t reaped;    /* 0, or 1 + enum cw_reason once shut down by the reaper */
-  uint8_t released;  /* its kernel socket was replaced by the dead placeholder */
-  uint8_t cw_logged; /* its close-wait leak was counted and logged */
-  int64_t reaped_ns;      /* when it was reaped (monotonic) */
-  int64_t peer_closed_ns; /* when the reaper first saw the peer closed, 0 before */
-  uint64_t acked;         /* TCP_INFO bytes_acked at the last look (activity by unseen paths) */
-  int fd;            /* an fd naming it (the first; another once that one closes) */
-  int nfds;          /* fds naming it; the connection ends when this reaches 0 */
-  uint64_t id;       /* unique in the process; the hash key */
-  uint64_t ino;      /* socket inode, to tell the fd number's reuse from our connection */
-  int64_t opened_ns; /* monotonic */
-  int64_t opened_wall_ms;
+  /* Cold: written under table_mu. Flags are bit-fields: 50,000 connections fit in 12 MB. */
+  unsigned dir : 1;        /* enum cw_dir */
+  unsigned inherited : 1;  /* adopted at start-up or from a parent: not this process's leak */
+  unsigned shut : 2;       /* shutdown() bits: 1 read side, 2 write side */
+  unsigned policed : 1;    /* CONNWARDEN_ONLY/EXCLUDE let the policy act on it */
+  unsigned holds_slot : 1; /* counted against the caps until it ends or is released */
+  unsigned released : 1;   /* its kernel socket was replaced by the dead placeholder */
+  unsigned cw_logged : 1;  /* its close-wait leak was counted and logged */
+  unsigned reaped : 2;     /* 0, or 1 + enum cw_reason once shut down by the reaper */
+  int fd;                  /* an fd naming it (the first; another once that one closes) */
+  int nfds;                /* fds naming it; the connection ends when this reaches 0 */
+  uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look */
+  uint32_t heap_idx;       /* its place in the reaper's deadline heap, or CW_NO_HEAP */
+  uint64_t id;             /* unique in the process; the hash key */
+  uint64_t ino;            /* socket inode, to tell the fd number's reuse from our connection */
+  int64_t opened_ns;       /* monotonic */
+  int64_t deadline_ns;     /* when the reaper next looks at it (heap key) */
+  int64_t reaped_ns;       /* when it was reaped (monotonic) */
+  int64_t peer_closed_ns;  /* when the reaper first saw the peer closed, 0 before */
   struct cw_addr local, peer;
-  struct cw_dest *dest; /* NULL for inbound or when the destination table is full */
-  struct cw_bt *bt;     /* where it was opened, when backtraces are on */
-  struct cw_conn *next_free;
+  union {
+    struct cw_dest *dest;      /* live: NULL for inbound or when the destination table is full */
+    struct cw_conn *next_free; /* free */
+  };
+  struct cw_bt *bt; /* where it was opened, when backtraces are on */
   UT_hash_handle hh;
 };
 
@@ -208,6 +211,15 @@ CW_HIDDEN struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer);
 /* Give back a cap slot for peer (a connect that failed, or a released connection). Caller
  * holds table_mu. */
 CW_HIDDEN void cw_table_slot_put_locked(struct cw_dest *d);
+
+/* The reaper's deadline heap (an intrusive binary min-heap on deadline_ns). A connection enters
+ * it when opened (due at once, so the reaper sets its real deadline) and leaves when it ends.
+ * Caller holds table_mu. */
+#define CW_NO_HEAP UINT32_MAX
+CW_HIDDEN void cw_table_sched_locked(struct cw_conn *c, int64_t deadline_ns);
+CW_HIDDEN void cw_table_unsched_locked(struct cw_conn *c);
+CW_HIDDEN struct cw_conn *cw_table_pop_due_locked(int64_t now); /* NULL when none is due */
+CW_HIDDEN void cw_table_resched_all_locked(int64_t when);        /* after a timeout changed */
 
 /* End c now, as a missed close (its fd names another file) or not. Caller holds table_mu. */
 CW_HIDDEN void cw_table_end_locked(struct cw_conn *c, int missed);
