@@ -58,6 +58,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->age_ms = (now - c->opened_ns) / 1000000;
     int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
     v->idle_ms = now_coarse > last ? (now_coarse - last) / 1000000 : 0;
+    if (v->idle_ms > v->age_ms) /* last activity is a reaper tick, which may predate the open */
+      v->idle_ms = v->age_ms;
     v->opened_wall_ms = wall_ms - (now - c->opened_ns) / 1000000;
     v->bytes_in = bin;
     v->bytes_out = bout;

@@ -254,7 +254,7 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
   c->peer = info->peer;
   c->bt = info->bt;
   c->opened_ns = cw_now();
-  c->last_ns = cw_tick();
+  c->last_ns = cw_now_coarse();
   c->heap_idx = CW_NO_HEAP;
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(e) oom = 1
