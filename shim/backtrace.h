@@ -1,19 +1,33 @@
-/* backtrace.h - cheap stack capture at connect/accept (frame addresses only); symbolised only
- * when a report is written. */
+/* backtrace.h - cheap stack capture at connect/accept (frame addresses only, the shim's own frames
+ * left out); symbolised only when a report is written, with what the dynamic loader knows. */
 #ifndef CW_BACKTRACE_H
 #define CW_BACKTRACE_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "table.h"
 
-/* Capture the caller's stack, dropping the shim's own frames. NULL when backtraces are off or
- * memory is short. Called from wrappers in host threads. */
+/* Capture the caller's stack without the shim's frames. NULL when backtraces are off or memory
+ * is short. Called from wrappers in host threads: no lock, no system call. */
 CW_HIDDEN struct cw_bt *cw_bt_capture(void);
 
-/* Load the unwinder once, at start-up, so the first capture does not dlopen inside a wrapper. */
+/* Load the unwinder and find the shim's own address range once, at start-up, so the first
+ * capture does not dlopen or walk the loader's list inside a wrapper. */
 CW_HIDDEN void cw_bt_warm(void);
 
-/* One frame as "0x55d0c1a2b1c9 in func module+0x1c9". Returns buf. */
+/* One frame as the loader sees it. module and func point into the loader's (or a static) store
+ * and stay valid while the object is loaded. */
+struct cw_bt_frame {
+  void *pc;
+  const char *module; /* path of the object holding pc ("" unknown); the main program's real path */
+  uintptr_t offset;   /* pc minus the object's load bias: the address addr2line, nm, objdump use */
+  const char *func;   /* the exported (dynamic) symbol holding pc, or NULL */
+};
+
+/* Fill f for pc. Returns 0, or -ENOENT when no loaded object holds pc (f->module is ""). */
+CW_HIDDEN int cw_bt_resolve(void *pc, struct cw_bt_frame *f);
+
+/* One frame as "0x55d0c1a2b1c9 in func module+0x1c9" (func left out when unknown). Returns buf. */
 CW_HIDDEN char *cw_bt_symbolise(void *pc, char *buf, size_t size);
 
 #endif

@@ -383,6 +383,11 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
     if ((rc = get_path("CONNWARDEN_REPORT", v, cfg->report_dir, sizeof cfg->report_dir, err, errlen)) < 0)
       return rc;
   }
+  if ((v = env("CONNWARDEN_REPORT_FORMAT"))) {
+    if (strcmp(v, "text") != 0 && strcmp(v, "json") != 0)
+      return bad(err, errlen, "CONNWARDEN_REPORT_FORMAT", v, "text or json");
+    cfg->report_json = v[0] == 'j';
+  }
   if ((rc = find_rundir(cfg, env, err, errlen)) < 0)
     return rc;
   v = env("CONNWARDEN_STATS");

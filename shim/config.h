@@ -47,6 +47,7 @@ struct cw_config {
   int leak_check;
   int leak_exitcode;
   char report_dir[CW_PATH_MAX]; /* "" = stderr */
+  int report_json;              /* CONNWARDEN_REPORT_FORMAT=json: reports are JSON, one per process */
   int backtrace;
   int log_level; /* enum cw_level */
 };

@@ -1,11 +1,25 @@
-/* leakcheck.h - the exit-time report of connections still open (LeakSanitizer's shape). */
+/* leakcheck.h - the leak check: connections still open at exit, close-wait leaks the reaper
+ * recorded, reported in LeakSanitizer's shape (or JSON) to stderr or CONNWARDEN_REPORT's
+ * directory; and the note left when an exec drops the preload. */
 #ifndef CW_LEAKCHECK_H
 #define CW_LEAKCHECK_H
 
 #include "cw.h"
+#include "table.h"
 
-/* Report the leaks (to stderr or CONNWARDEN_REPORT's directory). Returns the number of leaked
- * connections. Called once, from the exit handler, in the exiting thread. */
-CW_HIDDEN int cw_leakcheck_run(void);
+/* Report the leaks of this process; status is what it passed to exit(). Returns the number of
+ * leaks. Called once, from the exit handler, in the exiting thread, with cw_guard set. */
+CW_HIDDEN int cw_leakcheck_run(int status);
+
+/* The reaper counted c as a close-wait leak at time now: keep its details (and a copy of its
+ * stack) so the report lists it even if the program closes it later. Caller holds table_mu.
+ * Does nothing unless the leak check is on; never blocks (one malloc, bounded list). */
+CW_HIDDEN void cw_leakcheck_note_close_wait(const struct cw_conn *c, int64_t now);
+
+/* The process is about to exec with environment envp. If the new image would run without the
+ * check (LD_PRELOAD no longer names this library, or the check's variables changed), leave a
+ * note in the report directory; exec runs no exit handler, so close-wait leaks recorded so far
+ * are reported now. Called by lifecycle's exec hook in the process itself (never a vfork child). */
+CW_HIDDEN void cw_leakcheck_before_exec(char *const envp[]);
 
 #endif

@@ -89,7 +89,11 @@ void cw_lifecycle_fork_child(void) {
 }
 
 void cw_lifecycle_before_exec(char *const envp[]) {
-  (void)envp;
+  if (cw_cfg.leak_check) {
+    cw_guard++;
+    cw_leakcheck_before_exec(envp); /* exec runs no exit handler */
+    cw_guard--;
+  }
   cw_server_unlink();
 }
 void cw_lifecycle_exec_failed(void) { cw_server_relisten(); }
@@ -136,7 +140,7 @@ static void at_exit(int status, void *arg) {
   if (cw_in_foreign_child())
     return;
   cw_guard++;
-  int leaks = cw_cfg.leak_check ? cw_leakcheck_run() : 0;
+  int leaks = cw_cfg.leak_check ? cw_leakcheck_run(status) : 0;
   cw_server_exit();
   if (leaks > 0 && cw_cfg.leak_exitcode && status == 0) {
     /* like LeakSanitizer: the report decides the status, after the host's output is out */

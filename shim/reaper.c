@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "config.h"
+#include "leakcheck.h"
 #include "log.h"
 #include "ownfd.h"
 #include "policy.h"
@@ -184,6 +185,7 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
         else if (now - c->peer_closed_ns >= lim->grace && !c->cw_logged) {
           c->cw_logged = 1;
           cw_tab.c.close_wait_leaks++;
+          cw_leakcheck_note_close_wait(c, now);
           log_conn(CW_LOG_WARN, "close-wait leak", c, now, " (the peer closed; the host kept it open)");
         }
       }

@@ -293,36 +293,139 @@ char *cw_fmt_secs(int64_t ms, char *buf, size_t size) {
   return buf;
 }
 
-int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *prog) {
-  int n = 0, close_wait = 0;
-  for (int i = 0; i < s->nconns; i++)
-    if (!s->conns[i].inherited) {
-      n++;
-      close_wait += s->conns[i].peer_closed; /* the peer is gone: the classic unclosed response */
-    }
-  if (n == 0)
-    return 0;
-  const char *plural = n == 1 ? "" : "s";
+/* ---- leak reports ---------------------------------------------------------------------------- */
+
+static void leak_line(struct cw_buf *b, const struct cw_leak_view *v) {
+  char l[CW_ADDR_STRLEN], p[CW_ADDR_STRLEN], age[32], idle[32], bin[32], bout[32], held[32];
+  cw_buf_printf(b, "Leaked connection fd %d %s %s -> %s %s, age %s, idle %s, in %s, out %s", v->fd,
+                dir_name(v->dir), cw_addr_format(&v->local, l, sizeof l),
+                cw_addr_format(&v->peer, p, sizeof p), v->state ? v->state : "?",
+                cw_fmt_secs(v->age_ms, age, sizeof age), cw_fmt_secs(v->idle_ms, idle, sizeof idle),
+                cw_fmt_bytes(v->bytes_in, bin, sizeof bin), cw_fmt_bytes(v->bytes_out, bout, sizeof bout));
+  if (v->kind == CW_LEAK_CLOSE_WAIT) {
+    if (v->held_ms >= 0)
+      cw_buf_printf(b, ", close-wait: held %s after the peer closed, %s",
+                    cw_fmt_secs(v->held_ms, held, sizeof held),
+                    v->open_at_exit ? "still open at exit" : "closed before exit");
+    else
+      cw_buf_printf(b, ", close-wait: the peer closed, still open at exit");
+  }
+  cw_buf_printf(b, "%s\n", v->bt.n ? ", opened at:" : "");
+  for (int f = 0; f < v->bt.n; f++) {
+    char frame[512];
+    cw_buf_printf(b, "    #%d %s\n", f, cw_bt_symbolise(v->bt.pc[f], frame, sizeof frame));
+  }
+}
+
+void cw_render_leak_text(struct cw_buf *b, const struct cw_leak_report *r) {
+  if (r->n == 0)
+    return;
+  int close_wait = 0;
+  for (int i = 0; i < r->n; i++)
+    close_wait += r->leaks[i].kind == CW_LEAK_CLOSE_WAIT;
+  const char *plural = r->n == 1 ? "" : "s";
   cw_buf_printf(b, "=================================================================\n");
   cw_buf_printf(b, "==%d==ERROR: connwarden: %d leaked connection%s (%d open at exit, %d close-wait)\n",
-                (int)s->pid, n, plural, n - close_wait, close_wait);
-  for (int i = 0; i < s->nconns; i++) {
-    const struct cw_conn_view *v = &s->conns[i];
-    if (v->inherited)
-      continue;
-    char l[CW_ADDR_STRLEN], p[CW_ADDR_STRLEN], age[32], idle[32], bin[32], bout[32];
-    cw_buf_printf(b, "Leaked connection fd %d %s %s -> %s %s, age %s, idle %s, in %s, out %s%s\n",
-                  v->fd, dir_name(v->dir), cw_addr_format(&v->local, l, sizeof l),
-                  cw_addr_format(&v->peer, p, sizeof p), v->state,
-                  cw_fmt_secs(v->age_ms, age, sizeof age), cw_fmt_secs(v->idle_ms, idle, sizeof idle),
-                  cw_fmt_bytes(v->bytes_in, bin, sizeof bin), cw_fmt_bytes(v->bytes_out, bout, sizeof bout),
-                  v->bt.n ? ", opened at:" : "");
-    for (int f = 0; f < v->bt.n; f++) {
-      char frame[512];
-      cw_buf_printf(b, "    #%d %s\n", f, cw_bt_symbolise(v->bt.pc[f], frame, sizeof frame));
-    }
+                (int)r->pid, r->n, plural, r->n - close_wait, close_wait);
+  for (int i = 0; i < r->n; i++)
+    leak_line(b, &r->leaks[i]);
+  if (r->dropped)
+    cw_buf_printf(b, "(%d more close-wait leaks were not recorded)\n", r->dropped);
+  cw_buf_printf(b, "SUMMARY: connwarden: %d leaked connection%s in %s (pid %d)\n", r->n, plural,
+                r->prog, (int)r->pid);
+}
+
+static void json_frames(struct cw_buf *b, const struct cw_bt *bt) {
+  cw_buf_printf(b, "[");
+  for (int f = 0; f < bt->n; f++) {
+    struct cw_bt_frame fr;
+    cw_bt_resolve(bt->pc[f], &fr);
+    cw_buf_printf(b, "%s{\"pc\": \"%p\", \"module\": ", f ? ", " : "", bt->pc[f]);
+    cw_buf_json_str(b, fr.module);
+    cw_buf_printf(b, ", \"offset\": \"0x%lx\", \"func\": ", (unsigned long)fr.offset);
+    if (fr.func)
+      cw_buf_json_str(b, fr.func);
+    else
+      cw_buf_printf(b, "null");
+    cw_buf_printf(b, ", \"file\": null, \"line\": null}");
   }
-  cw_buf_printf(b, "SUMMARY: connwarden: %d leaked connection%s in %s (pid %d)\n", n, plural, prog,
-                (int)s->pid);
+  cw_buf_printf(b, "]");
+}
+
+void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r) {
+  cw_buf_printf(b, "{\"type\": \"leaks\", \"version\": \"%s\", \"event\": ", CW_VERSION);
+  cw_buf_json_str(b, r->event ? r->event : "exit");
+  cw_buf_printf(b, ", \"pid\": %d, \"ppid\": %d, \"program\": ", (int)r->pid, (int)r->ppid);
+  cw_buf_json_str(b, r->prog ? r->prog : "?");
+  cw_buf_printf(b, ", \"cmdline\": [");
+  for (int i = 0; i < r->argc; i++) {
+    cw_buf_printf(b, "%s", i ? ", " : "");
+    cw_buf_json_str(b, r->argv[i]);
+  }
+  cw_buf_printf(b, "], \"exit_status\": ");
+  if (r->exit_status >= 0)
+    cw_buf_printf(b, "%d", r->exit_status);
+  else
+    cw_buf_printf(b, "null");
+  cw_buf_printf(b, ", \"dropped\": %d, \"leaks\": [", r->dropped);
+  for (int i = 0; i < r->n; i++) {
+    const struct cw_leak_view *v = &r->leaks[i];
+    cw_buf_printf(b, "%s\n  {\"kind\": \"%s\", \"open_at_exit\": %s, \"fd\": %d, \"dir\": \"%s\", \"local\": ",
+                  i ? "," : "", v->kind == CW_LEAK_CLOSE_WAIT ? "close-wait" : "open",
+                  v->open_at_exit ? "true" : "false", v->fd, dir_name(v->dir));
+    json_addr(b, &v->local);
+    cw_buf_printf(b, ", \"peer\": ");
+    json_addr(b, &v->peer);
+    cw_buf_printf(b, ", \"state\": ");
+    cw_buf_json_str(b, v->state ? v->state : "?");
+    cw_buf_printf(b, ", \"age_ms\": %lld, \"idle_ms\": %lld, \"held_ms\": ", (long long)v->age_ms,
+                  (long long)v->idle_ms);
+    if (v->held_ms >= 0)
+      cw_buf_printf(b, "%lld", (long long)v->held_ms);
+    else
+      cw_buf_printf(b, "null");
+    cw_buf_printf(b, ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"frames\": ",
+                  (unsigned long long)v->bytes_in, (unsigned long long)v->bytes_out);
+    json_frames(b, &v->bt);
+    cw_buf_printf(b, "}");
+  }
+  cw_buf_printf(b, "]}\n");
+}
+
+int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *prog) {
+  int n = 0;
+  for (int i = 0; i < s->nconns; i++)
+    n += !s->conns[i].inherited;
+  if (n == 0)
+    return 0;
+  struct cw_leak_view *v = calloc((size_t)n, sizeof *v);
+  if (!v) {
+    b->failed = 1;
+    return n;
+  }
+  n = 0;
+  for (int i = 0; i < s->nconns; i++) {
+    const struct cw_conn_view *c = &s->conns[i];
+    if (c->inherited)
+      continue;
+    struct cw_leak_view *l = &v[n++];
+    /* the peer is gone: the classic unclosed response */
+    l->kind = c->peer_closed ? CW_LEAK_CLOSE_WAIT : CW_LEAK_OPEN;
+    l->open_at_exit = 1;
+    l->fd = c->fd;
+    l->dir = c->dir;
+    l->local = c->local;
+    l->peer = c->peer;
+    l->state = c->state;
+    l->age_ms = c->age_ms;
+    l->idle_ms = c->idle_ms;
+    l->held_ms = -1;
+    l->bytes_in = c->bytes_in;
+    l->bytes_out = c->bytes_out;
+    l->bt = c->bt;
+  }
+  struct cw_leak_report r = {.pid = s->pid, .prog = prog, .exit_status = -1, .leaks = v, .n = n};
+  cw_render_leak_text(b, &r);
+  free(v);
   return n;
 }

@@ -28,7 +28,47 @@ CW_HIDDEN void cw_render_help(struct cw_buf *b);
 CW_HIDDEN char *cw_fmt_bytes(uint64_t n, char *buf, size_t size);
 CW_HIDDEN char *cw_fmt_secs(int64_t ms, char *buf, size_t size);
 
-/* The LeakSanitizer-shaped report of the connections in s that are leaks (not inherited).
+/* ---- leak reports ---- */
+
+/* One leak as the reports show it. open: still open at exit. close-wait: the peer closed and the
+ * program kept it (still open at exit in CLOSE_WAIT, or recorded by the reaper once held past
+ * the grace period and closed since). */
+enum cw_leak_kind { CW_LEAK_OPEN = 0, CW_LEAK_CLOSE_WAIT = 1 };
+struct cw_leak_view {
+  int kind, open_at_exit;
+  int fd, dir;
+  struct cw_addr local, peer;
+  const char *state; /* TCP state when last seen (static string) */
+  int64_t age_ms, idle_ms; /* at exit, or when the reaper recorded it */
+  int64_t held_ms;         /* how long it was kept after the peer closed; -1 unknown */
+  uint64_t bytes_in, bytes_out;
+  struct cw_bt bt; /* n = 0 when not captured */
+};
+
+/* One process's report. */
+struct cw_leak_report {
+  pid_t pid, ppid;
+  const char *prog;        /* short program name */
+  const char *const *argv; /* the command line, argc words (may be cut short) */
+  int argc;
+  int exit_status;         /* as passed to exit(), -1 unknown (a report at exec) */
+  const char *event;       /* "exit" or "exec" */
+  const struct cw_leak_view *leaks;
+  int n;
+  int dropped;             /* close-wait leaks not recorded (the list was full) */
+};
+
+/* LeakSanitizer's shape: a banner, "==PID==ERROR: ...", one "Leaked connection" line per leak with
+ * its stack, and a SUMMARY line. Renders nothing when r->n is 0. */
+CW_HIDDEN void cw_render_leak_text(struct cw_buf *b, const struct cw_leak_report *r);
+
+/* The same facts as one JSON object (type "leaks"), always rendered: pid, ppid, program, cmdline,
+ * exit_status, leaks [{kind, open_at_exit, fd, dir, local, peer, state, age_ms, idle_ms, held_ms,
+ * bytes_in, bytes_out, frames [{pc, module, offset, func, file, line}]}]. Frames are symbolised
+ * here (dladdr); file and line stay null for the reader to resolve. */
+CW_HIDDEN void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r);
+
+/* The text report of the connections in s that are leaks (not inherited), each open at exit.
  * Returns how many were listed; renders nothing when none. */
 CW_HIDDEN int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *prog);
 

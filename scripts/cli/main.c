@@ -7,6 +7,8 @@
 #include "ls.h"
 #include "query.h"
 #include "run.h"
+#include "top.h"
+#include "exporter.h"
 
 #ifndef CW_VERSION_STRING
 #define CW_VERSION_STRING "unknown"
@@ -18,15 +20,20 @@ static void usage(FILE *out) {
         "Run a program with the connwarden library preloaded, or look into one that runs with it.\n"
         "\n"
         "commands:\n"
-        "  run [OPTIONS] [--] CMD [ARGS...]       run CMD with the library preloaded (same PID)\n"
+        "  run [OPTIONS] [--] CMD [ARGS...]       run CMD with the library preloaded (same PID,\n"
+        "                                         unless --check-leaks: then run waits for it)\n"
         "  stats [--json|--prom] [PID|SOCKET]     counters, caps and destinations; --json the raw\n"
         "                                         stats reply, --prom the Prometheus metrics\n"
         "  conns [--json] [PID|SOCKET]            one line per open connection\n"
+        "  top [PID|SOCKET]                       live view, every second (q quit, s sort); one\n"
+        "                                         snapshot when stdout is not a terminal\n"
         "  ls                                     shimmed processes of this user\n"
         "  set PID|SOCKET NAME VALUE              change max_conns, max_conns_per_dest,\n"
         "                                         idle_timeout or max_lifetime at run time\n"
         "  reap PID|SOCKET FD                     reap one connection now (shutdown; released\n"
         "                                         after the grace period if still held)\n"
+        "  exporter --listen HOST:PORT            serve /metrics for every shimmed process of\n"
+        "                                         this user, labelled pid and comm (Prometheus)\n"
         "  help, --help                           this text\n"
         "  --version                              the version\n"
         "\n"
@@ -54,6 +61,7 @@ int main(int argc, char **argv) {
   } verbs[] = {
       {"run", cw_run_exec}, {"stats", cw_query_stats}, {"conns", cw_query_conns},
       {"ls", cw_ls_run},    {"set", cw_query_set},     {"reap", cw_query_reap},
+      {"top", cw_top_run},  {"exporter", cw_exporter_run},
   };
   if (argc < 2) {
     usage(stderr);

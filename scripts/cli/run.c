@@ -1,7 +1,8 @@
 /* run.c - `connwarden run [OPTIONS] -- CMD [ARGS...]`: each option becomes the CONNWARDEN_*
  * variable it mirrors (the library validates values at start-up and exits 2 naming the variable,
- * so nothing is parsed twice here), the library goes first in LD_PRELOAD, then execvp replaces
- * this process: CMD keeps our PID, signals and exit status need no relaying. */
+ * so nothing is parsed twice here) and the library goes first in LD_PRELOAD. Plain runs exec CMD
+ * in place (same PID, no signal or status relaying); --check-leaks hands CMD to checkrun.c, which
+ * runs it as a child and sets these variables in the child only. */
 #define _GNU_SOURCE
 #include "run.h"
 
@@ -11,16 +12,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
+#include "checkrun.h"
 #include "elf.h"
 #include "err.h"
 
 #define LIB_NAME "libconnwarden.so"
-#define DEFAULT_LEAK_EXITCODE "23"
+#define DEFAULT_LEAK_EXITCODE 23 /* LeakSanitizer's */
 
 struct opt {
   const char *name; /* without the leading "--" */
-  const char *var;
+  const char *var;  /* NULL: an option of run itself */
   const char *arg;  /* the value's form; NULL: a flag that sets var to 1 */
   const char *help;
 };
@@ -38,8 +41,13 @@ static const struct opt opts[] = {
     {"exclude", "CONNWARDEN_EXCLUDE", "LIST", "never apply policy to these (same forms)"},
     {"stats", "CONNWARDEN_STATS", "PATH|off", "stats socket path (RUNDIR/PID.sock), or off"},
     {"rundir", "CONNWARDEN_RUNDIR", "DIR", "directory for the stats socket"},
-    {"check-leaks", "CONNWARDEN_LEAK_CHECK", NULL, "report connections open at exit; exit 23 on leaks"},
-    {"leak-exitcode", "CONNWARDEN_LEAK_EXITCODE", "N", "exit status when leaks are found"},
+    {"check-leaks", "CONNWARDEN_LEAK_CHECK", NULL,
+     "check CMD and every process it starts for leaked connections; one summary, exit 23 on leaks"},
+    {"report-dir", NULL, "DIR", "with --check-leaks: keep the per-process reports and the summary in DIR"},
+    {"suppressions", NULL, "FILE", "with --check-leaks: leaks to ignore (peer:HOST:PORT, func:NAME, ...)"},
+    {"report-format", NULL, "text|json", "with --check-leaks: summary as text (stderr) or JSON (stdout)"},
+    {"leak-exitcode", "CONNWARDEN_LEAK_EXITCODE", "N",
+     "exit status when leaks are found (with --check-leaks: of run, 23 by default)"},
     {"report", "CONNWARDEN_REPORT", "stderr|DIR", "where leak reports go (a file per PID in DIR)"},
     {"backtrace", "CONNWARDEN_BACKTRACE", NULL, "record where each connection was opened"},
     {"log", "CONNWARDEN_LOG", "LEVEL", "off, error, warn, info or debug (warn)"},
@@ -60,6 +68,78 @@ static const struct opt *find_opt(const char *name, size_t len) {
     if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0)
       return &opts[i];
   return NULL;
+}
+
+/* The command line, parsed: variables to set (in order, later ones win) and run's own options. */
+struct setting {
+  const char *var, *val;
+};
+struct run_opts {
+  struct setting *set;
+  int nset;
+  int check_leaks, json;
+  const char *report_dir, *supp_path, *report;
+  char **cmd;
+};
+
+static int parse(int argc, char **argv, struct run_opts *o) {
+  int i = 0;
+  for (; i < argc; i++) {
+    const char *a = argv[i];
+    if (strcmp(a, "--") == 0) {
+      i++;
+      break;
+    }
+    if (a[0] != '-') /* the command starts; "--" before it is optional */
+      break;
+    if (a[1] != '-')
+      return cw_err_usage("run: unknown option '%s'", a);
+    const char *name = a + 2, *eq = strchr(name, '=');
+    size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+    const struct opt *op = find_opt(name, nlen);
+    if (!op)
+      return cw_err_usage("run: unknown option '--%.*s'", (int)nlen, name);
+    const char *val = "1";
+    if (!op->arg) {
+      if (eq)
+        return cw_err_usage("run: --%s takes no value", op->name);
+    } else if (eq) {
+      val = eq + 1;
+    } else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0) {
+      val = argv[++i];
+    } else {
+      return cw_err_usage("run: --%s needs a value: %s", op->name, op->arg);
+    }
+    if (strcmp(op->name, "report-dir") == 0) {
+      o->report_dir = val;
+    } else if (strcmp(op->name, "suppressions") == 0) {
+      o->supp_path = val;
+    } else if (strcmp(op->name, "report-format") == 0) {
+      if (strcmp(val, "text") != 0 && strcmp(val, "json") != 0)
+        return cw_err_usage("run: --report-format is text or json, not '%s'", val);
+      o->json = val[0] == 'j';
+    } else {
+      o->set[o->nset++] = (struct setting){op->var, val};
+      o->check_leaks |= strcmp(op->name, "check-leaks") == 0;
+      if (strcmp(op->name, "report") == 0)
+        o->report = val;
+    }
+  }
+  if (i >= argc)
+    return cw_err_usage("run: no command given: connwarden run [OPTIONS] -- CMD [ARGS...]");
+  if (!o->check_leaks && (o->report_dir || o->supp_path || o->json))
+    return cw_err_usage("run: --report-dir, --suppressions and --report-format go with --check-leaks");
+  if (o->check_leaks && !o->report_dir && o->report && strcmp(o->report, "stderr") != 0)
+    o->report_dir = o->report; /* --report DIR names the directory too */
+  o->cmd = argv + i;
+  return 0;
+}
+
+static int apply_settings(const struct run_opts *o) {
+  for (int i = 0; i < o->nset; i++)
+    if (setenv(o->set[i].var, o->set[i].val, 1) < 0)
+      return cw_err_fail("setting %s: %s", o->set[i].var, strerror(errno));
+  return 0;
 }
 
 /* ---- the library ---------------------------------------------------------------------------- */
@@ -132,58 +212,63 @@ static int find_command(const char *cmd, char *out) {
   }
 }
 
-int cw_run_exec(int argc, char **argv) {
-  int i = 0, exitcode_given = 0, check_leaks = 0;
-  for (; i < argc; i++) {
-    const char *a = argv[i];
-    if (strcmp(a, "--") == 0) {
-      i++;
-      break;
-    }
-    if (a[0] != '-') /* the command starts; "--" before it is optional */
-      break;
-    if (a[1] != '-')
-      return cw_err_usage("run: unknown option '%s'", a);
-    const char *name = a + 2, *eq = strchr(name, '=');
-    size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
-    const struct opt *o = find_opt(name, nlen);
-    if (!o)
-      return cw_err_usage("run: unknown option '--%.*s'", (int)nlen, name);
-    const char *val = "1";
-    if (!o->arg) {
-      if (eq)
-        return cw_err_usage("run: --%s takes no value", o->name);
-    } else if (eq) {
-      val = eq + 1;
-    } else if (i + 1 < argc && strcmp(argv[i + 1], "--") != 0) {
-      val = argv[++i];
-    } else {
-      return cw_err_usage("run: --%s needs a value: %s", o->name, o->arg);
-    }
-    if (setenv(o->var, val, 1) < 0)
-      return cw_err_fail("setting %s: %s", o->var, strerror(errno));
-    check_leaks |= strcmp(o->name, "check-leaks") == 0;
-    exitcode_given |= strcmp(o->name, "leak-exitcode") == 0;
-  }
-  if (i >= argc)
-    return cw_err_usage("run: no command given: connwarden run [OPTIONS] -- CMD [ARGS...]");
-  if (check_leaks && !exitcode_given && setenv("CONNWARDEN_LEAK_EXITCODE", DEFAULT_LEAK_EXITCODE, 1) < 0)
-    return cw_err_fail("setting CONNWARDEN_LEAK_EXITCODE: %s", strerror(errno));
+/* Would the loader run path in secure mode (set-user-ID or set-group-ID to someone else, on a
+ * file system that honours it)? Then it ignores LD_PRELOAD. */
+static int runs_setuid(const char *path) {
+  struct stat st;
+  struct statvfs vfs;
+  if (stat(path, &st) != 0 || (statvfs(path, &vfs) == 0 && (vfs.f_flag & ST_NOSUID)))
+    return 0;
+  return ((st.st_mode & S_ISUID) && st.st_uid != geteuid()) || ((st.st_mode & S_ISGID) && st.st_gid != getegid());
+}
 
-  char lib[PATH_MAX], cmd_path[PATH_MAX];
+/* One line when the preload cannot reach cmd; it still runs. */
+static void warn_unreachable(const char *cmd) {
+  char path[PATH_MAX];
+  if (find_command(cmd, path) != 0)
+    return;
+  if (cw_elf_is_static(path))
+    cw_err_warn("%s is statically linked: the library cannot be preloaded into it, nothing is tracked", cmd);
+  else if (runs_setuid(path))
+    cw_err_warn("%s is setuid or setgid: the loader ignores LD_PRELOAD for it, nothing is tracked", cmd);
+}
+
+/* For --check-leaks: the child's environment, set in the child. */
+struct child_env {
+  const struct run_opts *o;
+  const char *lib;
+};
+static int prepare_child_env(void *arg) {
+  const struct child_env *e = arg;
+  return apply_settings(e->o) == 0 && set_preload(e->lib) == 0 ? 0 : -1;
+}
+
+int cw_run_exec(int argc, char **argv) {
+  struct run_opts o = {.set = calloc((size_t)argc + 1, sizeof(struct setting))};
+  char lib[PATH_MAX];
   int rc;
-  if ((rc = find_library(lib)) != 0 || (rc = set_preload(lib)) != 0)
-    return rc;
-  const char *cmd = argv[i];
-  if (find_command(cmd, cmd_path) == 0 && cw_elf_is_static(cmd_path))
-    cw_err_warn("%s is statically linked: the library cannot be preloaded into it, nothing is tracked",
-                cmd);
+  if (!o.set)
+    return cw_err_fail("out of memory");
+  if ((rc = parse(argc, argv, &o)) != 0 || (rc = find_library(lib)) != 0)
+    goto out;
+  warn_unreachable(o.cmd[0]);
+  if (o.check_leaks) {
+    struct child_env env = {&o, lib};
+    struct cw_check c = {.cmd = o.cmd, .report_dir = o.report_dir, .supp_path = o.supp_path,
+                         .json = o.json, .leak_exitcode = DEFAULT_LEAK_EXITCODE,
+                         .prepare_env = prepare_child_env, .arg = &env};
+    for (int i = 0; i < o.nset; i++)
+      if (strcmp(o.set[i].var, "CONNWARDEN_LEAK_EXITCODE") == 0)
+        c.leak_exitcode = (int)strtol(o.set[i].val, NULL, 10);
+    rc = cw_check_run(&c);
+    goto out;
+  }
+  if ((rc = apply_settings(&o)) != 0 || (rc = set_preload(lib)) != 0)
+    goto out;
   fflush(stdout);
-  execvp(cmd, argv + i);
-  int e = errno;
-  if (e == ENOENT)
-    cw_err_fail(strchr(cmd, '/') ? "%s: no such file" : "%s: command not found", cmd);
-  else
-    cw_err_fail("%s: %s", cmd, strerror(e));
-  return e == ENOENT ? 127 : 126;
+  execvp(o.cmd[0], o.cmd);
+  rc = cw_exec_failed(o.cmd[0], errno);
+out:
+  free(o.set);
+  return rc;
 }

@@ -17,11 +17,9 @@ out=$(LD_PRELOAD=$other "$CW" run --idle-timeout 5s --max-conns=7 --max-conns-pe
 assert_eq "$out" "$lib:$other|5s|7|3|refuse|2s|ETIMEDOUT|1m|1s|out|:22|off|$T/rd|$T/reports|1|error" \
   "variables seen by the command"
 
-# no LD_PRELOAD before: the library alone; the leak check gets exit status 23 unless told otherwise
-out=$("$CW" run --check-leaks -- sh -c 'echo "$LD_PRELOAD|$CONNWARDEN_LEAK_CHECK|$CONNWARDEN_LEAK_EXITCODE"')
-assert_eq "$out" "$lib|1|23" "--check-leaks alone"
-out=$("$CW" run --leak-exitcode 9 --check-leaks -- sh -c 'echo "$CONNWARDEN_LEAK_CHECK|$CONNWARDEN_LEAK_EXITCODE"')
-assert_eq "$out" "1|9" "--leak-exitcode wins over the default 23"
+# no LD_PRELOAD before: the library alone; under --check-leaks run itself, not each process, decides the status
+out=$(CONNWARDEN_LEAK_EXITCODE=5 "$CW" run --check-leaks --leak-exitcode 9 -- sh -c 'echo "$LD_PRELOAD|$CONNWARDEN_LEAK_CHECK|${CONNWARDEN_LEAK_EXITCODE-unset}|$CONNWARDEN_BACKTRACE|$CONNWARDEN_REPORT_FORMAT"' 2>/dev/null)
+assert_eq "$out" "$lib|1|unset|1|json" "--check-leaks: run, not each process, decides the status"
 
 # the command's exit status is its own (run execs, it does not wait)
 rc=0; "$CW" run -- sh -c 'exit 7' || rc=$?
