@@ -192,19 +192,7 @@ int cw_leakcheck_run(int status) {
     if (c->inherited)
       continue;
     struct cw_leak_view *l = &v[n++];
-    l->kind = c->peer_closed ? CW_LEAK_CLOSE_WAIT : CW_LEAK_OPEN;
-    l->open_at_exit = 1;
-    l->fd = c->fd;
-    l->dir = c->dir;
-    l->local = c->local;
-    l->peer = c->peer;
-    l->state = c->state;
-    l->age_ms = c->age_ms;
-    l->idle_ms = c->idle_ms < c->age_ms ? c->idle_ms : c->age_ms; /* the activity clock is coarse */
-    l->held_ms = -1;
-    l->bytes_in = c->bytes_in;
-    l->bytes_out = c->bytes_out;
-    l->bt = c->bt;
+    cw_leak_from_conn(l, c);
     for (int k = 0; k < nn; k++)
       if (mine[k] && mine[k]->id == c->id) { /* recorded by the reaper, still held */
         l->kind = CW_LEAK_CLOSE_WAIT;

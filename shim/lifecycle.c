@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,13 +39,32 @@ static int child_restart; /* set by the atfork child handler, read by the fork w
 
 /* ---- the stats server and the reaper ----------------------------------------------------------------------- */
 
+/* Start one of the shim's threads: detached, on a small stack, with every signal blocked (the
+ * host's handlers never run on it). 0 or an error number. */
+static int spawn(void *(*fn)(void *), size_t stack) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, stack);
+  pthread_t t;
+  int rc = pthread_create(&t, &attr, fn, NULL);
+  pthread_attr_destroy(&attr);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  return rc;
+}
+
 void cw_lifecycle_start_server(void) {
   pthread_mutex_lock(&start_mu);
   if (!cw_server_wanted) {
     __atomic_store_n(&cw_server_wanted, 1, __ATOMIC_RELEASE);
-    cw_guard++;
-    cw_server_start();
-    cw_reaper_start();
+    cw_guard++; /* also tells the pthread_create wrapper these threads are ours */
+    if (cw_server_prepare() > 0 && spawn(cw_server_run, 256 * 1024) != 0)
+      cw_server_abandon();
+    if (cw_reaper_prepare() > 0 && spawn(cw_reaper_run, 128 * 1024) != 0)
+      cw_reaper_abandon();
     cw_guard--;
   }
   pthread_mutex_unlock(&start_mu);

@@ -12,7 +12,6 @@
 #include <netinet/in.h>
 #include <linux/tcp.h> /* glibc's tcp_info lacks tcpi_bytes_acked */
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -241,7 +240,7 @@ int cw_reaper_reap_fd(int fd) {
   return rc;
 }
 
-static void *reap_loop(void *arg) {
+void *cw_reaper_run(void *arg) {
   (void)arg;
   cw_guard = 1;
   int64_t next_queue = INT64_MAX;
@@ -266,7 +265,7 @@ static void *reap_loop(void *arg) {
   return NULL;
 }
 
-int cw_reaper_start(void) {
+int cw_reaper_prepare(void) {
   if (running)
     return 0;
   int sp[2];
@@ -282,23 +281,13 @@ int cw_reaper_start(void) {
   pthread_cond_init(&reaper_cv, &attr);
   pthread_condattr_destroy(&attr);
   cw_policy_on_park = cw_reaper_wake;
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t pa;
-  pthread_attr_init(&pa);
-  pthread_attr_setdetachstate(&pa, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&pa, 128 * 1024);
-  pthread_t t;
-  int rc = pthread_create(&t, &pa, reap_loop, NULL);
-  pthread_attr_destroy(&pa);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0) {
-    cw_log(CW_LOG_ERROR, "cannot start the reaper thread: timeouts are off");
-    return -rc;
-  }
   running = 1;
-  return 0;
+  return 1;
+}
+
+void cw_reaper_abandon(void) {
+  cw_log(CW_LOG_ERROR, "cannot start the reaper thread: timeouts are off");
+  running = 0;
 }
 
 void cw_reaper_fork_child(void) {

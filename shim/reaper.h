@@ -1,12 +1,16 @@
 /* reaper.h - the reaper thread: idle and lifetime expiry (shutdown), release after the grace
  * period (dup2 of a dead placeholder), close-wait leaks, and queue timeouts of parked connects.
- * Started and reset by lifecycle.c; `reap FD` comes from the server. */
+ * Prepared here; its thread started and reset by lifecycle.c; `reap FD` comes from the server. */
 #ifndef CW_REAPER_H
 #define CW_REAPER_H
 
 #include "cw.h"
 
-CW_HIDDEN int cw_reaper_start(void);
+/* Set up (the dead placeholder, the wake-up). 1: ready for lifecycle to start cw_reaper_run on a
+ * thread of its own; 0: running already; -errno: failed. */
+CW_HIDDEN int cw_reaper_prepare(void);
+CW_HIDDEN void *cw_reaper_run(void *arg);
+CW_HIDDEN void cw_reaper_abandon(void); /* the thread could not start */
 CW_HIDDEN void cw_reaper_wake(void);
 CW_HIDDEN void cw_reaper_fork_child(void);
 

@@ -392,6 +392,24 @@ void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r) {
   cw_buf_printf(b, "]}\n");
 }
 
+void cw_leak_from_conn(struct cw_leak_view *l, const struct cw_conn_view *c) {
+  memset(l, 0, sizeof *l);
+  /* the peer is gone: the classic unclosed response */
+  l->kind = c->peer_closed ? CW_LEAK_CLOSE_WAIT : CW_LEAK_OPEN;
+  l->open_at_exit = 1;
+  l->fd = c->fd;
+  l->dir = c->dir;
+  l->local = c->local;
+  l->peer = c->peer;
+  l->state = c->state;
+  l->age_ms = c->age_ms;
+  l->idle_ms = c->idle_ms < c->age_ms ? c->idle_ms : c->age_ms; /* the activity clock is coarse */
+  l->held_ms = -1;
+  l->bytes_in = c->bytes_in;
+  l->bytes_out = c->bytes_out;
+  l->bt = c->bt;
+}
+
 int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *prog) {
   int n = 0;
   for (int i = 0; i < s->nconns; i++)
@@ -408,21 +426,7 @@ int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *p
     const struct cw_conn_view *c = &s->conns[i];
     if (c->inherited)
       continue;
-    struct cw_leak_view *l = &v[n++];
-    /* the peer is gone: the classic unclosed response */
-    l->kind = c->peer_closed ? CW_LEAK_CLOSE_WAIT : CW_LEAK_OPEN;
-    l->open_at_exit = 1;
-    l->fd = c->fd;
-    l->dir = c->dir;
-    l->local = c->local;
-    l->peer = c->peer;
-    l->state = c->state;
-    l->age_ms = c->age_ms;
-    l->idle_ms = c->idle_ms;
-    l->held_ms = -1;
-    l->bytes_in = c->bytes_in;
-    l->bytes_out = c->bytes_out;
-    l->bt = c->bt;
+    cw_leak_from_conn(&v[n++], c);
   }
   struct cw_leak_report r = {.pid = s->pid, .prog = prog, .exit_status = -1, .leaks = v, .n = n};
   cw_render_leak_text(b, &r);

@@ -45,6 +45,9 @@ struct cw_leak_view {
   struct cw_bt bt; /* n = 0 when not captured */
 };
 
+/* A live connection as a leak: open at exit (close-wait when the peer closed). */
+CW_HIDDEN void cw_leak_from_conn(struct cw_leak_view *l, const struct cw_conn_view *c);
+
 /* One process's report. */
 struct cw_leak_report {
   pid_t pid, ppid;

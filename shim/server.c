@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,7 +290,7 @@ static void take_relisten(void) {
   cw_own_add(&srv.listen_fd);
 }
 
-static void *serve(void *arg) {
+void *cw_server_run(void *arg) {
   (void)arg;
   cw_guard = 1;
   struct pollfd pfd[2 + MAX_CLIENTS];
@@ -344,7 +343,7 @@ static void *serve(void *arg) {
   return NULL;
 }
 
-int cw_server_start(void) {
+int cw_server_prepare(void) {
   if (cw_cfg.stats_off || srv.running)
     return 0;
   int rc = ensure_dir(cw_cfg.rundir);
@@ -358,26 +357,17 @@ int cw_server_start(void) {
   srv.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (srv.wake_fd >= 0)
     srv.wake_fd = cw_own_high_fd(srv.wake_fd);
-  if (srv.wake_fd < 0 || cw_own_add(&srv.listen_fd) < 0 || cw_own_add(&srv.wake_fd) < 0)
-    goto fail;
-  /* the thread starts with every signal blocked: the host's handlers never run on it */
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  pthread_attr_t attr;
-  pthread_attr_init(&attr);
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  pthread_attr_setstacksize(&attr, 256 * 1024);
-  pthread_t t;
-  rc = pthread_create(&t, &attr, serve, NULL);
-  pthread_attr_destroy(&attr);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  if (rc != 0)
-    goto fail;
+  if (srv.wake_fd < 0 || cw_own_add(&srv.listen_fd) < 0 || cw_own_add(&srv.wake_fd) < 0) {
+    cw_server_abandon();
+    return -EIO;
+  }
   srv.running = 1;
-  return 0;
-fail:
+  return 1;
+}
+
+void cw_server_abandon(void) {
   cw_log(CW_LOG_WARN, "stats off: cannot start the server thread");
+  srv.running = 0;
   unlink(srv.path);
   cw_own_del(&srv.listen_fd);
   cw_own_del(&srv.wake_fd);
@@ -386,7 +376,6 @@ fail:
   if (srv.wake_fd >= 0)
     CW_REAL(close)(srv.wake_fd);
   srv.listen_fd = srv.wake_fd = -1;
-  return -EIO;
 }
 
 void cw_server_exit(void) {

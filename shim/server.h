@@ -1,12 +1,15 @@
 /* server.h - the stats server: a thread serving the Unix socket (one command line in, one reply
- * out, then close). Started and reset only by lifecycle.c. */
+ * out, then close). Prepared here; its thread started and reset only by lifecycle.c. */
 #ifndef CW_SERVER_H
 #define CW_SERVER_H
 
 #include "render.h"
 
-/* Create the directory and socket and start the thread. 0 or -errno (logged once). */
-CW_HIDDEN int cw_server_start(void);
+/* Create the directory and the socket. 1: ready for lifecycle to start cw_server_run on a thread
+ * of its own; 0: off or running already; -errno: failed (logged once). */
+CW_HIDDEN int cw_server_prepare(void);
+CW_HIDDEN void *cw_server_run(void *arg);
+CW_HIDDEN void cw_server_abandon(void); /* the thread could not start: undo prepare */
 
 /* At exit: remove the socket path (the thread dies with the process). */
 CW_HIDDEN void cw_server_exit(void);

@@ -108,3 +108,11 @@ void cw_table_free(struct cw_table *t) {
   free(t->cells);
   memset(t, 0, sizeof *t);
 }
+
+long long cw_json_ll(json_t *v) {
+  if (json_is_integer(v))
+    return (long long)json_integer_value(v);
+  if (json_is_real(v))
+    return (long long)json_real_value(v);
+  return 0;
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <jansson.h>
 
 /* "512 B", "4.1 KiB", "3.0 MiB", ...: binary units, one decimal above bytes. Returns buf. */
 char *cw_fmt_size(uint64_t bytes, char *buf, size_t len);
@@ -26,5 +27,8 @@ void cw_table_init(struct cw_table *t, int ncols, const char *const *heads, cons
 int cw_table_add(struct cw_table *t, const char *const *cells);
 void cw_table_print(const struct cw_table *t, FILE *out);
 void cw_table_free(struct cw_table *t);
+
+/* A JSON number as an integer (reals truncated); 0 for anything else or NULL. */
+long long cw_json_ll(json_t *v);
 
 #endif

@@ -28,17 +28,10 @@ int64_t cw_topframe_now_ms(void) {
   return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static long long ival(json_t *v) {
-  if (json_is_integer(v))
-    return (long long)json_integer_value(v);
-  if (json_is_real(v))
-    return (long long)json_real_value(v);
-  return 0;
-}
 
-static long long get(json_t *o, const char *key) { return ival(json_object_get(o, key)); }
+static long long get(json_t *o, const char *key) { return cw_json_ll(json_object_get(o, key)); }
 static long long get2(json_t *o, const char *a, const char *b) {
-  return ival(json_object_get(json_object_get(o, a), b));
+  return cw_json_ll(json_object_get(json_object_get(o, a), b));
 }
 static long long reaped_sum(json_t *s) {
   return get2(s, "reaped", "idle") + get2(s, "reaped", "lifetime") + get2(s, "reaped", "manual");

@@ -14,13 +14,6 @@
 
 #define LABEL_WIDTH 20
 
-static long long ival(json_t *v) {
-  if (json_is_integer(v))
-    return (long long)json_integer_value(v);
-  if (json_is_real(v))
-    return (long long)json_real_value(v);
-  return 0;
-}
 
 /* A scalar as text: integers exactly, reals briefly, "-" when absent. */
 static const char *scalar(json_t *v, char *buf, size_t len) {
@@ -74,8 +67,8 @@ static void parts(json_t *o, char *buf, size_t len) {
     snprintf(buf, len, "-");
     return;
   }
-  json_object_foreach(o, key, v) sum += ival(v);
-  off = (size_t)snprintf(buf, len, "%lld (", total ? ival(total) : sum);
+  json_object_foreach(o, key, v) sum += cw_json_ll(v);
+  off = (size_t)snprintf(buf, len, "%lld (", total ? cw_json_ll(total) : sum);
   int first = 1;
   json_object_foreach(o, key, v) {
     char s[64];
@@ -97,7 +90,7 @@ static void show_bytes(json_t *o) {
   line[0] = '\0';
   json_object_foreach(o, key, v) {
     char h[32];
-    long long n = ival(v);
+    long long n = cw_json_ll(v);
     if (off >= sizeof line)
       break;
     off += (size_t)snprintf(line + off, sizeof line - off, "%s%s %s", off ? ", " : "", key,
@@ -117,8 +110,8 @@ static void show_config(json_t *cfg) {
     size_t kl = strlen(key);
     key_label(key, label, sizeof label);
     if (kl > 3 && strcmp(key + kl - 3, "_ms") == 0 && json_is_number(v))
-      label_line(label, "%s", ival(v) == 0 ? "off" : cw_fmt_duration(ival(v), val, sizeof val));
-    else if (strncmp(key, "max_conns", 9) == 0 && json_is_integer(v) && ival(v) == 0)
+      label_line(label, "%s", cw_json_ll(v) == 0 ? "off" : cw_fmt_duration(cw_json_ll(v), val, sizeof val));
+    else if (strncmp(key, "max_conns", 9) == 0 && json_is_integer(v) && cw_json_ll(v) == 0)
       label_line(label, "0 (no cap)");
     else
       label_line(label, "%s", scalar(v, val, sizeof val));
@@ -127,10 +120,10 @@ static void show_config(json_t *cfg) {
 
 static int dest_order(const void *a, const void *b) {
   json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
-  long long ax = ival(json_object_get(x, "active")), ay = ival(json_object_get(y, "active"));
+  long long ax = cw_json_ll(json_object_get(x, "active")), ay = cw_json_ll(json_object_get(y, "active"));
   if (ax != ay)
     return ax < ay ? 1 : -1;
-  long long ox = ival(json_object_get(x, "opened")), oy = ival(json_object_get(y, "opened"));
+  long long ox = cw_json_ll(json_object_get(x, "opened")), oy = cw_json_ll(json_object_get(y, "opened"));
   if (ox != oy)
     return ox < oy ? 1 : -1;
   const char *px = json_string_value(json_object_get(x, "peer"));
@@ -178,8 +171,8 @@ static const char *const stats_keys[] = {
 int cw_view_stats(json_t *j) {
   char a[512], b[64], c[64];
   json_t *cfg = json_object_get(j, "config");
-  long long cap = ival(json_object_get(cfg, "max_conns"));
-  long long cap_dest = ival(json_object_get(cfg, "max_conns_per_dest"));
+  long long cap = cw_json_ll(json_object_get(cfg, "max_conns"));
+  long long cap_dest = cw_json_ll(json_object_get(cfg, "max_conns_per_dest"));
   json_t *active = json_object_get(j, "active");
 
   label_line("pid", "%s", scalar(json_object_get(j, "pid"), a, sizeof a));
@@ -208,7 +201,7 @@ int cw_view_stats(json_t *j) {
   label_line("refused", "%s", scalar(json_object_get(j, "refused"), a, sizeof a));
   json_t *wait_ms = json_object_get(j, "wait_ms");
   label_line("waited", "%s (%s in total)", scalar(json_object_get(j, "waited"), a, sizeof a),
-             json_is_number(wait_ms) ? cw_fmt_duration(ival(wait_ms), b, sizeof b) : "-");
+             json_is_number(wait_ms) ? cw_fmt_duration(cw_json_ll(wait_ms), b, sizeof b) : "-");
   label_line("queued", "%s now", scalar(json_object_get(j, "queued"), a, sizeof a));
   parts(json_object_get(j, "reaped"), a, sizeof a);
   label_line("reaped", "%s", a);
@@ -241,8 +234,8 @@ int cw_view_stats(json_t *j) {
 /* ---- conns ---------------------------------------------------------------------------------- */
 
 static int by_fd(const void *a, const void *b) {
-  long long x = ival(json_object_get(*(json_t *const *)a, "fd"));
-  long long y = ival(json_object_get(*(json_t *const *)b, "fd"));
+  long long x = cw_json_ll(json_object_get(*(json_t *const *)a, "fd"));
+  long long y = cw_json_ll(json_object_get(*(json_t *const *)b, "fd"));
   return (x > y) - (x < y);
 }
 
@@ -274,15 +267,15 @@ int cw_view_conns(json_t *arr) {
   for (size_t i = 0; i < n && rc == 0; i++) {
     char fd[32], dir[16], local[80], peer[80], state[32], age[32], idle[32], in[32], out[32], fl[64];
     json_t *o = c[i];
-    long long bin = ival(json_object_get(o, "bytes_in")), bout = ival(json_object_get(o, "bytes_out"));
+    long long bin = cw_json_ll(json_object_get(o, "bytes_in")), bout = cw_json_ll(json_object_get(o, "bytes_out"));
     const char *cells[] = {
         scalar(json_object_get(o, "fd"), fd, sizeof fd),
         scalar(json_object_get(o, "dir"), dir, sizeof dir),
         scalar(json_object_get(o, "local"), local, sizeof local),
         scalar(json_object_get(o, "peer"), peer, sizeof peer),
         scalar(json_object_get(o, "state"), state, sizeof state),
-        cw_fmt_duration(ival(json_object_get(o, "age_ms")), age, sizeof age),
-        cw_fmt_duration(ival(json_object_get(o, "idle_ms")), idle, sizeof idle),
+        cw_fmt_duration(cw_json_ll(json_object_get(o, "age_ms")), age, sizeof age),
+        cw_fmt_duration(cw_json_ll(json_object_get(o, "idle_ms")), idle, sizeof idle),
         cw_fmt_size((uint64_t)(bin < 0 ? 0 : bin), in, sizeof in),
         cw_fmt_size((uint64_t)(bout < 0 ? 0 : bout), out, sizeof out),
         conn_flags(o, fl, sizeof fl),
