@@ -29,12 +29,11 @@ int cw_write_all(int fd, const char *buf, size_t len) {
 
 /* This thread's lines logged under a lock: up to 2 KiB, the rest counted. */
 static __thread char held[2048] __attribute__((tls_model("initial-exec")));
-static __thread size_t nheld __attribute__((tls_model("initial-exec")));
+__thread size_t cw_log_held __attribute__((tls_model("initial-exec")));
 static __thread unsigned dropped __attribute__((tls_model("initial-exec")));
+#define nheld cw_log_held
 
-void cw_log_flush(void) {
-  if (!nheld && !dropped)
-    return;
+void cw_log_flush_held(void) {
   CW_SAVE_ERRNO({
     cw_write_all(2, held, nheld);
     nheld = 0;

@@ -15,7 +15,12 @@ CW_HIDDEN void cw_log(enum cw_level level, const char *fmt, ...) __attribute__((
 
 /* Lines logged while this thread holds a shim lock (cw_locked) are kept, and written here once
  * the last lock is released: a write to a stuck stderr must never block with a lock held. */
-CW_HIDDEN void cw_log_flush(void);
+extern __thread size_t cw_log_held __attribute__((tls_model("initial-exec")));
+CW_HIDDEN void cw_log_flush_held(void);
+static inline void cw_log_flush(void) {
+  if (CW_UNLIKELY(cw_log_held))
+    cw_log_flush_held();
+}
 
 /* Write a whole buffer to fd with the real write(), retrying on EINTR and short writes.
  * Returns 0 or -errno. */

@@ -123,7 +123,9 @@ struct limits {
 };
 
 /* When c needs looking at next: its idle or lifetime deadline, or (until its close-wait leak is
- * counted) a look at its TCP state a grace period after it went quiet. Never in the past. */
+ * counted) a look at its TCP state. A quiet connection is looked at a grace period after it went
+ * quiet, then less and less often the longer it stays quiet (up to 16 graces apart), spread by
+ * its id so that a crowd that went quiet together is not all due in one tick. Never in the past. */
 static int64_t next_look(const struct cw_conn *c, int64_t now, const struct limits *lim) {
   int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED), next = INT64_MAX;
   if (c->policed && lim->idle && last + lim->idle < next)
@@ -131,9 +133,18 @@ static int64_t next_look(const struct cw_conn *c, int64_t now, const struct limi
   if (c->policed && lim->life && c->opened_ns + lim->life < next)
     next = c->opened_ns + lim->life;
   if (!c->cw_logged) {
-    int64_t look = c->peer_closed_ns ? c->peer_closed_ns + lim->grace : last + lim->grace;
-    if (look <= now)
-      look = now + lim->grace;
+    int64_t look;
+    if (c->peer_closed_ns) {
+      look = c->peer_closed_ns + lim->grace;
+    } else {
+      look = last + lim->grace;
+      if (look <= now) {
+        int64_t quiet = now - last, gap = quiet < lim->grace ? lim->grace : quiet;
+        if (gap > 16 * lim->grace)
+          gap = 16 * lim->grace;
+        look = now + gap + (int64_t)(c->id % 1024) * (lim->grace / 1024);
+      }
+    }
     if (look < next)
       next = look;
   }
@@ -162,12 +173,17 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
   int look = due_idle || (!c->cw_logged && (__atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) ||
                                             idle_for >= lim->grace || c->peer_closed_ns));
   if (look || due_life) {
-    if (!same_socket(c, c->fd)) { /* its number names another file now: a close we missed */
+    /* A look at the TCP state is one system call; the inode check (a second) waits until there
+     * is something to act on, or the fd no longer answers as a TCP socket. */
+    struct tcp_info ti;
+    int looked = look && tcp_look(c->fd, &ti) == 0;
+    int acting = due_life || due_idle || !looked ||
+                 ti.tcpi_state == 8 /* TCP_CLOSE_WAIT */ || ti.tcpi_state == 9 /* TCP_LAST_ACK */;
+    if (acting && !same_socket(c, c->fd)) { /* its number names another file now: a close we missed */
       cw_table_end_locked(c, 1);
       return 1;
     }
-    struct tcp_info ti;
-    if (look && tcp_look(c->fd, &ti) == 0) {
+    if (looked) {
       /* bytes the host sent by a path no wrapper sees (stdio inside libc) are activity */
       uint64_t out = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
       if ((uint32_t)ti.tcpi_bytes_acked != c->acked) {
@@ -200,8 +216,9 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
 }
 
 /* A tick looks only at the connections whose deadline has come (a heap, not a scan), at most
- * this many under one holding of the lock; the rest wait for the next tick. */
-#define TICK_BUDGET 4096
+ * this many under one holding of the lock (about half a millisecond); the rest wait for the next
+ * tick. */
+#define TICK_BUDGET 512
 
 int cw_reaper_tick(int64_t now) {
   static int64_t seen_idle = -1, seen_life = -1; /* the reaper thread's own */
