@@ -63,6 +63,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) unit
 	$(MAKE) e2e
+	$(MAKE) fuzz-smoke
 
 demo: deps
 	$(MAKE) all $(HOST_BINS)

@@ -37,7 +37,7 @@ struct client {
   struct cw_buf out;
   size_t outoff;
   int replying;
-  int64_t deadline_ns;
+  int64_t since_ns, deadline_ns;
 };
 
 /* The server's state. Written by cw_server_start (host thread, under lifecycle's start lock,
@@ -189,11 +189,44 @@ fail:
 
 /* ---- the thread ----------------------------------------------------------------------------- */
 
+/* Close a client so that what we wrote reaches it: a close with its unread input still queued
+ * would reset the connection and lose the reply. */
+static void hang_up(int fd) {
+  char sink[4096];
+  CW_REAL(shutdown)(fd, SHUT_WR);
+  for (int i = 0; i < 16 && CW_REAL(recv)(fd, sink, sizeof sink, MSG_DONTWAIT) > 0; i++)
+    ;
+  CW_REAL(close)(fd);
+}
+
+/* Say one line to a client we will not serve, and hang up. */
+static void refuse(int fd, const char *line) {
+  CW_REAL(send)(fd, line, strlen(line), MSG_NOSIGNAL | MSG_DONTWAIT);
+  hang_up(fd);
+}
+
 static void client_close(struct client *c) {
   cw_own_del(&c->fd);
-  CW_REAL(close)(c->fd);
+  hang_up(c->fd);
   c->fd = -1;
   cw_buf_free(&c->out);
+}
+
+/* All slots taken: the client that has waited longest without saying anything (at least 100 ms)
+ * gives way, so silent clients cannot lock the others out for their whole deadline. */
+static struct client *evict_silent(int64_t now) {
+  struct client *old = NULL;
+  for (int i = 0; i < MAX_CLIENTS; i++) {
+    struct client *c = &srv.clients[i];
+    if (c->fd >= 0 && !c->replying && c->inlen == 0 && now - c->since_ns >= 100000000 &&
+        (!old || c->since_ns < old->since_ns))
+      old = c;
+  }
+  if (old) {
+    CW_REAL(send)(old->fd, "error: timed out waiting for a command line\n", 44, MSG_NOSIGNAL | MSG_DONTWAIT);
+    client_close(old);
+  }
+  return old;
 }
 
 /* Queue a reply and stop reading. */
@@ -212,23 +245,22 @@ static void accept_clients(void) {
       return;
     struct ucred cred;
     socklen_t l = sizeof cred;
-    static const char denied[] = "error: permission denied\n", busy[] = "error: busy, try again\n";
     if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 ||
         (cred.uid != geteuid() && cred.uid != 0)) {
-      CW_REAL(send)(fd, denied, sizeof denied - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-      CW_REAL(close)(fd);
+      refuse(fd, "error: permission denied\n");
       continue;
     }
+    int64_t now = cw_now();
     struct client *c = NULL;
     for (int i = 0; i < MAX_CLIENTS && !c; i++)
       if (srv.clients[i].fd < 0)
         c = &srv.clients[i];
-    if (!c) {
-      CW_REAL(send)(fd, busy, sizeof busy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
-      CW_REAL(close)(fd);
+    if (!c && !(c = evict_silent(now))) {
+      refuse(fd, "error: busy, try again\n");
       continue;
     }
     memset(c, 0, sizeof *c);
+    c->since_ns = now;
     c->fd = cw_own_high_fd(fd);
     if (cw_own_add(&c->fd) < 0) {
       CW_REAL(close)(c->fd);

@@ -4,9 +4,12 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-CW_LIB=$ROOT/build/libconnwarden.so
-CW=$ROOT/build/connwarden
-HOSTS=$ROOT/build/hosts
+CW_BUILD=${CW_BUILD:-build} # build-asan for make check-asan
+CW_LIB=$ROOT/$CW_BUILD/libconnwarden.so
+CW=$ROOT/$CW_BUILD/connwarden
+HOSTS=$ROOT/$CW_BUILD/hosts
+# what bg and shimmed preload: the library, after a sanitizer runtime when one is named
+CW_PRELOAD=${CW_PRELOAD_PREFIX:+$CW_PRELOAD_PREFIX:}$CW_LIB
 HOSTSRC=$ROOT/tests/hosts
 PY=/usr/bin/python3 # Debian's interpreter, with Debian's python3-* packages
 T=$(mktemp -d /tmp/cw-e2e.XXXXXX)
@@ -29,7 +32,7 @@ note() { echo "# $*" >&2; }
 bg() {
   if [ "$1" = shimmed ]; then
     shift
-    LD_PRELOAD=$CW_LIB "$@" &
+    LD_PRELOAD=$CW_PRELOAD "$@" &
   else
     "$@" &
   fi
@@ -38,7 +41,7 @@ bg() {
 }
 
 # shimmed CMD...: run with the library preloaded.
-shimmed() { LD_PRELOAD=$CW_LIB "$@"; }
+shimmed() { LD_PRELOAD=$CW_PRELOAD "$@"; }
 
 # wait_for SECONDS CMD...: poll CMD every 50 ms until it succeeds; fail after SECONDS.
 wait_for() {
