@@ -22,10 +22,15 @@ ASAN_ENV := ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=
 #  cli_run_*, leaks_run_*, guide_systemd_*: `connwarden run` and the unit file put the library
 #    first in LD_PRELOAD, ahead of the runtime.
 #  install_puts_*: make install installs the default build, not the sanitized one.
+#  hostile_host_prefork_*: a child forked while another thread is inside ASan's allocator finds
+#    its lock held for ever (GCC 12's libasan does not lock its allocator across fork, as glibc's
+#    malloc does); the shim's threads in the child then hang in malloc. Seen with gdb: both
+#    threads in SizeClassAllocator64::GetFromAllocator. Runs in make test.
 SAN_E2E_SKIP ?= guide_dockerfile_lines_hold node_keepalive_client_accounting_is_exact \
   cap_event_loops_queue_nonblocking_connects cli_run_preloads_library_and_sets_variables \
   leaks_run_check_fails_a_tree_that_leaks leaks_run_tells_what_it_cannot_check \
-  guide_systemd_dropin_preloads_the_service install_puts_program_library_manuals_and_completion_in_place
+  guide_systemd_dropin_preloads_the_service install_puts_program_library_manuals_and_completion_in_place \
+  hostile_host_prefork_workers_are_exact
 SAN_E2E = $(filter-out $(SAN_E2E_SKIP:%=tests/e2e/%.sh),$(wildcard tests/e2e/*.sh))
 
 .PHONY: check-asan
