@@ -71,7 +71,6 @@ wait_for 5 test -s "$T/peer.port"
 export EARLY_PORT
 EARLY_PORT=$(cat "$T/peer.port")
 
-fed() { local f=$1; shift; exec "$@" <"$f"; }
 # run_with NAME PRELOAD: conn_holder with that LD_PRELOAD, checked from start to exit. Under the
 # shim, STATS gets (active, opened, closed, missed_closes) while the host holds its connection.
 run_with() {

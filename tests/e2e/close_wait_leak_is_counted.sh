@@ -9,20 +9,6 @@ READER=$HOSTS/reap_reader
 [ -f "$CW_LIB" ] || fail "build the library first (make all)"
 command -v ss >/dev/null || fail "ss (iproute2) is not installed"
 
-fed() { # FIFO CMD...: exec CMD with stdin from FIFO, without the other hosts' fifo ends
-  local f=$1 v
-  shift
-  for v in ${!CTL_@}; do eval "exec {$v}>&-"; done
-  exec "$@" <"$f"
-}
-host() { # NAME CMD...: CMD in the background, its stdin a fifo held open by this test
-  local name=$1
-  shift
-  mkfifo "$T/$name.ctl"
-  bg fed "$T/$name.ctl" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  eval "exec {CTL_$name}>\"\$T/\$name.ctl\""
-  eval "PID_$name=$BG_PID"
-}
 lport() { tr ' ' '\n' <"$T/$1.out" | sed -n 's/^lport=//p' | head -1; }
 owned() { ss -tnpH state all "( sport = :$2 )" | grep "pid=$1," || true; } # PID LPORT
 leaks() { stat_of "$1" 'j["close_wait_leaks"]'; }

@@ -6,7 +6,6 @@
 HOST=$HOSTS/close_ways
 [ -x "$HOST" ] || fail "build it first: make build/hosts/close_ways"
 
-fed() { local f=$1; shift; exec "$@" <"$f"; }
 mkfifo "$T/ctl"
 bg fed "$T/ctl" env LD_PRELOAD="$CW_LIB" "$HOST" >"$T/shim.out" 2>"$T/shim.err"
 PID=$BG_PID

@@ -33,7 +33,6 @@ while True:
 wait_for 5 test -s "$T/peer.port"
 PORT=$(cat "$T/peer.port")
 
-fed() { local f=$1; shift; exec "$@" <"$f"; }
 
 # read_all NAME ENV... -- ARGS...: run the host (stdin from a fifo held on $CTL) until it has read
 # everything; sets HPID, HFD, HBYTES, HCALLS from its line.

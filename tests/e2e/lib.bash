@@ -40,6 +40,27 @@ bg() {
   CW_PIDS+=("$BG_PID")
 }
 
+# Hosts driven line by line. host NAME CMD... starts CMD in the background (see bg) with its stdin
+# a fifo this test holds open and writes with tell NAME LINE; its output goes to $T/NAME.out and
+# $T/NAME.err, its PID to PID_NAME and HPID. fed FIFO CMD... execs CMD reading FIFO, after closing
+# the other hosts' fifo ends (so each host sees EOF when the test lets go of its own).
+fed() {
+  local f=$1 v
+  shift
+  for v in ${!CTL_@}; do eval "exec {$v}>&-"; done
+  exec "$@" <"$f"
+}
+host() {
+  local name=$1
+  shift
+  mkfifo "$T/$name.ctl"
+  bg fed "$T/$name.ctl" "$@" >"$T/$name.out" 2>"$T/$name.err"
+  HPID=$BG_PID
+  eval "exec {CTL_$name}>\"\$T/\$name.ctl\""
+  eval "PID_$name=$HPID"
+}
+tell() { eval "echo \"\$2\" >&\$CTL_$1"; }
+
 # shimmed CMD...: run with the library preloaded.
 shimmed() { LD_PRELOAD=$CW_PRELOAD "$@"; }
 

@@ -14,21 +14,6 @@ $PY -c 'import uvloop' 2>/dev/null || fail "python3-uvloop is not installed"
 # host NAME CMD...: CMD in the background, stdin a fifo this test holds open (hosts stay until
 # it ends), output in $T/NAME.out and $T/NAME.err; pid in HPID. The fifos of other hosts are
 # closed in the child, so each host sees its own stdin end.
-fed() {
-  local f=$1 v
-  shift
-  for v in ${!CTL_@}; do eval "exec {$v}>&-"; done
-  exec "$@" <"$f"
-}
-host() {
-  local name=$1
-  shift
-  mkfifo "$T/$name.ctl"
-  bg fed "$T/$name.ctl" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  HPID=$BG_PID
-  eval "exec {CTL_$name}>\"\$T/\$name.ctl\""
-  eval "PID_$name=$HPID"
-}
 # field NAME KEY: the value of KEY=... on the host's first line that has it
 field() { tr ' ' '\n' <"$T/$1.out" | sed -n "s/^$2=//p" | head -1; }
 between() { $PY -c 'import sys; sys.exit(not float(sys.argv[2]) <= float(sys.argv[1]) <= float(sys.argv[3]))' "$@"; }

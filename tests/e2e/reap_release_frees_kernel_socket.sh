@@ -11,21 +11,6 @@ READER=$HOSTS/reap_reader
 [ -f "$CW_LIB" ] || fail "build the library first (make all)"
 command -v ss >/dev/null || fail "ss (iproute2) is not installed"
 
-fed() { # FIFO CMD...: exec CMD with stdin from FIFO, without the other hosts' fifo ends
-  local f=$1 v
-  shift
-  for v in ${!CTL_@}; do eval "exec {$v}>&-"; done
-  exec "$@" <"$f"
-}
-host() { # NAME CMD...: CMD in the background, its stdin a fifo this test writes (tell NAME LINE)
-  local name=$1
-  shift
-  mkfifo "$T/$name.ctl"
-  bg fed "$T/$name.ctl" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  eval "exec {CTL_$name}>\"\$T/\$name.ctl\""
-  eval "PID_$name=$BG_PID"
-}
-tell() { eval "echo \"\$2\" >&\$CTL_$1"; }
 field() { grep "^$2 " "$T/$1.out" | tail -1 | tr ' ' '\n' | sed -n "s/^$3=//p"; } # NAME LINE KEY
 # owned PID LPORT: the lines ss shows for sockets of PID with local port LPORT
 owned() { ss -tnpH state all "( sport = :$2 )" | grep "pid=$1," || true; }

@@ -14,7 +14,6 @@ wait_for 5 grep -q listening "$T/server.out"
 PORT=$(jq_py "$(head -1 "$T/server.out")" 'j["listening"]')
 served() { jq_py "$(cat "$T/server.status")" '"%d %d %d" % (j["current"], j["peak"], j["total"])'; }
 
-fed() { local f=$1; shift; exec "$@" <"$f"; }
 mkfifo "$T/ctl"
 bg fed "$T/ctl" env LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=1 CONNWARDEN_QUEUE_TIMEOUT=5s "$STEP" \
   >"$T/out" 2>"$T/err"

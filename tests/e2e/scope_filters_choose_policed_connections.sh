@@ -16,21 +16,6 @@ server() { # NAME: a fresh counting server; its port in PORT
 }
 served() { jq_py "$(cat "$T/$1.status")" '"%d %d %d" % (j["current"], j["peak"], j["total"])'; }
 
-fed() { # FIFO CMD...: exec CMD with stdin from FIFO, without the other hosts' fifo ends
-  local f=$1 v
-  shift
-  for v in ${!CTL_@}; do eval "exec {$v}>&-"; done
-  exec "$@" <"$f"
-}
-host() { # NAME CMD...: CMD in the background, its stdin a fifo this test writes (tell NAME LINE)
-  local name=$1
-  shift
-  mkfifo "$T/$name.ctl"
-  bg fed "$T/$name.ctl" "$@" >"$T/$name.out" 2>"$T/$name.err"
-  eval "exec {CTL_$name}>\"\$T/\$name.ctl\""
-  eval "PID_$name=$BG_PID"
-}
-tell() { eval "echo \"\$2\" >&\$CTL_$1"; }
 has() { grep -q "^$2" "$T/$1.out"; }
 val() { grep "^$2" "$T/$1.out" | head -1 | tr ' ' '\n' | sed -n "s/^$3=//p"; } # NAME PREFIX KEY
 

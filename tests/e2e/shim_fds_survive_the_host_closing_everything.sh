@@ -11,7 +11,6 @@ hard=$(ulimit -Hn)
 [ "$hard" = unlimited ] || [ "$hard" -ge "$LIMIT" ] || LIMIT=$hard
 ulimit -Sn "$LIMIT" || fail "cannot set the soft fd limit to $LIMIT"
 
-fed() { local f=$1; shift; exec "$@" <"$f"; }
 step() { # CMD: one command to the host, waits for its answer line (in LINE)
   N=$((N + 1))
   CMDS+=("$1")

@@ -121,7 +121,6 @@ elif mode == "badset":
 EOF
 
 # fed FIFO CMD...: exec CMD with stdin from FIFO (a background job's stdin is /dev/null otherwise).
-fed() { local f=$1; shift; exec "$@" <"$f"; }
 mkfifo "$T/host.in"
 bg fed "$T/host.in" env LD_PRELOAD="$CW_LIB" "$HOST" >"$T/host.out" 2>"$T/host.err"
 HPID=$BG_PID

@@ -8,7 +8,6 @@ HOST=$HOSTS/conn_holder
 
 declare -A CTL HPID
 # fed FIFO CMD...: exec CMD with stdin from FIFO (a background job's stdin is /dev/null otherwise).
-fed() { local f=$1; shift; exec "$@" <"$f"; }
 
 # start NAME CMD...: run CMD (which ends by exec'ing conn_holder) in the background with stdin
 # from a fifo this shell holds open; NAME.out/.err collect its output. Sets HPID[NAME].

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "support.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -178,24 +179,6 @@ static void test_errno_name_refuses_unknown_and_lower_case(void **state) {
 
 /* ---- filters ---- */
 
-static struct cw_addr ip4(const char *ip, uint16_t port) {
-  struct cw_addr a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_INET;
-  a.port = port;
-  assert_int_equal(inet_pton(AF_INET, ip, a.ip), 1);
-  return a;
-}
-
-static struct cw_addr ip6(const char *ip, uint16_t port) {
-  struct cw_addr a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_INET6;
-  a.port = port;
-  assert_int_equal(inet_pton(AF_INET6, ip, a.ip), 1);
-  return a;
-}
-
 static int filters_ok(const char *s, struct cw_filter *f) {
   int n = -1;
   int rc = cw_parse_filters(s, f, CW_MAX_FILTERS, &n);
@@ -212,14 +195,14 @@ static void test_filters_parse_each_kind(void **state) {
   assert_int_equal(f[0].kind, CW_F_OUT);
 
   assert_int_equal(filters_ok("127.0.0.1:8000", f), 1);
-  struct cw_addr want = ip4("127.0.0.1", 8000);
+  struct cw_addr want = v4("127.0.0.1", 8000);
   assert_int_equal(f[0].kind, CW_F_HOSTPORT);
   assert_int_equal(f[0].addr.family, AF_INET);
   assert_int_equal(f[0].addr.port, 8000);
   assert_memory_equal(f[0].addr.ip, want.ip, 16);
 
   assert_int_equal(filters_ok("[::1]:8443", f), 1);
-  want = ip6("::1", 8443);
+  want = v6("::1", 8443);
   assert_int_equal(f[0].kind, CW_F_HOSTPORT);
   assert_int_equal(f[0].addr.family, AF_INET6);
   assert_int_equal(f[0].addr.port, 8443);
@@ -230,14 +213,14 @@ static void test_filters_parse_each_kind(void **state) {
   assert_int_equal(f[0].addr.port, 443);
 
   assert_int_equal(filters_ok("10.0.0.0/8", f), 1);
-  want = ip4("10.0.0.0", 0);
+  want = v4("10.0.0.0", 0);
   assert_int_equal(f[0].kind, CW_F_CIDR);
   assert_int_equal(f[0].addr.family, AF_INET);
   assert_int_equal(f[0].prefix, 8);
   assert_memory_equal(f[0].addr.ip, want.ip, 16);
 
   assert_int_equal(filters_ok("fd00::/8", f), 1);
-  want = ip6("fd00::", 0);
+  want = v6("fd00::", 0);
   assert_int_equal(f[0].kind, CW_F_CIDR);
   assert_int_equal(f[0].addr.family, AF_INET6);
   assert_int_equal(f[0].prefix, 8);
@@ -264,7 +247,7 @@ static void test_filters_accept_ipv6_cidr_starting_with_double_colon(void **stat
   assert_int_equal(f[0].prefix, 0);
 
   assert_int_equal(filters_ok("::1/128", f), 1);
-  struct cw_addr lo6 = ip6("::1", 0);
+  struct cw_addr lo6 = v6("::1", 0);
   assert_int_equal(f[0].kind, CW_F_CIDR);
   assert_int_equal(f[0].prefix, 128);
   assert_memory_equal(f[0].addr.ip, lo6.ip, 16);
@@ -324,7 +307,7 @@ static void test_filters_refuse_more_items_than_room(void **state) {
 
 static void test_filters_match_direction_port_hostport_and_cidr(void **state) {
   struct cw_filter f[CW_MAX_FILTERS];
-  struct cw_addr p = ip4("10.1.2.3", 8000);
+  struct cw_addr p = v4("10.1.2.3", 8000);
 
   int n = filters_ok("in", f);
   assert_true(cw_filters_match(f, n, CW_DIR_IN, &p));
@@ -335,20 +318,20 @@ static void test_filters_match_direction_port_hostport_and_cidr(void **state) {
 
   n = filters_ok(":8000", f);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p));
-  struct cw_addr p6 = ip6("::1", 8000);
+  struct cw_addr p6 = v6("::1", 8000);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p6));
-  struct cw_addr other_port = ip4("10.1.2.3", 8001);
+  struct cw_addr other_port = v4("10.1.2.3", 8001);
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_port));
 
   n = filters_ok("10.1.2.3:8000", f);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p));
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_port));
-  struct cw_addr other_ip = ip4("10.1.2.4", 8000);
+  struct cw_addr other_ip = v4("10.1.2.4", 8000);
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_ip));
 
   n = filters_ok("[::1]:8000", f);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p6));
-  struct cw_addr p6_other = ip6("::2", 8000);
+  struct cw_addr p6_other = v6("::2", 8000);
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p6_other));
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p));
 }
@@ -356,37 +339,37 @@ static void test_filters_match_direction_port_hostport_and_cidr(void **state) {
 static void test_filters_cidr_matches_by_prefix_and_family(void **state) {
   struct cw_filter f[CW_MAX_FILTERS];
   int n = filters_ok("10.0.0.0/8", f);
-  struct cw_addr in10 = ip4("10.255.1.1", 80), in11 = ip4("11.0.0.1", 80);
+  struct cw_addr in10 = v4("10.255.1.1", 80), in11 = v4("11.0.0.1", 80);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &in10));
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &in11));
-  struct cw_addr v6 = ip6("a00::1", 80); /* same first byte, other family */
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &v6));
+  struct cw_addr six = v6("a00::1", 80); /* same first byte, other family */
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &six));
 
   n = filters_ok("172.16.0.0/12", f); /* a prefix that is not a whole number of bytes */
-  struct cw_addr lo = ip4("172.16.0.0", 1), hi = ip4("172.31.255.255", 1);
-  struct cw_addr below = ip4("172.15.255.255", 1), above = ip4("172.32.0.0", 1);
+  struct cw_addr lo = v4("172.16.0.0", 1), hi = v4("172.31.255.255", 1);
+  struct cw_addr below = v4("172.15.255.255", 1), above = v4("172.32.0.0", 1);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &lo));
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &hi));
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &below));
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &above));
 
   n = filters_ok("0.0.0.0/0", f);
-  struct cw_addr any4 = ip4("203.0.113.9", 5);
+  struct cw_addr any4 = v4("203.0.113.9", 5);
   assert_true(cw_filters_match(f, n, CW_DIR_IN, &any4));
-  assert_false(cw_filters_match(f, n, CW_DIR_IN, &v6));
+  assert_false(cw_filters_match(f, n, CW_DIR_IN, &six));
 
   n = filters_ok("192.0.2.7/32", f);
-  struct cw_addr exact = ip4("192.0.2.7", 9), next = ip4("192.0.2.6", 9);
+  struct cw_addr exact = v4("192.0.2.7", 9), next = v4("192.0.2.6", 9);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &exact));
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &next));
 
   n = filters_ok("2001:db8::/32", f);
-  struct cw_addr doc = ip6("2001:db8:ffff::1", 443), notdoc = ip6("2001:db9::1", 443);
+  struct cw_addr doc = v6("2001:db8:ffff::1", 443), notdoc = v6("2001:db9::1", 443);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &doc));
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &notdoc));
 
   n = filters_ok("fe80::/10", f);
-  struct cw_addr ll = ip6("febf::1", 1), notll = ip6("fec0::1", 1);
+  struct cw_addr ll = v6("febf::1", 1), notll = v6("fec0::1", 1);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &ll));
   assert_false(cw_filters_match(f, n, CW_DIR_OUT, &notll));
 }
@@ -394,8 +377,8 @@ static void test_filters_cidr_matches_by_prefix_and_family(void **state) {
 static void test_filters_match_any_item_of_a_list_and_none_of_an_empty_one(void **state) {
   struct cw_filter f[CW_MAX_FILTERS];
   int n = filters_ok("in, :443, 10.0.0.0/8", f);
-  struct cw_addr web = ip4("198.51.100.1", 443), lan = ip4("10.0.0.9", 5432),
-                 other = ip4("198.51.100.1", 80);
+  struct cw_addr web = v4("198.51.100.1", 443), lan = v4("10.0.0.9", 5432),
+                 other = v4("198.51.100.1", 80);
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &web));
   assert_true(cw_filters_match(f, n, CW_DIR_OUT, &lan));
   assert_true(cw_filters_match(f, n, CW_DIR_IN, &other));

@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "support.h"
 
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -24,24 +25,6 @@
 static struct cw_snapshot snap; /* holds a struct cw_config: kept off the stack */
 static struct cw_conn_view views[8];
 static struct cw_dest_view dviews[4];
-
-static struct cw_addr v4(const char *ip, uint16_t port) {
-  struct cw_addr a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_INET;
-  a.port = port;
-  assert_int_equal(inet_pton(AF_INET, ip, a.ip), 1);
-  return a;
-}
-
-static struct cw_addr v6(const char *ip, uint16_t port) {
-  struct cw_addr a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_INET6;
-  a.port = port;
-  assert_int_equal(inet_pton(AF_INET6, ip, a.ip), 1);
-  return a;
-}
 
 /* Every counter a distinct value, so a field rendered under another's name is caught. */
 static int build_snapshot(void **state) {

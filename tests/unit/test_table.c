@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include "support.h"
 
 #include <arpa/inet.h>
 #include <limits.h>
@@ -38,15 +39,6 @@ static int fresh_table(void **state) {
   memset(&cw_tab.c, 0, sizeof cw_tab.c);
   cw_table_unlock();
   return 0;
-}
-
-static struct cw_addr v4(const char *ip, uint16_t port) {
-  struct cw_addr a;
-  memset(&a, 0, sizeof a);
-  a.family = AF_INET;
-  a.port = port;
-  assert_int_equal(inet_pton(AF_INET, ip, a.ip), 1);
-  return a;
 }
 
 static const struct cw_counters *k = &cw_tab.c;
