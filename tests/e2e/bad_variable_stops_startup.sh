@@ -3,7 +3,7 @@
 
 check() { # VAR VALUE
   local out rc=0
-  out=$(env "$1=$2" LD_PRELOAD="$CW_LIB" $PY -c 'print("MAIN RAN")' 2>&1) || rc=$?
+  out=$(env "$1=$2" LD_PRELOAD="$CW_PRELOAD" $PY -c 'print("MAIN RAN")' 2>&1) || rc=$?
   assert_eq "$rc" 2 "$1=$2 exit status"
   assert_contains "$out" "$1" "message names the variable"
   assert_contains "$out" "$2" "message shows the value"
@@ -25,5 +25,5 @@ check CONNWARDEN_STATS "/tmp/$(printf 'x%.0s' $(seq 1 120)).sock"
 
 # good values start normally, and the same program runs without the shim
 out=$(env CONNWARDEN_IDLE_TIMEOUT=250ms CONNWARDEN_MAX_CONNS=8 CONNWARDEN_ONLY='out,[::1]:80,10.0.0.0/8,:443' \
-  LD_PRELOAD="$CW_LIB" $PY -c 'print("MAIN RAN")')
+  LD_PRELOAD="$CW_PRELOAD" $PY -c 'print("MAIN RAN")')
 assert_eq "$out" "MAIN RAN" "valid configuration"

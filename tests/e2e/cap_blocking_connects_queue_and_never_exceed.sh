@@ -45,17 +45,17 @@ server plain; P_PLAIN=$PORT
 clients plain LD_PRELOAD= threads --port "$P_PLAIN" --n 32 --hold 0.3
 
 server queue; P_QUEUE=$PORT
-clients queue LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=8 threads --port "$P_QUEUE" --n 32 --hold 0.3
+clients queue LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=8 threads --port "$P_QUEUE" --n 32 --hold 0.3
 PID_QUEUE=$CPID
 
 server timeout; P_TIMEOUT=$PORT
-clients timeout LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=8 CONNWARDEN_QUEUE_TIMEOUT=300ms \
+clients timeout LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=8 CONNWARDEN_QUEUE_TIMEOUT=300ms \
   threads --port "$P_TIMEOUT" --n 32 --hold 2
 PID_TIMEOUT=$CPID
 
 server destA; P_A=$PORT
 server destB; P_B=$PORT
-clients perdest LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS_PER_DEST=3 \
+clients perdest LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS_PER_DEST=3 \
   threads --port "$P_A" --port "$P_B" --n 12 --hold 0.3
 PID_PERDEST=$CPID
 

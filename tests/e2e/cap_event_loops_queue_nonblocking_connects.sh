@@ -51,7 +51,7 @@ LOOPS=(asyncio uvloop node)
 # 1. Without the shim, then with the cap: all 24 connect. "queued" is counted while they wait.
 for l in "${LOOPS[@]}"; do
   server "queue_$l"
-  clients "queue_$l" "$l" "$PORT" 24 0.4 LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=6
+  clients "queue_$l" "$l" "$PORT" 24 0.4 LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=6
   wait_for 5 grep -q '"issued"' "$T/queue_$l.out"
   S=$(stats "$CPID")
   [ "$(jq_py "$S" 'int(0 < j["queued"] <= 18 and j["active"]["out"] <= 6)')" = 1 ] ||
@@ -84,15 +84,15 @@ done
 # 2. The queue timeout: 6 hold for 1 s, 18 fail after 300 ms like a refused connect.
 for l in "${LOOPS[@]}"; do
   server "timeout_$l"
-  clients "timeout_$l" "$l" "$PORT" 24 1 LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=6 CONNWARDEN_QUEUE_TIMEOUT=300ms
+  clients "timeout_$l" "$l" "$PORT" 24 1 LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=6 CONNWARDEN_QUEUE_TIMEOUT=300ms
 done
 # and refuse: a connect at the cap fails at once with the chosen errno, blocking or not
 server refuse_one
-clients refuse_one refuse "$PORT" 2 0 LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=2 CONNWARDEN_ON_CAP=refuse \
+clients refuse_one refuse "$PORT" 2 0 LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=2 CONNWARDEN_ON_CAP=refuse \
   CONNWARDEN_CAP_ERRNO=EHOSTUNREACH
 P_REFUSE_ONE=$PORT
 server refuse_asyncio
-clients refuse_asyncio asyncio "$PORT" 24 0.3 LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=6 CONNWARDEN_ON_CAP=refuse \
+clients refuse_asyncio asyncio "$PORT" 24 0.3 LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=6 CONNWARDEN_ON_CAP=refuse \
   CONNWARDEN_CAP_ERRNO=EHOSTUNREACH
 
 for l in "${LOOPS[@]}"; do

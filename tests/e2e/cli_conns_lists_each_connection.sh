@@ -23,7 +23,7 @@ assert a3.recv(10) == b""
 open(sys.argv[1], "w").write(str(os.getpid()))
 time.sleep(30)
 PYEOF
-bg env LD_PRELOAD="$CW_LIB" "$PY" "$T/host.py" "$T/ready"
+bg env LD_PRELOAD="$CW_PRELOAD" "$PY" "$T/host.py" "$T/ready"
 pid=$BG_PID
 wait_for 5 test -s "$T/ready"
 

@@ -16,7 +16,7 @@ open(sys.argv[1], "w").write(str(os.getpid()))
 time.sleep(30)
 PYEOF
 start() { # NAME CONNECTIONS: start a shimmed host, its PID in $BG_PID once it is ready
-  bg env LD_PRELOAD="$CW_LIB" "$PY" "$T/host.py" "$T/$1.ready" "$2"
+  bg env LD_PRELOAD="$CW_PRELOAD" "$PY" "$T/host.py" "$T/$1.ready" "$2"
   wait_for 5 test -s "$T/$1.ready"
   wait_for 5 test -S "$(sock_of "$BG_PID")"
 }

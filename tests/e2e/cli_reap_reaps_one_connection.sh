@@ -14,7 +14,7 @@ deadline = time.monotonic() + 10
 while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
     time.sleep(0.02)
 PY
-exec 3< <(LD_PRELOAD=$CW_LIB timeout 20 $PY "$T/host.py" "$T/done")
+exec 3< <(LD_PRELOAD=$CW_PRELOAD timeout 20 $PY "$T/host.py" "$T/done")
 read -r -t 10 pid fd <&3 || fail "host did not start"
 CW_PIDS+=("$pid")
 wait_for 5 test -S "$(sock_of "$pid")"

@@ -10,7 +10,7 @@ c = socket.create_connection(l.getsockname()); a, _ = l.accept()
 open(sys.argv[1], "w").write(str(os.getpid()))
 time.sleep(30)
 PYEOF
-bg env LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=10 "$PY" "$T/host.py" "$T/ready"
+bg env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=10 "$PY" "$T/host.py" "$T/ready"
 pid=$BG_PID
 wait_for 5 test -s "$T/ready"
 cfg() { jq_py "$(query "$(sock_of "$pid")" config)" "j[\"$1\"]"; }

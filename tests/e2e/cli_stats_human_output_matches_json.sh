@@ -26,7 +26,7 @@ while got < 3000:
 open(sys.argv[1], "w").write(str(os.getpid()))
 time.sleep(30)
 PYEOF
-bg env LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=3 CONNWARDEN_ON_CAP=refuse CONNWARDEN_IDLE_TIMEOUT=120s CONNWARDEN_LOG=error \
+bg env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=3 CONNWARDEN_ON_CAP=refuse CONNWARDEN_IDLE_TIMEOUT=120s CONNWARDEN_LOG=error \
   "$PY" "$T/host.py" "$T/ready"
 pid=$BG_PID
 wait_for 5 test -s "$T/ready"

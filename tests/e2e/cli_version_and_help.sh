@@ -11,7 +11,7 @@ c = socket.create_connection(l.getsockname())
 open(sys.argv[1], "w").write(str(os.getpid()))
 time.sleep(30)
 PYEOF
-bg env LD_PRELOAD="$CW_LIB" "$PY" "$T/host.py" "$T/ready"
+bg env LD_PRELOAD="$CW_PRELOAD" "$PY" "$T/host.py" "$T/ready"
 wait_for 5 test -s "$T/ready"
 wait_for 5 test -S "$(sock_of "$BG_PID")"
 assert_eq "connwarden $(stat_of "$BG_PID" 'j["version"]')" "$("$CW" --version)" "CLI and library versions"

@@ -19,8 +19,8 @@ wait_for 5 grep -q listening "$T/server.out"
 PORT=$(jq_py "$(head -1 "$T/server.out")" 'j["listening"]')
 
 host plain "$READER" "$PORT" forget
-host leaky env LD_PRELOAD="$CW_LIB" CONNWARDEN_REAP_GRACE=300ms "$READER" "$PORT" forget
-host prompt env LD_PRELOAD="$CW_LIB" CONNWARDEN_REAP_GRACE=300ms "$READER" "$PORT" read
+host leaky env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_REAP_GRACE=300ms "$READER" "$PORT" forget
+host prompt env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_REAP_GRACE=300ms "$READER" "$PORT" read
 for h in plain leaky prompt; do wait_for 5 grep -q '^connected' "$T/$h.out"; done
 wait_for 5 grep -q '^close=0' "$T/prompt.out"
 

@@ -29,7 +29,7 @@ C=$(sed -n 's|^socket_ok=\([0-9]*\)/sentinel$|\1|p' <<<"$plain")
 # under_shim NAME VAR=VALUE...: the same table under the shim must print the same lines.
 under_shim() {
   local name=$1 rc=0; shift
-  env "$@" LD_PRELOAD="$CW_LIB" "$HOST" >"$T/$name" 2>"$T/$name.err" || rc=$?
+  env "$@" LD_PRELOAD="$CW_PRELOAD" "$HOST" >"$T/$name" 2>"$T/$name.err" || rc=$?
   assert_eq "$rc" 0 "$name: exit status"
   diff "$T/plain" "$T/$name" >&2 || fail "$name: the shim changed a result or an errno (diff above)"
 }

@@ -18,7 +18,7 @@ while not os.path.exists(sys.argv[2]):
 os.execv("/bin/sleep", ["sleep", "2"])   # no TCP in the new image: it makes no socket
 PY
 
-exec 3< <(LD_PRELOAD=$CW_LIB timeout 20 $PY "$T/host.py" "$T/go1" "$T/go2")
+exec 3< <(LD_PRELOAD=$CW_PRELOAD timeout 20 $PY "$T/host.py" "$T/go1" "$T/go2")
 read -r -t 10 pid <&3 || fail "host did not start"
 CW_PIDS+=("$pid")
 sock=$(sock_of "$pid")

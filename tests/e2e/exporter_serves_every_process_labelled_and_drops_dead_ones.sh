@@ -18,8 +18,8 @@ holder() { # N [VAR=VALUE...]: a conn_holder with N connections; its pid in $BG_
   bg sh -c 'exec "$@" <"$0" >/dev/null' "$fifo" env "$@" "$HOSTS/conn_holder" "$n"
 }
 holds() { [ "$(stat_of "$1" 'j["active"]["out"]')" = "$2" ]; }
-holder 2 LD_PRELOAD="$CW_LIB"; a=$BG_PID
-holder 3 LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=7; b=$BG_PID
+holder 2 LD_PRELOAD="$CW_PRELOAD"; a=$BG_PID
+holder 3 LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=7; b=$BG_PID
 holder 4; plain=$BG_PID # no preload
 wait_for 5 test -S "$(sock_of "$a")"
 wait_for 5 test -S "$(sock_of "$b")"

@@ -44,7 +44,7 @@ server_exits_cleanly
 [ ! -e "$CONNWARDEN_RUNDIR" ] || fail "stats sockets without the shim: $(ls -A "$CONNWARDEN_RUNDIR")"
 
 # Under the shim.
-start LD_PRELOAD="$CW_LIB"
+start LD_PRELOAD="$CW_PRELOAD"
 client c1
 C1=$CPID P1=$CPEER G1=$GREET
 client c2

@@ -66,7 +66,7 @@ done_with
 for mode in read recv recvfrom mix; do
   chunk=4096
   [ "$mode" = mix ] && chunk=1000
-  read_all "$mode" LD_PRELOAD="$CW_LIB" -- "$chunk" "$mode"
+  read_all "$mode" LD_PRELOAD="$CW_PRELOAD" -- "$chunk" "$mode"
   [ "$HCALLS" -gt 1 ] || fail "$mode: expected several reads, got $HCALLS"
   conns=$(query "$(sock_of "$HPID")" conns)
   got=$(jq_py "$conns" "[(c['bytes_in'], c['calls_in'], c['bytes_out'], c['calls_out'], c['peer'], c['peer_closed']) for c in j if c['fd'] == $HFD]")

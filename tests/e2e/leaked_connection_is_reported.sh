@@ -20,8 +20,8 @@ run_leaker() {
   FD=$(sed -n 's/.* fd=\([0-9]*\).*/\1/p' "$T/out")
   [ -n "$PID" ] && [ -n "$PORT" ] || fail "host printed no pid/port (status $RC): $OUT $ERR"
 }
-SHIM=(LD_PRELOAD="$CW_LIB")
-CHECK=(LD_PRELOAD="$CW_LIB" CONNWARDEN_LEAK_CHECK=1)
+SHIM=(LD_PRELOAD="$CW_PRELOAD")
+CHECK=(LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_LEAK_CHECK=1)
 
 # assert_report TEXT: TEXT is the whole report for the leaked connection of the last run
 assert_report() {

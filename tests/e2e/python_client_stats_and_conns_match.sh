@@ -23,13 +23,13 @@ PLAIN=$(step_line "$T/plain.client" opened)
 [ ! -e "$(sock_of "$(jq_py "$PLAIN" 'j["pid"]')")" ] || fail "an unshimmed client has a stats socket"
 
 # --- both under the shim ---------------------------------------------------------------------
-bg env LD_PRELOAD="$CW_LIB" $PY "$HOSTSRC/echo_server.py" "$T/shim.status" --times 2 >"$T/shim.server"
+bg env LD_PRELOAD="$CW_PRELOAD" $PY "$HOSTSRC/echo_server.py" "$T/shim.status" --times 2 >"$T/shim.server"
 wait_for 5 grep -q listening "$T/shim.server"
 PORT=$(jq_py "$(head -1 "$T/shim.server")" 'j["listening"]')
 SERVER_PID=$(jq_py "$(head -1 "$T/shim.server")" 'j["pid"]')
 CW_PIDS+=("$SERVER_PID")
 CTL=$T/ctl && mkdir "$CTL"
-bg env LD_PRELOAD="$CW_LIB" $PY "$HOSTSRC/py_conns_client.py" "$PORT" "$CTL" >"$T/client" 2>"$T/client.err"
+bg env LD_PRELOAD="$CW_PRELOAD" $PY "$HOSTSRC/py_conns_client.py" "$PORT" "$CTL" >"$T/client" 2>"$T/client.err"
 wait_for 10 at_step "$T/client" opened
 STEP=$(step_line "$T/client" opened)
 PID=$(jq_py "$STEP" 'j["pid"]')

@@ -20,7 +20,7 @@ assert_eq "$(jq_py "$(step_of "$T/plain.out" parent_after)" '(j["child_status"],
   "children's exit statuses without the shim"
 
 CTL=$T/ctl && mkdir "$CTL"
-bg env LD_PRELOAD="$CW_LIB" $PY "$HOSTSRC/fork_parent.py" "$PORT" "$CTL" >"$T/out" 2>"$T/err"
+bg env LD_PRELOAD="$CW_PRELOAD" $PY "$HOSTSRC/fork_parent.py" "$PORT" "$CTL" >"$T/out" 2>"$T/err"
 PID=$BG_PID
 wait_for 10 at_step "$T/out" parent_running
 wait_for 10 at_step "$T/out" child_running
@@ -75,7 +75,7 @@ if [ -e "$STALE" ]; then
 else
   note "no socket file left by the os._exit child"
 fi
-bg env LD_PRELOAD="$CW_LIB" CONNWARDEN_STATS="$STALE" $PY -c '
+bg env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_STATS="$STALE" $PY -c '
 import socket, sys
 sys.path.insert(0, sys.argv[1])
 from hostctl import step

@@ -6,7 +6,7 @@
 
 out=$(timeout 10 "$HOSTS/cancel_reader" 0)
 assert_eq "$out" "cancelled" "without the shim"
-out=$(LD_PRELOAD=$CW_LIB timeout 10 "$HOSTS/cancel_reader" 0) || fail "host failed under the shim"
+out=$(LD_PRELOAD=$CW_PRELOAD timeout 10 "$HOSTS/cancel_reader" 0) || fail "host failed under the shim"
 assert_eq "$out" "cancelled" "a thread blocked in read is cancelled under the shim"
 
 # a read-counting library preloaded after connwarden
@@ -26,5 +26,5 @@ __attribute__((destructor)) static void report(void) { fprintf(stderr, "reads=%l
 C
 cc -shared -fPIC -o "$T/libcount.so" "$T/count.c" -ldl
 base=$(LD_PRELOAD="$T/libcount.so" timeout 10 "$HOSTS/cancel_reader" 25 2>&1 >/dev/null | grep -o 'reads=[0-9]*')
-stacked=$(LD_PRELOAD="$CW_LIB:$T/libcount.so" timeout 10 "$HOSTS/cancel_reader" 25 2>&1 >/dev/null | grep -o 'reads=[0-9]*')
+stacked=$(LD_PRELOAD="$CW_PRELOAD:$T/libcount.so" timeout 10 "$HOSTS/cancel_reader" 25 2>&1 >/dev/null | grep -o 'reads=[0-9]*')
 assert_eq "$stacked" "$base" "reads seen by a library preloaded after the shim"

@@ -27,7 +27,7 @@ bg $PY "$HOSTSRC/reap_stall_server.py" stream >"$T/stream.server"
 wait_for 5 grep -q listening "$T/stream.server"
 STREAM=$(jq_py "$(head -1 "$T/stream.server")" 'j["listening"]')
 
-SHIM=(env LD_PRELOAD="$CW_LIB" CONNWARDEN_LOG=info)
+SHIM=(env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_LOG=info)
 # Everything runs at once; each host has its own connection and its own stats.
 bg sh -c 'timeout 2.5 "$0" "$1" read </dev/null >"$2"; echo $? >"$2.rc"' "$READER" "$STALL" "$T/plain.out"
 host blocked "${SHIM[@]}" CONNWARDEN_IDLE_TIMEOUT=1s "$READER" "$STALL" read

@@ -24,7 +24,7 @@ wait_for 5 grep -q listening "$T/server.out"
 PORT=$(jq_py "$(head -1 "$T/server.out")" 'j["listening"]')
 
 host plain "$READER" "$PORT" forget
-host rel env LD_PRELOAD="$CW_LIB" CONNWARDEN_IDLE_TIMEOUT=500ms CONNWARDEN_REAP_GRACE=500ms CONNWARDEN_LOG=info \
+host rel env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_IDLE_TIMEOUT=500ms CONNWARDEN_REAP_GRACE=500ms CONNWARDEN_LOG=info \
   "$READER" "$PORT" forget
 wait_for 5 grep -q '^connected' "$T/plain.out"
 wait_for 5 grep -q '^connected' "$T/rel.out"

@@ -15,7 +15,7 @@ PORT=$(jq_py "$(head -1 "$T/server.out")" 'j["listening"]')
 served() { jq_py "$(cat "$T/server.status")" '"%d %d %d" % (j["current"], j["peak"], j["total"])'; }
 
 mkfifo "$T/ctl"
-bg fed "$T/ctl" env LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=1 CONNWARDEN_QUEUE_TIMEOUT=5s "$STEP" \
+bg fed "$T/ctl" env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=1 CONNWARDEN_QUEUE_TIMEOUT=5s "$STEP" \
   >"$T/out" 2>"$T/err"
 PID=$BG_PID
 exec {CTL}>"$T/ctl"

@@ -23,7 +23,7 @@ server A; PA=$PORT
 server B; PB=$PORT
 
 # 1. EXCLUDE=:PB: B is not capped, A is capped at 1.
-host ex env LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=1 CONNWARDEN_EXCLUDE=":$PB" CONNWARDEN_QUEUE_TIMEOUT=5s "$STEP"
+host ex env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=1 CONNWARDEN_EXCLUDE=":$PB" CONNWARDEN_QUEUE_TIMEOUT=5s "$STEP"
 for k in 1 2 3; do tell ex "open $k $PB"; done
 tell ex "open 4 $PA"
 for k in 1 2 3 4; do wait_for 5 has ex "opened $k "; done
@@ -45,7 +45,7 @@ assert_eq "$(stat_of "$PID_ex" '(j["active"]["out"], j["waited"], j["refused"], 
   "stats of the excluding host"
 
 # 2. ONLY=in with an idle timeout: the inbound connection is reaped, the outbound one is not.
-host only env LD_PRELOAD="$CW_LIB" CONNWARDEN_ONLY=in CONNWARDEN_IDLE_TIMEOUT=500ms "$STEP"
+host only env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_ONLY=in CONNWARDEN_IDLE_TIMEOUT=500ms "$STEP"
 tell only "open 1 $PA"
 tell only listen
 wait_for 5 has only "opened 1 "

@@ -23,7 +23,7 @@ counters() { stat_of "$PID" '(j["active"]["out"], j["opened"]["out"], j["closed"
 for mode in closefrom close_range close_loop; do
   rm -f "$T/ctl"
   mkfifo "$T/ctl"
-  bg fed "$T/ctl" env LD_PRELOAD="$CW_LIB" "$HOST" "$mode" "$LIMIT" >"$T/shim.out" 2>"$T/shim.err"
+  bg fed "$T/ctl" env LD_PRELOAD="$CW_PRELOAD" "$HOST" "$mode" "$LIMIT" >"$T/shim.out" 2>"$T/shim.err"
   PID=$BG_PID
   exec {CTL}>"$T/ctl"
   wait_for 5 grep -q '^pid=' "$T/shim.out"

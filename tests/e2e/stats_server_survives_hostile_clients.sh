@@ -122,7 +122,7 @@ EOF
 
 # fed FIFO CMD...: exec CMD with stdin from FIFO (a background job's stdin is /dev/null otherwise).
 mkfifo "$T/host.in"
-bg fed "$T/host.in" env LD_PRELOAD="$CW_LIB" "$HOST" >"$T/host.out" 2>"$T/host.err"
+bg fed "$T/host.in" env LD_PRELOAD="$CW_PRELOAD" "$HOST" >"$T/host.out" 2>"$T/host.err"
 HPID=$BG_PID
 exec {CTL}>"$T/host.in"
 wait_for 5 grep -q '^pid=' "$T/host.out"

@@ -21,7 +21,7 @@ start() {
   HPID[$name]=$(sed -n 's/^pid=\([0-9]*\).*/\1/p' "$T/$name.out")
 }
 # start_shimmed NAME [VAR=VALUE...]: conn_holder 1 under the shim with that extra environment.
-start_shimmed() { local name=$1; shift; start "$name" env "$@" LD_PRELOAD="$CW_LIB" "$HOST" 1; }
+start_shimmed() { local name=$1; shift; start "$name" env "$@" LD_PRELOAD="$CW_PRELOAD" "$HOST" 1; }
 # finish NAME: end its stdin, wait for it; its exit status in $RC.
 finish() {
   local fd=${CTL[$1]}

@@ -82,7 +82,7 @@ kill -9 "$PROXY"
 wait_for 5 up_is stalled 0 # the upstream sees them go with the process
 
 # --- under the shim: the stalled connections are reaped, the pool recovers -------------------
-start_proxy shim LD_PRELOAD="$CW_LIB" CONNWARDEN_IDLE_TIMEOUT=1s CONNWARDEN_REAP_GRACE=1s \
+start_proxy shim LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_IDLE_TIMEOUT=1s CONNWARDEN_REAP_GRACE=1s \
   CONNWARDEN_ONLY=":$UPORT" CONNWARDEN_LOG=info
 wait_for 5 test -S "$(sock_of "$PROXY")"
 ENDED=$(up stalls_ended)

@@ -30,7 +30,7 @@ while got < 3000:
 open(sys.argv[1], "w").write("%d %d %d\n" % (os.getpid(), a.getsockname()[1], b.getsockname()[1]))
 time.sleep(40)
 PYEOF
-bg env LD_PRELOAD="$CW_LIB" CONNWARDEN_MAX_CONNS=6 CONNWARDEN_ON_CAP=refuse CONNWARDEN_LOG=error \
+bg env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=6 CONNWARDEN_ON_CAP=refuse CONNWARDEN_LOG=error \
   "$PY" "$T/host.py" "$T/ready"
 wait_for 5 test -s "$T/ready"
 read -r pid port_a port_b <"$T/ready"

@@ -10,7 +10,7 @@ holder() { # VAR=VALUE...: a shimmed conn_holder with $N connections; its pid in
   mkfifo "$fifo"
   exec {keep}<>"$fifo" # a writer that stays: the holder keeps its connections until the test ends
   # (a background command's stdin would be /dev/null: the redirection goes inside, same PID)
-  bg sh -c 'exec "$@" <"$0" >/dev/null' "$fifo" env LD_PRELOAD="$CW_LIB" "$@" "$HOSTS/conn_holder" "$N"
+  bg sh -c 'exec "$@" <"$0" >/dev/null' "$fifo" env LD_PRELOAD="$CW_PRELOAD" "$@" "$HOSTS/conn_holder" "$N"
   wait_for 5 test -S "$(sock_of "$BG_PID")"
   wait_for 5 holds "$BG_PID" "$N"
 }
@@ -63,7 +63,7 @@ while time.monotonic() < end:
     c.close(); s.close()
     time.sleep(0.02)
 PYEOF
-bg env LD_PRELOAD="$CW_LIB" "$PY" "$T/churn.py" "$T/churn.ready"
+bg env LD_PRELOAD="$CW_PRELOAD" "$PY" "$T/churn.py" "$T/churn.ready"
 wait_for 5 test -s "$T/churn.ready"
 rates=$("$CW" top "$BG_PID" | grep '^rates ')
 opened_rate=$(sed -E 's/.*opened ([0-9.]+)\/s.*/\1/' <<<"$rates")

@@ -7,7 +7,7 @@ HOST=$HOSTS/raw_close
 [ -x "$HOST" ] || fail "build it first: make build/hosts/raw_close"
 
 mkfifo "$T/ctl"
-bg fed "$T/ctl" env LD_PRELOAD="$CW_LIB" "$HOST" >"$T/shim.out" 2>"$T/shim.err"
+bg fed "$T/ctl" env LD_PRELOAD="$CW_PRELOAD" "$HOST" >"$T/shim.out" 2>"$T/shim.err"
 PID=$BG_PID
 exec {CTL}>"$T/ctl"
 wait_for 5 grep -q '^pid=' "$T/shim.out"

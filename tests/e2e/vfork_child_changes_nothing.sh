@@ -15,7 +15,7 @@ mkdir "$T/plainctl" && touch "$T/plainctl/done.go"
 $PY "$HOSTSRC/vfork_parent.py" "$PORT" "$T/plainctl" >"$T/plain.out" || fail "parent without the shim failed"
 
 CTL=$T/ctl && mkdir "$CTL"
-bg env LD_PRELOAD="$CW_LIB" $PY "$HOSTSRC/vfork_parent.py" "$PORT" "$CTL" >"$T/parent.out" 2>"$T/parent.err"
+bg env LD_PRELOAD="$CW_PRELOAD" $PY "$HOSTSRC/vfork_parent.py" "$PORT" "$CTL" >"$T/parent.out" 2>"$T/parent.err"
 wait_for 20 grep -q '"step": "done"' "$T/parent.out"
 STEP=$(grep '"step": "done"' "$T/parent.out")
 PID=$(jq_py "$STEP" 'j["pid"]')
