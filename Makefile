@@ -43,7 +43,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(SHIM_OBJS) | $(BUILD)/tests
 	  $(addprefix $(BUILD)/shim/,$(shell sed -n 's/^ *\* *objects: *//p' $<)) $(UNIT_LIBS)
 
 # Small programs the end-to-end tests run under the shim; fortified ones say so in their name.
-$(BUILD)/hosts/%: tests/hosts/%.c | $(BUILD)/hosts
+$(BUILD)/hosts/%: tests/hosts/%.c $(wildcard tests/hosts/*.h) | $(BUILD)/hosts
 	$(CC) -O2 -g -std=gnu11 $(WARN) -pthread $(if $(findstring fortify,$*),-D_FORTIFY_SOURCE=2) -o $@ $<
 
 $(BUILD) $(BUILD)/shim $(BUILD)/tests $(BUILD)/hosts:

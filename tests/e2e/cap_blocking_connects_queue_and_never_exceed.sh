@@ -7,22 +7,7 @@
 . "$(dirname "$0")/lib.bash"
 [ -f "$CW_LIB" ] || fail "build the library first (make all)"
 
-# server NAME: a fresh counting server; its port in PORT
-server() {
-  bg $PY "$HOSTSRC/cap_count_server.py" "$T/$1.status" --max-secs 30 >"$T/$1.server"
-  wait_for 5 grep -q listening "$T/$1.server"
-  PORT=$(jq_py "$(head -1 "$T/$1.server")" 'j["listening"]')
-}
-# served NAME: the counting server's "current peak total"
-served() { jq_py "$(cat "$T/$1.status")" '"%d %d %d" % (j["current"], j["peak"], j["total"])'; }
-# expect_served NAME "CURRENT PEAK TOTAL": the server's counts settle there within 5 s
-expect_served() {
-  local deadline=$(($(date +%s%N) + 5000000000))
-  until [ "$(served "$1")" = "$2" ]; do
-    [ "$(date +%s%N)" -lt "$deadline" ] || fail "server $1: current, peak, total are $(served "$1"), expected $2"
-    sleep 0.05
-  done
-}
+. "$(dirname "$0")/count_server.bash"
 
 # clients NAME [VAR=VALUE...] MODE ARGS...: cap_clients.py with those variables; pid in CPID
 clients() {

@@ -10,20 +10,7 @@
 $PY -c 'import uvloop' 2>/dev/null || fail "python3-uvloop is not installed"
 command -v node >/dev/null || fail "node is not installed"
 
-server() { # NAME: a fresh counting server; its port in PORT
-  bg $PY "$HOSTSRC/cap_count_server.py" "$T/$1.status" --max-secs 30 >"$T/$1.server"
-  wait_for 5 grep -q listening "$T/$1.server"
-  PORT=$(jq_py "$(head -1 "$T/$1.server")" 'j["listening"]')
-}
-served() { jq_py "$(cat "$T/$1.status")" '"%d %d %d" % (j["current"], j["peak"], j["total"])'; }
-# expect_served NAME "CURRENT PEAK TOTAL": the server's counts settle there within 5 s
-expect_served() {
-  local deadline=$(($(date +%s%N) + 5000000000))
-  until [ "$(served "$1")" = "$2" ]; do
-    [ "$(date +%s%N)" -lt "$deadline" ] || fail "server $1: current, peak, total are $(served "$1"), expected $2"
-    sleep 0.05
-  done
-}
+. "$(dirname "$0")/count_server.bash"
 
 # clients NAME LOOP PORT N HOLD [VAR=VALUE...]: LOOP is asyncio, uvloop, node or refuse; pid in CPID
 clients() {

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include "hostlib.h"
 
 static struct sockaddr_in listen_addr;
 static int cur = -1;  /* the fd naming the current connection */
@@ -109,11 +110,8 @@ static int run(const char *c) {
 int main(void) {
   alarm(30); /* never outlive a broken test */
   setvbuf(stdout, NULL, _IOLBF, 0);
-  listen_addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-  socklen_t al = sizeof listen_addr;
-  int lfd = socket(AF_INET, SOCK_STREAM, 0);
-  if (lfd < 0 || bind(lfd, (struct sockaddr *)&listen_addr, al) < 0 || listen(lfd, 64) < 0 ||
-      getsockname(lfd, (struct sockaddr *)&listen_addr, &al) < 0) {
+  int lfd = loopback_listener(&listen_addr, 64);
+  if (lfd < 0) {
     perror("close_ways: listener");
     return 2;
   }

@@ -72,3 +72,28 @@ def exchange(fd, nbytes, times, tally, limit=10.0):
         tally.calls_in += 1
     if got != data * times:
         raise SystemExit("reply differs from what the echo server must send")
+
+
+def serve_threads(serve, counts, lock, publish, max_secs):
+    """Listen on 127.0.0.1 (a free port), say the port and pid, then serve each connection on a
+    thread of its own for max_secs seconds, counting accepts in counts["accepted"] (under lock,
+    publishing after each change)."""
+    import threading
+
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(256)
+    with lock:
+        publish()
+    say(listening=lsock.getsockname()[1], pid=os.getpid())
+
+    def accept_loop():
+        while True:
+            conn, _ = lsock.accept()
+            with lock:
+                counts["accepted"] += 1
+                publish()
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept_loop, daemon=True).start()
+    time.sleep(max_secs)

@@ -6,13 +6,11 @@ out) go to the JSON file STATUS after every change; prints {"listening": PORT, "
 import argparse
 import json
 import os
-import socket
 import sys
 import threading
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hostctl import say  # noqa: E402
+from hostctl import serve_threads  # noqa: E402
 
 ap = argparse.ArgumentParser()
 ap.add_argument("status")
@@ -74,22 +72,4 @@ def serve(conn):
             publish()
 
 
-lsock = socket.socket()
-lsock.bind(("127.0.0.1", 0))
-lsock.listen(256)
-with lock:
-    publish()
-say(listening=lsock.getsockname()[1], pid=os.getpid())
-
-
-def accept_loop():
-    while True:
-        conn, _ = lsock.accept()
-        with lock:
-            counts["accepted"] += 1
-            publish()
-        threading.Thread(target=serve, args=(conn,), daemon=True).start()
-
-
-threading.Thread(target=accept_loop, daemon=True).start()
-time.sleep(args.max_secs)
+serve_threads(serve, counts, lock, publish, args.max_secs)

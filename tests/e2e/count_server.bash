@@ -1,0 +1,19 @@
+# count_server.bash - the exact counting server (tests/hosts/cap_count_server.py) for the cap tests:
+# start one, read its counts, wait for them to settle. Source after lib.bash.
+
+# server NAME: a fresh counting server; its port in PORT
+server() {
+  bg $PY "$HOSTSRC/cap_count_server.py" "$T/$1.status" --max-secs 30 >"$T/$1.server"
+  wait_for 5 grep -q listening "$T/$1.server"
+  PORT=$(jq_py "$(head -1 "$T/$1.server")" 'j["listening"]')
+}
+# served NAME: the counting server's "current peak total"
+served() { jq_py "$(cat "$T/$1.status")" '"%d %d %d" % (j["current"], j["peak"], j["total"])'; }
+# expect_served NAME "CURRENT PEAK TOTAL": the server's counts settle there within 5 s
+expect_served() {
+  local deadline=$(($(date +%s%N) + 5000000000))
+  until [ "$(served "$1")" = "$2" ]; do
+    [ "$(date +%s%N)" -lt "$deadline" ] || fail "server $1: current, peak, total are $(served "$1"), expected $2"
+    sleep 0.05
+  done
+}
