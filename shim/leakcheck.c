@@ -105,7 +105,7 @@ static void write_out(const char *text, size_t len, const char *what, const char
   mkdir(dir, 0700);
   snprintf(tmp, sizeof tmp, "%s/.connwarden.%d%s.tmp", dir, (int)cw_pid, what);
   unlink(tmp); /* left by a killed process that had this pid */
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  int fd = (int)CW_RAW(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 || cw_write_all(fd, text, len) < 0) {
     cw_log(CW_LOG_ERROR, "cannot write the leak report in %s: %s", dir, strerror(errno));
     if (fd >= 0) {
@@ -135,7 +135,7 @@ static void write_out(const char *text, size_t len, const char *what, const char
 
 /* The command line from /proc/self/cmdline: up to 64 words in buf. */
 static int read_cmdline(char *buf, size_t size, const char **argv, int max) {
-  int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+  int fd = (int)CW_RAW(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return 0;
   ssize_t n = CW_REAL(read)(fd, buf, size - 1);

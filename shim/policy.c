@@ -159,7 +159,7 @@ static int placeholder(int family) {
     a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     len = sizeof *a;
   }
-  if (bind(ph, (struct sockaddr *)&ss, len) < 0 || CW_REAL(listen)(ph, 0) < 0) {
+  if (CW_RAW(SYS_bind, ph, &ss, len) < 0 || CW_REAL(listen)(ph, 0) < 0) {
     CW_REAL(close)(ph);
     return family == AF_INET6 ? placeholder(AF_INET) : -1;
   }
@@ -188,8 +188,8 @@ static int restore(struct waiter *w, int still_ours) {
     return -1;
   for (int i = 0; i < w->nregs; i++) {
     struct epoll_event ev = w->regs[i].ev;
-    if (epoll_ctl(w->regs[i].epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 && errno == EEXIST)
-      epoll_ctl(w->regs[i].epfd, EPOLL_CTL_MOD, w->fd, &ev);
+    if (CW_REAL(epoll_ctl)(w->regs[i].epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 && errno == EEXIST)
+      CW_REAL(epoll_ctl)(w->regs[i].epfd, EPOLL_CTL_MOD, w->fd, &ev);
   }
   return 0;
 }

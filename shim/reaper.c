@@ -114,7 +114,7 @@ static void release_locked(struct cw_conn *c, int64_t now) {
 /* What the kernel says about c: TCP state and bytes acknowledged. */
 static int tcp_look(int fd, struct tcp_info *ti) {
   socklen_t l = sizeof *ti;
-  return getsockopt(fd, IPPROTO_TCP, TCP_INFO, ti, &l);
+  return CW_REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, ti, &l);
 }
 
 /* The settings a tick works with: read once per tick. */
@@ -286,7 +286,7 @@ int cw_reaper_prepare(void) {
   if (running)
     return 0;
   int sp[2];
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+  if (CW_RAW(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
     return -errno;
   CW_REAL(close)(sp[1]);
   dead_fd = cw_own_high_fd(sp[0]);

@@ -3,30 +3,32 @@
 #define _GNU_SOURCE
 #include "sock.h"
 
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include "config.h"
+#include "real.h"
 
 int cw_sock_is_tcp(int fd) {
   int v;
   socklen_t l = sizeof v;
-  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || (v != AF_INET && v != AF_INET6))
+  if (CW_REAL(getsockopt)(fd, SOL_SOCKET, SO_DOMAIN, &v, &l) < 0 || (v != AF_INET && v != AF_INET6))
     return 0;
   l = sizeof v;
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != SOCK_STREAM)
+  if (CW_REAL(getsockopt)(fd, SOL_SOCKET, SO_TYPE, &v, &l) < 0 || v != SOCK_STREAM)
     return 0;
   l = sizeof v;
-  if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v != IPPROTO_TCP)
+  if (CW_REAL(getsockopt)(fd, SOL_SOCKET, SO_PROTOCOL, &v, &l) < 0 || v != IPPROTO_TCP)
     return 0;
   return 1;
 }
 
 uint64_t cw_sock_ino(int fd) {
   struct stat st;
-  if (fstat(fd, &st) < 0)
+  if (CW_RAW(SYS_fstat, fd, &st) < 0)
     return 0;
   return (uint64_t)st.st_ino;
 }
@@ -34,14 +36,14 @@ uint64_t cw_sock_ino(int fd) {
 void cw_sock_local(int fd, struct cw_addr *a) {
   struct sockaddr_storage ss;
   socklen_t l = sizeof ss;
-  if (getsockname(fd, (struct sockaddr *)&ss, &l) == 0)
+  if (CW_RAW(SYS_getsockname, fd, &ss, &l) == 0)
     cw_addr_from_sockaddr(a, (struct sockaddr *)&ss, l);
 }
 
 static void peer_of(int fd, struct cw_addr *a) {
   struct sockaddr_storage ss;
   socklen_t l = sizeof ss;
-  if (getpeername(fd, (struct sockaddr *)&ss, &l) == 0)
+  if (CW_RAW(SYS_getpeername, fd, &ss, &l) == 0)
     cw_addr_from_sockaddr(a, (struct sockaddr *)&ss, l);
 }
 
@@ -64,14 +66,15 @@ static int ephemeral(uint16_t port) {
   static int read_range;                  /* written once, at start-up, by the constructor */
   if (!read_range) {
     read_range = 1;
-    FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
-    if (f) {
-      unsigned a, b;
-      if (fscanf(f, "%u %u", &a, &b) == 2) {
-        lo = a;
-        hi = b;
-      }
-      fclose(f);
+    char buf[64];
+    long fd = CW_RAW(SYS_openat, AT_FDCWD, "/proc/sys/net/ipv4/ip_local_port_range", O_RDONLY | O_CLOEXEC);
+    long n = fd < 0 ? -1 : CW_RAW(SYS_read, fd, buf, sizeof buf - 1);
+    if (fd >= 0)
+      CW_RAW(SYS_close, fd);
+    unsigned a, b;
+    if (n > 0 && (buf[n] = '\0', sscanf(buf, "%u %u", &a, &b) == 2)) {
+      lo = a;
+      hi = b;
     }
   }
   return port >= lo && port <= hi;
@@ -80,7 +83,7 @@ static int ephemeral(uint16_t port) {
 int cw_sock_probe_inherited(int fd, struct cw_conn_info *info) {
   int v;
   socklen_t l = sizeof v;
-  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) < 0 || v)
+  if (CW_REAL(getsockopt)(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &l) < 0 || v)
     return -ENOTSOCK; /* a listener is not a connection */
   int rc = cw_sock_probe(fd, CW_DIR_OUT, NULL, 0, 0, info);
   if (rc < 0)
@@ -105,7 +108,7 @@ const char *cw_tcp_state_name(int state) {
 const char *cw_sock_state(int fd) {
   struct tcp_info ti;
   socklen_t l = sizeof ti;
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
+  if (CW_REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) < 0)
     return "?";
   return cw_tcp_state_name(ti.tcpi_state);
 }
