@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include "real.h"
@@ -52,20 +53,77 @@ int cw_own_list(int *out, int max) {
   return n;
 }
 
-/* Our fds live near the top of the fd range, out of the way of the host's low numbers. */
-static int high_base(void) {
+/* Where our fds live: out of the host's way, and out of its budget. The host can only be given
+ * numbers below its soft RLIMIT_NOFILE, so when the hard limit leaves room we put ours just above
+ * the soft one: raise the soft limit for the one fcntl, then put it back. prlimit swaps atomically;
+ * if the host changes the limit in between we leave its value. Without room (soft == hard), the
+ * top OWN_ROOM numbers below the limit: there the host meets them only when nearly out of fds. */
+#define OWN_ROOM 64
+
+static long nofile(struct rlimit *set, struct rlimit *old) {
+  return CW_RAW(SYS_prlimit64, 0, RLIMIT_NOFILE, set, old);
+}
+
+/* Raise the soft limit by OWN_ROOM; 0 and the old limits in *was, or -1 when there is no room. */
+static int room_open(struct rlimit rl, struct rlimit *was, struct rlimit *up) {
+  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= rl.rlim_max || rl.rlim_cur + OWN_ROOM > cw_slot_cap)
+    return -1;
+  *up = (struct rlimit){rl.rlim_cur + OWN_ROOM, rl.rlim_max};
+  if (up->rlim_cur > rl.rlim_max)
+    up->rlim_cur = rl.rlim_max;
+  return nofile(up, was) < 0 ? -1 : 0;
+}
+
+static void room_close(const struct rlimit *was, const struct rlimit *up) {
+  struct rlimit now;
+  if (nofile(NULL, &now) == 0 && now.rlim_cur == up->rlim_cur && now.rlim_max == up->rlim_max)
+    nofile((struct rlimit *)was, NULL);
+}
+
+static int dup_above_soft(int fd, struct rlimit rl) {
+  struct rlimit was, up;
+  if (room_open(rl, &was, &up) < 0)
+    return -1;
+  int nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, (int)was.rlim_cur);
+  room_close(&was, &up);
+  return nfd;
+}
+
+int cw_own_accept(int lfd) {
+  int fd = CW_REAL(accept4)(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  struct rlimit rl, was, up;
+  if (fd >= 0 || errno != EMFILE || nofile(NULL, &rl) < 0 || room_open(rl, &was, &up) < 0)
+    return fd;
+  fd = CW_REAL(accept4)(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int e = errno;
+  room_close(&was, &up);
+  errno = e;
+  return fd;
+}
+
+static int dup_high(int fd, int low_ok) {
   struct rlimit rl;
+  if (nofile(NULL, &rl) < 0)
+    return -1;
+  int nfd = dup_above_soft(fd, rl);
+  if (nfd >= 0)
+    return nfd;
   long top = cw_slot_cap;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
+  if (rl.rlim_cur != RLIM_INFINITY && (long)rl.rlim_cur < top)
     top = (long)rl.rlim_cur;
-  return top > 256 ? (int)(top - 64) : 3;
+  nfd = top > 4 * OWN_ROOM ? CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, (int)(top - OWN_ROOM)) : -1;
+  if (nfd < 0 && low_ok)
+    nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+  return nfd;
 }
 
 int cw_own_high_fd(int fd) {
-  int base = high_base();
-  if (fd >= base)
+  if (fd < 0)
     return fd;
-  int nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, base);
+  struct rlimit rl;
+  if (nofile(NULL, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)fd >= rl.rlim_cur)
+    return fd; /* already out of the host's reach */
+  int nfd = dup_high(fd, 0);
   if (nfd < 0)
     return fd;
   CW_REAL(close)(fd);
@@ -76,10 +134,7 @@ void cw_own_relocate(int fd) {
   cw_own_lock();
   for (int i = 0; i < CW_OWN_MAX; i++)
     if (own_refs[i] && __atomic_load_n(own_refs[i], __ATOMIC_RELAXED) == fd) {
-      /* low numbers too: the host may own everything above */
-      int nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, high_base());
-      if (nfd < 0)
-        nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+      int nfd = dup_high(fd, 1); /* low numbers too: the host may own everything above */
       if (nfd < 0)
         break;
       own_mark(nfd, 1);

@@ -14,7 +14,9 @@ CW_HIDDEN int cw_own_add(int *ref);           /* 0 or -ENOSPC */
 CW_HIDDEN void cw_own_del(int *ref);
 CW_HIDDEN int cw_own_list(int *out, int max); /* the fds, unsorted */
 CW_HIDDEN void cw_own_relocate(int fd);       /* move our fd off this number */
-CW_HIDDEN int cw_own_high_fd(int fd);         /* move fd to a high number; returns the new fd */
+CW_HIDDEN int cw_own_high_fd(int fd);         /* move fd out of the host's way; returns the new fd */
+/* accept4(lfd, NONBLOCK|CLOEXEC), past the soft fd limit when the host has used it all */
+CW_HIDDEN int cw_own_accept(int lfd);
 CW_HIDDEN void cw_own_fork_child(void);       /* re-create own_mu */
 CW_HIDDEN void cw_own_lock(void);             /* for fork: prepare / parent */
 CW_HIDDEN void cw_own_unlock(void);

@@ -29,6 +29,8 @@
 #define MAX_CLIENTS 32
 #define LINE_MAX_BYTES 1024
 #define CLIENT_MS 2000
+#define LISTEN_QUIET_MS 100
+#define SILENT_MS 100
 
 struct client {
   int fd; /* -1 when free; registered as an own fd */
@@ -47,6 +49,7 @@ static struct {
   int listen_fd, wake_fd;
   int running;
   int relisten; /* set by cw_server_relisten, consumed by the thread */
+  int64_t listen_quiet_ns; /* no slot, or accept failed for want of fds: leave the listener till then */
   char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
   struct client clients[MAX_CLIENTS];
 } srv = {.listen_fd = -1, .wake_fd = -1};
@@ -171,7 +174,7 @@ static int make_listener(void) {
     }
     unlink(sun.sun_path); /* stale: a dead process's, or ours before exec */
   }
-  if (bind(fd, (struct sockaddr *)&sun, sizeof sun) < 0) {
+  if (CW_RAW(SYS_bind, fd, &sun, sizeof sun) < 0) {
     cw_log(CW_LOG_WARN, "stats off: bind %s: %s", sun.sun_path, strerror(errno));
     goto fail;
   }
@@ -210,17 +213,28 @@ static void client_close(struct client *c) {
   hang_up(c->fd);
   c->fd = -1;
   cw_buf_free(&c->out);
+  srv.listen_quiet_ns = 0; /* a slot is free: whoever waits in the backlog can come in */
 }
 
-/* All slots taken: the client that has waited longest without saying anything (at least 100 ms)
- * gives way, so silent clients cannot lock the others out for their whole deadline. */
-static struct client *evict_silent(int64_t now) {
+/* A slot for a client that is waiting to be accepted. All taken: the client that has waited longest
+ * without saying anything (at least SILENT_MS) gives way, so silent clients cannot lock the others
+ * out for their whole deadline. None can: NULL, and *when is the first time one could (INT64_MAX:
+ * only when a slot frees); the newcomer waits in the listen backlog meanwhile. */
+static struct client *free_slot(int64_t now, int64_t *when) {
   struct client *old = NULL;
+  *when = INT64_MAX;
   for (int i = 0; i < MAX_CLIENTS; i++) {
     struct client *c = &srv.clients[i];
-    if (c->fd >= 0 && !c->replying && c->inlen == 0 && now - c->since_ns >= 100000000 &&
-        (!old || c->since_ns < old->since_ns))
+    if (c->fd < 0)
+      return c;
+    if (c->replying || c->inlen > 0)
+      continue;
+    if (c->since_ns + SILENT_MS * 1000000 > now) {
+      if (c->since_ns + SILENT_MS * 1000000 < *when)
+        *when = c->since_ns + SILENT_MS * 1000000;
+    } else if (!old || c->since_ns < old->since_ns) {
       old = c;
+    }
   }
   if (old) {
     CW_REAL(send)(old->fd, "error: timed out waiting for a command line\n", 44, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -240,25 +254,26 @@ static void client_reply(struct client *c, const char *line) {
 
 static void accept_clients(void) {
   for (int burst = 0; burst < 64; burst++) {
-    int fd = CW_REAL(accept4)(srv.listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd < 0)
+    int64_t when;
+    struct client *c = free_slot(cw_now(), &when);
+    if (!c) {
+      srv.listen_quiet_ns = when; /* client_close ends the wait sooner */
       return;
+    }
+    int fd = cw_own_accept(srv.listen_fd);
+    if (fd < 0) {
+      if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+        srv.listen_quiet_ns = cw_now() + LISTEN_QUIET_MS * 1000000; /* else it stays ready: a spin */
+      return;
+    }
     struct ucred cred;
     socklen_t l = sizeof cred;
-    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 ||
+    if (CW_REAL(getsockopt)(fd, SOL_SOCKET, SO_PEERCRED, &cred, &l) < 0 ||
         (cred.uid != geteuid() && cred.uid != 0)) {
       refuse(fd, "error: permission denied\n");
       continue;
     }
     int64_t now = cw_now();
-    struct client *c = NULL;
-    for (int i = 0; i < MAX_CLIENTS && !c; i++)
-      if (srv.clients[i].fd < 0)
-        c = &srv.clients[i];
-    if (!c && !(c = evict_silent(now))) {
-      refuse(fd, "error: busy, try again\n");
-      continue;
-    }
     memset(c, 0, sizeof *c);
     c->since_ns = now;
     c->fd = cw_own_high_fd(fd);
@@ -331,7 +346,7 @@ void *cw_server_run(void *arg) {
     int n = 0;
     int64_t now = cw_now(), next = INT64_MAX;
     pfd[n++] = (struct pollfd){.fd = __atomic_load_n(&srv.wake_fd, __ATOMIC_ACQUIRE), .events = POLLIN};
-    pfd[n++] = (struct pollfd){.fd = __atomic_load_n(&srv.listen_fd, __ATOMIC_ACQUIRE), .events = POLLIN};
+    n++; /* pfd[1], the listener: filled in below, once the clients have settled */
     for (int i = 0; i < MAX_CLIENTS; i++) {
       struct client *c = &srv.clients[i];
       if (c->fd < 0)
@@ -351,8 +366,17 @@ void *cw_server_run(void *arg) {
       pfd[n++] = (struct pollfd){.fd = __atomic_load_n(&c->fd, __ATOMIC_ACQUIRE),
                                  .events = c->replying ? POLLOUT : POLLIN};
     }
-    int timeout = next == INT64_MAX ? -1 : (int)((next - now) / 1000000 + 1);
-    if (poll(pfd, (nfds_t)n, timeout) < 0)
+    int quiet = now < srv.listen_quiet_ns;
+    if (quiet && srv.listen_quiet_ns < next)
+      next = srv.listen_quiet_ns;
+    pfd[1] = (struct pollfd){.fd = __atomic_load_n(&srv.listen_fd, __ATOMIC_ACQUIRE), .events = quiet ? 0 : POLLIN};
+    struct timespec ts, *tsp = NULL;
+    if (next != INT64_MAX) {
+      int64_t wait = next > now ? next - now + 1000000 : 0; /* late rather than early */
+      ts = (struct timespec){wait / 1000000000, wait % 1000000000};
+      tsp = &ts;
+    }
+    if (CW_RAW(SYS_ppoll, pfd, n, tsp, NULL, 8) < 0)
       continue;
     if (pfd[0].revents) {
       uint64_t v;
@@ -386,7 +410,7 @@ int cw_server_prepare(void) {
   srv.listen_fd = make_listener();
   if (srv.listen_fd < 0)
     return -EIO;
-  srv.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  srv.wake_fd = (int)CW_RAW(SYS_eventfd2, 0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (srv.wake_fd >= 0)
     srv.wake_fd = cw_own_high_fd(srv.wake_fd);
   if (srv.wake_fd < 0 || cw_own_add(&srv.listen_fd) < 0 || cw_own_add(&srv.wake_fd) < 0) {
