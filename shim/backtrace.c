@@ -1,7 +1,9 @@
 /* backtrace.c - stack capture at connect/accept and symbolisation at report time. Captures run in
- * host threads inside wrappers (cw_guard set by the caller) and cost one unwind plus a range check
+ * host threads inside wrappers (cw_guard set by the caller) and cost one unwind plus range checks
  * per frame; symbolisation (dladdr, /proc/self/exe) runs only in whichever thread writes a report.
- * Function names come from the dynamic symbol table; file and line are left to addr2line. */
+ * A capture leaves out the shim's frames and, at the top, those of interposers loaded ahead of it
+ * (a sanitizer runtime). Function names come from the dynamic symbol table; file and line are
+ * left to addr2line. */
 #define _GNU_SOURCE
 #include "backtrace.h"
 
@@ -16,13 +18,15 @@
 #include <unistd.h>
 #include "config.h"
 
-/* The shim's own text: [self_lo, self_hi). Written once by find_self (racing writers store the
- * same values), read with relaxed loads; 0/0 until found. */
-static uintptr_t self_lo, self_hi;
+/* The loaded object that holds an address: [lo, hi) over its PT_LOAD segments. */
+struct object {
+  uintptr_t inside, lo, hi;
+};
 
-static int find_self_cb(struct dl_phdr_info *info, size_t size, void *arg) {
+static int object_cb(struct dl_phdr_info *info, size_t size, void *arg) {
   (void)size;
-  uintptr_t me = (uintptr_t)arg, lo = UINTPTR_MAX, hi = 0;
+  struct object *o = arg;
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
   for (int i = 0; i < info->dlpi_phnum; i++) {
     const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
     if (ph->p_type != PT_LOAD)
@@ -33,18 +37,89 @@ static int find_self_cb(struct dl_phdr_info *info, size_t size, void *arg) {
     if (a + ph->p_memsz > hi)
       hi = a + ph->p_memsz;
   }
-  if (me < lo || me >= hi)
+  if (o->inside < lo || o->inside >= hi)
     return 0;
-  __atomic_store_n(&self_lo, lo, __ATOMIC_RELAXED);
-  __atomic_store_n(&self_hi, hi, __ATOMIC_RELAXED);
+  o->lo = lo;
+  o->hi = hi;
   return 1;
 }
 
-static void find_self(void) { dl_iterate_phdr(find_self_cb, (void *)(uintptr_t)&cw_bt_capture); }
+static int object_of(const void *inside, struct object *o) {
+  *o = (struct object){.inside = (uintptr_t)inside};
+  return dl_iterate_phdr(object_cb, o) ? 0 : -ENOENT;
+}
+
+/* The shim's own text: [self_lo, self_hi). Written once by find_self (racing writers store the
+ * same values), read with relaxed loads; 0/0 until found. */
+static uintptr_t self_lo, self_hi;
+
+static void find_self(void) {
+  struct object o;
+  if (object_of((void *)&cw_bt_capture, &o) < 0)
+    return;
+  __atomic_store_n(&self_lo, o.lo, __ATOMIC_RELAXED);
+  __atomic_store_n(&self_hi, o.hi, __ATOMIC_RELAXED);
+}
 
 static int in_shim(void *pc) {
   uintptr_t p = (uintptr_t)pc;
   return p >= __atomic_load_n(&self_lo, __ATOMIC_RELAXED) && p < __atomic_load_n(&self_hi, __ATOMIC_RELAXED);
+}
+
+/* Interposers ahead of the shim: objects before it in the link map, so before it in the lookup
+ * order (LD_PRELOAD entries listed first, such as a sanitizer runtime), other than the main
+ * program, that define a call the shim interposes (hooks.def) themselves. When the host calls
+ * connect(), such an object's connect runs first and calls on into the shim; when the shim calls
+ * backtrace(), such an object may serve that too. Either way its frames sit at the top of the
+ * captured stack, above the host's, and are dropped there (only there). Their code lies in
+ * functions of any name (GCC's libasan runs an interceptor's body in a local
+ * __interceptor_NAME.part.0), so the whole object is the range. The main program and objects
+ * loaded after the shim never count, so a host's own frames are kept.
+ * Written by cw_bt_warm at start-up; nahead published with a release store after ahead[]. */
+static struct object ahead[8];
+static int nahead;
+
+static const char *const hooked[] = {
+#define CW_HOOK(ret, name, params, args, kind, fd, raw) #name,
+#include "hooks.def"
+#undef CW_HOOK
+};
+
+static int in_ahead(void *pc) {
+  uintptr_t p = (uintptr_t)pc;
+  int n = __atomic_load_n(&nahead, __ATOMIC_ACQUIRE);
+  for (int i = 0; i < n; i++)
+    if (p >= ahead[i].lo && p < ahead[i].hi)
+      return 1;
+  return 0;
+}
+
+/* Does lm itself (not one of its dependencies) define one of the interposed calls? */
+static int interposes(struct link_map *lm) {
+  void *handle = dlopen(lm->l_name, RTLD_LAZY | RTLD_NOLOAD);
+  int found = 0;
+  if (!handle)
+    return 0;
+  for (size_t i = 0; i < CW_ARRAY_LEN(hooked) && !found; i++) {
+    void *addr = dlsym(handle, hooked[i]);
+    Dl_info di;
+    struct link_map *owner = NULL;
+    found = addr && dladdr1(addr, &di, (void **)&owner, RTLD_DL_LINKMAP) && owner == lm;
+  }
+  dlclose(handle);
+  return found;
+}
+
+static void find_ahead(void) {
+  Dl_info di;
+  struct link_map *self = NULL;
+  int n = 0;
+  if (!dladdr1((void *)&cw_bt_capture, &di, (void **)&self, RTLD_DL_LINKMAP) || !self)
+    return;
+  for (struct link_map *lm = self->l_prev; lm && n < (int)CW_ARRAY_LEN(ahead); lm = lm->l_prev)
+    if (lm->l_name[0] != '\0' && interposes(lm) && object_of((void *)lm->l_ld, &ahead[n]) == 0)
+      n++;
+  __atomic_store_n(&nahead, n, __ATOMIC_RELEASE);
 }
 
 struct cw_bt *cw_bt_capture(void) {
@@ -58,9 +133,19 @@ struct cw_bt *cw_bt_capture(void) {
   if (!bt)
     return NULL;
   bt->n = 0;
-  for (int i = 0; i < n && bt->n < CW_BT_MAX; i++)
-    if (!in_shim(pcs[i]))
-      bt->pc[bt->n++] = pcs[i];
+  /* Frames before the first of the shim's were called by it: whoever served backtrace(). */
+  int i = 0;
+  while (i < n && !in_shim(pcs[i]))
+    i++;
+  if (i == n)
+    i = 0;
+  int top = 1; /* no frame kept yet: an interposer's frames are still at the top */
+  for (; i < n && bt->n < CW_BT_MAX; i++) {
+    if (in_shim(pcs[i]) || (top && in_ahead(pcs[i])))
+      continue;
+    top = 0;
+    bt->pc[bt->n++] = pcs[i];
+  }
   return bt;
 }
 
@@ -68,6 +153,7 @@ void cw_bt_warm(void) {
   void *pc[2];
   backtrace(pc, 2);
   find_self();
+  find_ahead();
 }
 
 /* The main program's real path: its link map names it "" and dladdr gives argv[0], which may be

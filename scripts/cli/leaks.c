@@ -90,7 +90,8 @@ static void load(const struct cw_leaks_run *r, struct cw_tree *t) {
     got[n++] = j;
   }
   closedir(d);
-  qsort(got, n, sizeof *got, by_pid);
+  if (n) /* got is NULL when no report came: qsort's array must not be */
+    qsort(got, n, sizeof *got, by_pid);
   for (size_t i = 0; i < n; i++)
     json_array_append_new(t->reports, got[i]);
   free(got);

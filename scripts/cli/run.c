@@ -1,8 +1,9 @@
 /* run.c - `connwarden run [OPTIONS] -- CMD [ARGS...]`: each option becomes the CONNWARDEN_*
  * variable it mirrors (the library validates values at start-up and exits 2 naming the variable,
- * so nothing is parsed twice here) and the library goes first in LD_PRELOAD. Plain runs exec CMD
- * in place (same PID, no signal or status relaying); --check-leaks hands CMD to checkrun.c, which
- * runs it as a child and sets these variables in the child only. */
+ * so nothing is parsed twice here) and the library goes first in LD_PRELOAD, after only the
+ * sanitizer runtimes that lead it. Plain runs exec CMD in place (same PID, no signal or status
+ * relaying); --check-leaks hands CMD to checkrun.c, which runs it as a child and sets these
+ * variables in the child only. */
 #define _GNU_SOURCE
 #include "run.h"
 
@@ -174,13 +175,52 @@ static int find_library(char *out) {
                      dir, dir);
 }
 
-/* LD_PRELOAD=LIB[:existing]. ld.so splits the list on colons and blanks, so LIB may hold neither. */
+/* Sanitizer runtimes (ASan, TSan, LSan, UBSan, HWASan; GCC's libNAME.so and LLVM's
+ * libclang_rt.*): the runtime refuses to start unless it comes before every other preloaded
+ * library, so the library goes after them. word: one LD_PRELOAD entry, len bytes. */
+static int sanitizer_runtime(const char *word, size_t len) {
+  static const char *const names[] = {"libasan.so", "libtsan.so", "liblsan.so", "libubsan.so",
+                                      "libhwasan.so", "libclang_rt."};
+  const char *base = word;
+  for (size_t i = 0; i < len; i++)
+    if (word[i] == '/')
+      base = word + i + 1;
+  size_t blen = len - (size_t)(base - word);
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    size_t n = strlen(names[i]);
+    if (blen >= n && strncmp(base, names[i], n) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+/* How much of an LD_PRELOAD value its leading sanitizer runtimes take, separators included. */
+static size_t runtimes_first(const char *old) {
+  size_t keep = 0, i = 0;
+  for (;;) {
+    while (old[i] == ':' || old[i] == ' ') /* ld.so's separators; empty entries are skipped */
+      i++;
+    size_t len = strcspn(old + i, ": ");
+    if (len == 0 || !sanitizer_runtime(old + i, len))
+      return keep;
+    keep = i + len;
+    i = keep;
+  }
+}
+
+/* LD_PRELOAD=LIB[:existing], or RUNTIMES:LIB[:rest] when the existing value starts with sanitizer
+ * runtimes. ld.so splits the list on colons and blanks, so LIB may hold neither. */
 static int set_preload(const char *lib) {
   if (strpbrk(lib, ": \t"))
     return cw_err_fail("%s: a library path with a colon or blank cannot go in LD_PRELOAD", lib);
   const char *old = getenv("LD_PRELOAD");
+  if (!old)
+    old = "";
+  size_t keep = runtimes_first(old);
+  const char *rest = old + keep;
+  rest += strspn(rest, ": ");
   char *v;
-  if (old && *old ? asprintf(&v, "%s:%s", lib, old) < 0 : !(v = strdup(lib)))
+  if (asprintf(&v, "%.*s%s%s%s%s", (int)keep, old, keep ? ":" : "", lib, *rest ? ":" : "", rest) < 0)
     return cw_err_fail("out of memory");
   int rc = setenv("LD_PRELOAD", v, 1);
   free(v);

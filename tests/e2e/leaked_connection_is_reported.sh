@@ -86,3 +86,24 @@ assert_report "$ERR"
 echo "$ERR" | grep -qE '^    #0 0x[0-9a-f]+ in open_upstream_and_forget ' ||
   fail "frame #0 does not name the function that opened the connection: $ERR"
 echo "$ERR" | grep -qE '^    #1 0x[0-9a-f]+ in main ' || fail "frame #1 is not main: $ERR"
+
+# 7. An interposer loaded ahead of the shim (a sanitizer runtime preloaded first, as a program built
+# with it needs; under make check-asan every run above has one) calls into the shim on its way to
+# connect() and may serve its backtrace(): its frames are left out too, frame #0 is still the
+# host's. A runtime that cannot start here even without the shim is skipped.
+if [ -z "${CW_PRELOAD_PREFIX:-}" ]; then
+  for rt in libasan.so libtsan.so; do
+    path=$(cc -print-file-name=$rt)
+    if [ ! -f "$path" ] || ! LD_PRELOAD=$path ASAN_OPTIONS=detect_leaks=0 /bin/true 2>/dev/null; then
+      note "no usable $rt: frames of an interposer ahead of the shim not checked with it"
+      continue
+    fi
+    run_leaker LD_PRELOAD="$path:$CW_LIB" ASAN_OPTIONS=detect_leaks=0 TSAN_OPTIONS=report_bugs=0 \
+      CONNWARDEN_LEAK_CHECK=1 CONNWARDEN_BACKTRACE=1 -- "$T/leaker" leak
+    assert_report "$ERR"
+    echo "$ERR" | grep -qE '^    #0 0x[0-9a-f]+ in open_upstream_and_forget ' ||
+      fail "with $rt ahead of the shim, frame #0 is not the host's: $ERR"
+    echo "$ERR" | grep -qE '^    #1 0x[0-9a-f]+ in main ' || fail "with $rt ahead, frame #1 is not main: $ERR"
+    assert_not_contains "$ERR" "${rt%.so}" "with $rt ahead, its frames are left out"
+  done
+fi

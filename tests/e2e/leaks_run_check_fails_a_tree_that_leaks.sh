@@ -19,11 +19,12 @@ tree() {
   echo "set -e; $PY $HOSTSRC/leaks_client.py $1 $metrics >>$T/out; $WORKER $2 $cache >>$T/out;" \
     "$PY $HOSTSRC/leaks_client.py close $metrics >>$T/out; $WORKER close $cache >>$T/out; echo reached >>$T/out; ${3:-exit 0}"
 }
-# run_tree ARGS...: connwarden ARGS; status in RC, stderr in ERR, the programs' lines in OUT
+# run_tree ARGS...: connwarden ARGS; status in RC, stderr in ERR, the programs' lines in OUT. A
+# sanitizer runtime (make check-asan) goes in the LD_PRELOAD run inherits, so it stays first.
 run_tree() {
   RC=0
   : >"$T/out"
-  "$CW" "$@" 2>"$T/err" || RC=$?
+  env ${CW_PRELOAD_PREFIX:+"LD_PRELOAD=$CW_PRELOAD_PREFIX"} "$CW" "$@" 2>"$T/err" || RC=$?
   ERR=$(cat "$T/err") OUT=$(cat "$T/out")
 }
 pid_of() { sed -n "$1p" <<<"$OUT" | sed 's/^pid=\([0-9]*\).*/\1/'; }

@@ -11,9 +11,11 @@ bg "$PY" "$HOSTSRC/leaks_server.py" "$T/ports" cache --max-secs 60
 wait_for 10 test -s "$T/ports"
 cache=$(sed -n 's/^cache=//p' "$T/ports")
 
-check() { # ARGS...: connwarden run --check-leaks ARGS; RC, ERR
+# check ARGS...: connwarden run --check-leaks ARGS; RC, ERR. A sanitizer runtime (make check-asan)
+# goes in the LD_PRELOAD run inherits, so it stays first.
+check() {
   RC=0
-  "$CW" run --check-leaks "$@" >"$T/out" 2>"$T/err" || RC=$?
+  env ${CW_PRELOAD_PREFIX:+"LD_PRELOAD=$CW_PRELOAD_PREFIX"} "$CW" run --check-leaks "$@" >"$T/out" 2>"$T/err" || RC=$?
   ERR=$(cat "$T/err")
 }
 

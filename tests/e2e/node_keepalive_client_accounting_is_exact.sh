@@ -50,7 +50,7 @@ plain_sockets=$(jq_py "$CLIENT" 'j["sockets"]')
 touch "$T/plain.release"
 
 # --- under the shim --------------------------------------------------------------------------
-run_client shim "$CW_LIB"
+run_client shim "$CW_PRELOAD"
 check_client_vs_server "under the shim"
 sockets=$(jq_py "$CLIENT" 'j["sockets"]')
 note "sockets: $plain_sockets without the shim, $sockets with it"
