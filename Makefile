@@ -2,8 +2,13 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
+# the test hosts' compiler (the sanitizer builds keep the default one for them)
+HOST_CC ?= $(CC)
 CFLAGS ?= -O2 -g
 BUILD ?= build
+# A build directory made with other settings (make check-asan's, check-tsan's) keeps them here, so
+# any later make with that BUILD (install, a host) builds alike; the command line still wins.
+-include $(BUILD)/config.mk
 
 WARN := -Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers
 SHIM_CFLAGS := -std=gnu11 $(WARN) -fPIC -fvisibility=hidden -U_FORTIFY_SOURCE -pthread
@@ -20,31 +25,44 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 
 HOST_SRCS := $(wildcard tests/hosts/*.c)
-HOST_BINS := $(HOST_SRCS:tests/hosts/%.c=$(BUILD)/hosts/%)
+# tests/hosts/preload_NAME.c are libraries a test preloads next to the shim: build/hosts/preload_NAME.so
+HOST_LIBS := $(filter tests/hosts/preload_%,$(HOST_SRCS))
+HOST_BINS := $(patsubst tests/hosts/%.c,$(BUILD)/hosts/%,$(filter-out $(HOST_LIBS),$(HOST_SRCS))) \
+  $(HOST_LIBS:tests/hosts/%.c=$(BUILD)/hosts/%.so)
 
 .PHONY: all deps test unit e2e demo install uninstall clean
 
 all: $(BUILD)/libconnwarden.so $(BUILD)/connwarden
 
-$(BUILD)/shim/%.o: shim/%.c $(SHIM_HDRS) | $(BUILD)/shim
+# What a build was made with: rewritten (as make reads this file) only when the compiler or flags
+# change, so such a change rebuilds everything (make CFLAGS=...) and nothing else does.
+FLAGS_STAMP := $(BUILD)/.flags
+FLAGS_NOW := $(CC) $(CFLAGS) $(HOST_CC)
+ifneq ($(FLAGS_NOW),$(shell cat $(FLAGS_STAMP) 2>/dev/null))
+$(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' >$(FLAGS_STAMP))
+endif
+
+$(BUILD)/shim/%.o: shim/%.c $(SHIM_HDRS) $(FLAGS_STAMP) | $(BUILD)/shim
 	$(CC) $(CFLAGS) $(SHIM_CFLAGS) -c $< -o $@
 
 $(BUILD)/libconnwarden.so: $(SHIM_OBJS) shim/exports.map
 	$(CC) $(CFLAGS) -shared -pthread -Wl,--version-script=shim/exports.map -Wl,-z,now -Wl,-z,defs \
 	  -o $@ $(SHIM_OBJS) -ldl
 
-$(BUILD)/connwarden: $(CLI_SRCS) $(CLI_HDRS) shim/render.h | $(BUILD)
+$(BUILD)/connwarden: $(CLI_SRCS) $(CLI_HDRS) shim/render.h $(FLAGS_STAMP) | $(BUILD)
 	$(CC) $(CFLAGS) $(CLI_CFLAGS) -DCW_VERSION_STRING='"0.1.0"' -o $@ $(CLI_SRCS) $(CLI_LIBS)
 
 # Unit tests link the module objects they test, never the preload library.
 UNIT_LIBS := -lcmocka -ljansson -ldl -pthread
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(SHIM_OBJS) | $(BUILD)/tests
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(SHIM_OBJS) $(FLAGS_STAMP) | $(BUILD)/tests
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Ishim -o $@ $< \
 	  $(addprefix $(BUILD)/shim/,$(shell sed -n 's/^ *\* *objects: *//p' $<)) $(UNIT_LIBS)
 
 # Small programs the end-to-end tests run under the shim; fortified ones say so in their name.
-$(BUILD)/hosts/%: tests/hosts/%.c $(wildcard tests/hosts/*.h) | $(BUILD)/hosts
-	$(CC) -O2 -g -std=gnu11 $(WARN) -pthread $(if $(findstring fortify,$*),-D_FORTIFY_SOURCE=2) -o $@ $<
+$(BUILD)/hosts/%: tests/hosts/%.c $(wildcard tests/hosts/*.h) $(FLAGS_STAMP) | $(BUILD)/hosts
+	$(HOST_CC) -O2 -g -std=gnu11 $(WARN) -pthread $(if $(findstring fortify,$*),-D_FORTIFY_SOURCE=2) -o $@ $<
+$(BUILD)/hosts/preload_%.so: tests/hosts/preload_%.c $(wildcard tests/hosts/*.h) $(FLAGS_STAMP) | $(BUILD)/hosts
+	$(HOST_CC) -O2 -g -std=gnu11 $(WARN) -fPIC -shared -pthread -o $@ $< -ldl
 
 $(BUILD) $(BUILD)/shim $(BUILD)/tests $(BUILD)/hosts:
 	mkdir -p $@

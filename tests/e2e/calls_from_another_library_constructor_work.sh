@@ -105,9 +105,9 @@ run_with plain "$EARLY"
 
 # Listed first, ld.so runs the shim's constructor first; listed after the shim, the library's
 # constructor runs before the shim's, whose wrappers must then resolve the real calls on the spot.
-run_with early_first "$EARLY $CW_LIB"
+run_with early_first "$CW_FIRST$EARLY:$CW_LIB"
 early_first=$STATS
-run_with shim_first "$CW_LIB $EARLY"
+run_with shim_first "$CW_PRELOAD:$EARLY"
 shim_first=$STATS
 # Both ran normally. In both orders the constructor's connection is the process's own: opened and
 # closed, next to the host's own, which is still open.
@@ -117,7 +117,7 @@ assert_eq "$shim_first" "(1, 2, 1, 0)" \
 
 # Left open by the constructor, it is a leak of this process (not an inherited socket) in both
 # orders.
-for order in "$EARLY $CW_LIB" "$CW_LIB $EARLY"; do
+for order in "$CW_FIRST$EARLY:$CW_LIB" "$CW_PRELOAD:$EARLY"; do
   rc=0
   env EARLY_KEEP=1 CONNWARDEN_LEAK_CHECK=1 LD_PRELOAD="$order" "$HOST" 0 </dev/null >"$T/keep.out" 2>"$T/keep.err" || rc=$?
   assert_eq "$rc" 0 "kept open, LD_PRELOAD=$order: exit status"

@@ -32,13 +32,13 @@ fetch() {
 
 serve plain ""
 fetch none ""
-fetch curl-shimmed "$CW_LIB"
+fetch curl-shimmed "$CW_PRELOAD"
 
-serve shimmed "$CW_LIB"
+serve shimmed "$CW_PRELOAD"
 [ -S "$(sock_of "$SERVER_PID")" ] || fail "the shimmed server has no stats socket"
 # the readiness probe above was the server's first connection
 base_in=$(stat_of "$SERVER_PID" 'j["opened"]["in"]')
-fetch both-shimmed "$CW_LIB"
+fetch both-shimmed "$CW_PRELOAD"
 # http.server answers HTTP/1.0: it closes the connection itself after the response
 wait_for 5 test "$(stat_of "$SERVER_PID" 'j["closed"]["in"]')" = $((base_in + 1))
 S=$(query "$(sock_of "$SERVER_PID")" stats)

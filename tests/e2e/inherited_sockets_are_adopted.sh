@@ -56,11 +56,11 @@ check_shimmed_child() { # NAME
 }
 
 # 1. an unshimmed parent execs a shimmed child
-start unshimmed-parent "" "$CW_LIB"
+start unshimmed-parent "" "$CW_PRELOAD"
 check_shimmed_child unshimmed-parent
 
 # 2. a shimmed parent (its own stats socket under the same pid) execs a shimmed child
-start shimmed-parent "$CW_LIB" ""
+start shimmed-parent "$CW_PRELOAD" ""
 check_shimmed_child shimmed-parent
 
 # 3. no shim anywhere: the same hand-over works, nothing is reported

@@ -8,8 +8,10 @@ CW_BUILD=${CW_BUILD:-build} # build-asan for make check-asan
 CW_LIB=$ROOT/$CW_BUILD/libconnwarden.so
 CW=$ROOT/$CW_BUILD/connwarden
 HOSTS=$ROOT/$CW_BUILD/hosts
-# what bg and shimmed preload: the library, after a sanitizer runtime when one is named
-CW_PRELOAD=${CW_PRELOAD_PREFIX:+$CW_PRELOAD_PREFIX:}$CW_LIB
+# what goes first in every LD_PRELOAD a test builds: a sanitizer runtime, when one is named
+CW_FIRST=${CW_PRELOAD_PREFIX:+$CW_PRELOAD_PREFIX:}
+# what bg and shimmed preload: the library, after that
+CW_PRELOAD=$CW_FIRST$CW_LIB
 HOSTSRC=$ROOT/tests/hosts
 PY=/usr/bin/python3 # Debian's interpreter, with Debian's python3-* packages
 T=$(mktemp -d /tmp/cw-e2e.XXXXXX)

@@ -77,7 +77,7 @@ assert_eq "$RC" 0 "exit status after replacing a stale socket"
 # starts (bash execs the host, so $$ is its pid).
 start stale bash -c '"$1" -c "import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])" \
     "$CONNWARDEN_RUNDIR/$$.sock" && echo "stale=$$" >&2 &&
-  exec env LD_PRELOAD="$2" "$3" 1' stale "$PY" "$CW_LIB" "$HOST"
+  exec env LD_PRELOAD="$2" "$3" 1' stale "$PY" "$CW_PRELOAD" "$HOST"
 assert_contains "$(cat "$T/stale.err")" "stale=${HPID[stale]}" "stale socket made at the pid's path"
 wait_for 5 serves "$(sock_of "${HPID[stale]}")" "${HPID[stale]}"
 finish stale

@@ -50,14 +50,14 @@ assert_contains "$(jq_py "$CLIENT" 'j["loop"]')" "uvloop" "uvloop without the sh
 [ ! -e "$(sock_of "$CLIENT_PID")" ] || fail "an unshimmed client has a stats socket"
 touch "$T/uvloop-plain.release"
 
-run uvloop-shim uvloop "$CW_LIB"
+run uvloop-shim uvloop "$CW_PRELOAD"
 check_shimmed "uvloop" "uvloop"
 touch "$T/uvloop-shim.release"
 
 run asyncio-plain asyncio ""
 touch "$T/asyncio-plain.release"
 
-run asyncio-shim asyncio "$CW_LIB"
+run asyncio-shim asyncio "$CW_PRELOAD"
 check_shimmed "asyncio" "asyncio."
 touch "$T/asyncio-shim.release"
 

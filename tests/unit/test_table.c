@@ -50,7 +50,7 @@ static int open_full(int fd, int dir, uint64_t ino, struct cw_addr peer, int inh
   info.dir = dir;
   info.inherited = inherited;
   info.ino = ino;
-  info.local = v4("127.0.0.1", (uint16_t)(40000 + fd));
+  info.local = v4("127.0.0.1", (uint16_t)(40000u + (unsigned)fd)); /* any fd, INT_MAX too */
   info.peer = peer;
   return cw_table_open(&info);
 }
