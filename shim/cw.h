@@ -5,6 +5,7 @@
 #define CW_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -115,6 +116,46 @@ static inline long cw_raw_call(long n, long a, long b, long c, long d, long e, l
 #define CW_L6(a, b, c, d, e, f) CW_L5(a, b, c, d, e), (long)(f)
 #define CW_RAW(nr, ...)                                                                            \
   cw_raw_ret(CW_CAT(cw_sys, CW_NARGS(__VA_ARGS__))(nr, CW_CAT(CW_L, CW_NARGS(__VA_ARGS__))(__VA_ARGS__)))
+
+/* The shim's locks. Built with ThreadSanitizer, a wrapper can run inside one of TSan's own
+ * interceptors (accept4, read and the other blocking calls), where TSan ignores every call the
+ * wrapper makes, pthread_mutex_lock included, and would then see our accesses as unlocked. Each
+ * acquire and release is therefore also announced to TSan directly; otherwise these are the plain
+ * pthread calls. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CW_TSAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define CW_TSAN 1
+#endif
+#ifdef CW_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+#define CW_TSAN_ACQUIRE(m) __tsan_acquire(m)
+#define CW_TSAN_RELEASE(m) __tsan_release(m)
+#else
+#define CW_TSAN_ACQUIRE(m) ((void)0)
+#define CW_TSAN_RELEASE(m) ((void)0)
+#endif
+
+static inline void cw_mutex_lock(pthread_mutex_t *m) {
+  pthread_mutex_lock(m);
+  CW_TSAN_ACQUIRE(m);
+}
+
+static inline void cw_mutex_unlock(pthread_mutex_t *m) {
+  CW_TSAN_RELEASE(m);
+  pthread_mutex_unlock(m);
+}
+
+static inline int cw_cond_timedwait(pthread_cond_t *cv, pthread_mutex_t *m, const struct timespec *ts) {
+  CW_TSAN_RELEASE(m);
+  int rc = pthread_cond_timedwait(cv, m, ts);
+  CW_TSAN_ACQUIRE(m);
+  return rc;
+}
 
 /* Monotonic time in nanoseconds from the coarse clock (vDSO, no system call, ~4 ms resolution). */
 static inline int64_t cw_now_coarse(void) {

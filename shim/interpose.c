@@ -42,7 +42,7 @@
  * no frame, no lock, no system call, errno untouched. A tracked one runs the call in a separate
  * function and then adds to the connection's own counters: plain adds (one writer per counter in
  * every host we know; see table.h), atomic only where ThreadSanitizer watches. */
-#if defined(__SANITIZE_THREAD__)
+#ifdef CW_TSAN
 #define CW_BUMP(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
 #define CW_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 #else
@@ -146,7 +146,7 @@ static int may_track(void) { return !cw_guard && !cw_locked && !cw_in_foreign_ch
  * The caller has probed info (cw_sock_probe) and set its policy fields; info.bt is consumed. */
 static int track(struct cw_conn_info *info) {
   int rc = cw_table_open(info);
-  if (rc == 0)
+  if (rc == 0 || rc == -ENOMEM || rc == -EBADF) /* tracked, or counted as untracked: show it */
     cw_lifecycle_want_server();
   return rc;
 }

@@ -57,7 +57,7 @@ static int spawn(void *(*fn)(void *), size_t stack) {
 }
 
 void cw_lifecycle_start_server(void) {
-  pthread_mutex_lock(&start_mu);
+  cw_mutex_lock(&start_mu);
   if (!cw_server_wanted) {
     __atomic_store_n(&cw_server_wanted, 1, __ATOMIC_RELEASE);
     cw_guard++; /* also tells the pthread_create wrapper these threads are ours */
@@ -67,13 +67,13 @@ void cw_lifecycle_start_server(void) {
       cw_reaper_abandon();
     cw_guard--;
   }
-  pthread_mutex_unlock(&start_mu);
+  cw_mutex_unlock(&start_mu);
 }
 
 /* ---- fork and exec -------------------------------------------------------------------------- */
 
 static void fork_prepare(void) {
-  pthread_mutex_lock(&start_mu);
+  cw_mutex_lock(&start_mu);
   cw_table_lock();
   cw_own_lock();
 }
@@ -81,7 +81,7 @@ static void fork_prepare(void) {
 static void fork_parent(void) {
   cw_own_unlock();
   cw_table_unlock();
-  pthread_mutex_unlock(&start_mu);
+  cw_mutex_unlock(&start_mu);
 }
 
 /* Single-threaded: the locks held by prepare are ours, but re-created rather than unlocked. */

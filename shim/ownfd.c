@@ -5,8 +5,11 @@
 
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include "real.h"
 
@@ -54,50 +57,69 @@ int cw_own_list(int *out, int max) {
 }
 
 /* Where our fds live: out of the host's way, and out of its budget. The host can only be given
- * numbers below its soft RLIMIT_NOFILE, so when the hard limit leaves room we put ours just above
- * the soft one: raise the soft limit for the one fcntl, then put it back. prlimit swaps atomically;
- * if the host changes the limit in between we leave its value. Without room (soft == hard), the
- * top OWN_ROOM numbers below the limit: there the host meets them only when nearly out of fds. */
+ * numbers below its soft RLIMIT_NOFILE, so when the hard limit leaves room ours go just above the
+ * soft one. The limit is the whole process's, and raising it even for a moment would let a host
+ * thread at its limit be handed a number past it (and overflow its FD_SET), so the raise happens
+ * in a short-lived clone that shares our memory and fd table but has limits of its own (no
+ * CLONE_THREAD), which takes the fd above the limit for us and exits. Without room (soft == hard)
+ * or without the clone (a sandbox), the top OWN_ROOM numbers below the limit: there the host
+ * meets them only when nearly out of fds. */
 #define OWN_ROOM 64
 
 static long nofile(struct rlimit *set, struct rlimit *old) {
   return CW_RAW(SYS_prlimit64, 0, RLIMIT_NOFILE, set, old);
 }
 
-/* Raise the soft limit by OWN_ROOM; 0 and the old limits in *was, or -1 when there is no room. */
-static int room_open(struct rlimit rl, struct rlimit *was, struct rlimit *up) {
-  if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= rl.rlim_max || rl.rlim_cur + OWN_ROOM > cw_slot_cap)
-    return -1;
-  *up = (struct rlimit){rl.rlim_cur + OWN_ROOM, rl.rlim_max};
-  if (up->rlim_cur > rl.rlim_max)
-    up->rlim_cur = rl.rlim_max;
-  return nofile(up, was) < 0 ? -1 : 0;
+enum { ABOVE_DUP, ABOVE_ACCEPT };
+struct above {
+  int op, fd, result; /* result: the new fd, or -errno */
+};
+
+extern int __clone(int (*fn)(void *), void *stack, int flags, void *arg, ...);
+
+/* The clone: raw system calls only (it runs on the caller's TLS), no instrumentation. */
+__attribute__((no_sanitize("address", "thread", "undefined"))) static int above_child(void *arg) {
+  struct above *a = arg;
+  struct rlimit rl;
+  long r = cw_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl);
+  if (r == 0) {
+    rlim_t soft = rl.rlim_cur;
+    rl.rlim_cur = soft + OWN_ROOM < rl.rlim_max ? soft + OWN_ROOM : rl.rlim_max;
+    r = cw_sys4(SYS_prlimit64, 0, RLIMIT_NOFILE, (long)&rl, 0);
+    if (r == 0)
+      r = a->op == ABOVE_DUP ? cw_sys3(SYS_fcntl, a->fd, F_DUPFD_CLOEXEC, (long)soft)
+                             : cw_sys4(SYS_accept4, a->fd, 0, 0, SOCK_NONBLOCK | SOCK_CLOEXEC);
+  }
+  a->result = (int)r;
+  return 0;
 }
 
-static void room_close(const struct rlimit *was, const struct rlimit *up) {
-  struct rlimit now;
-  if (nofile(NULL, &now) == 0 && now.rlim_cur == up->rlim_cur && now.rlim_max == up->rlim_max)
-    nofile((struct rlimit *)was, NULL);
-}
-
-static int dup_above_soft(int fd, struct rlimit rl) {
-  struct rlimit was, up;
-  if (room_open(rl, &was, &up) < 0)
+/* Run op past the soft limit; the new fd, or -1 (errno kept) when there is no room or no clone. */
+static int above_soft(int op, int fd) {
+  struct rlimit rl;
+  if (nofile(NULL, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= rl.rlim_max ||
+      rl.rlim_cur + OWN_ROOM > cw_slot_cap)
     return -1;
-  int nfd = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, (int)was.rlim_cur);
-  room_close(&was, &up);
-  return nfd;
+  int e = errno;
+  struct above a = {op, fd, -ENOSYS};
+  char stack[8192] __attribute__((aligned(64)));
+  uint64_t all = ~0ULL, old;
+  CW_RAW(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, 8); /* no host handler runs in the clone */
+  int pid = __clone(above_child, stack + sizeof stack, CLONE_VM | CLONE_FILES | CLONE_VFORK, &a);
+  if (pid > 0) /* it has exited (CLONE_VFORK); exit signal 0: only __WCLONE waits see it */
+    CW_RAW(SYS_wait4, pid, NULL, __WCLONE, NULL);
+  CW_RAW(SYS_rt_sigprocmask, SIG_SETMASK, &old, NULL, 8);
+  errno = e;
+  return pid > 0 && a.result >= 0 ? a.result : -1;
 }
 
 int cw_own_accept(int lfd) {
   int fd = CW_REAL(accept4)(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  struct rlimit rl, was, up;
-  if (fd >= 0 || errno != EMFILE || nofile(NULL, &rl) < 0 || room_open(rl, &was, &up) < 0)
+  if (fd >= 0 || errno != EMFILE)
     return fd;
-  fd = CW_REAL(accept4)(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  int e = errno;
-  room_close(&was, &up);
-  errno = e;
+  fd = above_soft(ABOVE_ACCEPT, lfd);
+  if (fd < 0)
+    errno = EMFILE;
   return fd;
 }
 
@@ -105,7 +127,7 @@ static int dup_high(int fd, int low_ok) {
   struct rlimit rl;
   if (nofile(NULL, &rl) < 0)
     return -1;
-  int nfd = dup_above_soft(fd, rl);
+  int nfd = above_soft(ABOVE_DUP, fd);
   if (nfd >= 0)
     return nfd;
   long top = cw_slot_cap;
@@ -145,13 +167,15 @@ void cw_own_relocate(int fd) {
   cw_own_unlock();
 }
 
-void cw_own_lock(void) {
-  pthread_mutex_lock(&own_mu);
+void cw_own_lock(void) { /* cw_locked around the lock, as for the table's (table.c) */
   cw_locked++;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  cw_mutex_lock(&own_mu);
 }
 
 void cw_own_unlock(void) {
+  cw_mutex_unlock(&own_mu);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
   cw_locked--;
-  pthread_mutex_unlock(&own_mu);
 }
 void cw_own_fork_child(void) { pthread_mutex_init(&own_mu, NULL); }

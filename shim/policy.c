@@ -323,7 +323,7 @@ static int64_t wait_blocking(struct cw_dest *d, const struct cw_addr *peer) {
   enqueue(&w);
   struct timespec ts = {.tv_sec = w.deadline_ns / 1000000000, .tv_nsec = w.deadline_ns % 1000000000};
   while (w.state == W_WAITING) {
-    int rc = pthread_cond_timedwait(&w.cv, &cw_tab.mu, &ts);
+    int rc = cw_cond_timedwait(&w.cv, &cw_tab.mu, &ts);
     if (rc == ETIMEDOUT && w.state == W_WAITING) {
       dequeue(&w);
       w.state = W_TIMEDOUT;

@@ -36,10 +36,10 @@ static uint64_t dead_ino;
 static const char *const reason_names[] = {"idle", "lifetime", "manual"};
 
 void cw_reaper_wake(void) {
-  pthread_mutex_lock(&reaper_mu);
+  cw_mutex_lock(&reaper_mu);
   kick = 1;
   pthread_cond_signal(&reaper_cv);
-  pthread_mutex_unlock(&reaper_mu);
+  cw_mutex_unlock(&reaper_mu);
 }
 
 /* The tick: often enough to cut a connection within a tenth of its timeout, at most once a
@@ -267,11 +267,11 @@ void *cw_reaper_run(void *arg) {
     if (next_queue < wake)
       wake = next_queue;
     struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
-    pthread_mutex_lock(&reaper_mu);
-    while (!kick && pthread_cond_timedwait(&reaper_cv, &reaper_mu, &ts) != ETIMEDOUT)
+    cw_mutex_lock(&reaper_mu);
+    while (!kick && cw_cond_timedwait(&reaper_cv, &reaper_mu, &ts) != ETIMEDOUT)
       ;
     kick = 0;
-    pthread_mutex_unlock(&reaper_mu);
+    cw_mutex_unlock(&reaper_mu);
     cw_tick_publish();
     now = cw_now();
     next_queue = cw_policy_expire(now);

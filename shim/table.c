@@ -45,15 +45,19 @@ const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1
  * record's memory, never into freed memory. Guarded by table_mu. */
 static struct cw_conn *free_list;
 
+/* cw_locked covers the lock from before it is taken until after it is let go: a signal handler
+ * that runs on this thread anywhere in between (even inside pthread_mutex_lock, once the lock is
+ * ours but before it returns) sees it and leaves the table alone rather than wait on itself. */
 void cw_table_lock(void) {
-  pthread_mutex_lock(&cw_tab.mu);
   cw_locked++;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  cw_mutex_lock(&cw_tab.mu);
 }
 
 void cw_table_unlock(void) {
-  cw_locked--;
-  pthread_mutex_unlock(&cw_tab.mu);
-  if (!cw_locked)
+  cw_mutex_unlock(&cw_tab.mu);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (!--cw_locked)
     cw_log_flush();
 }
 
