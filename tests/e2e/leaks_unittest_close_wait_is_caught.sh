@@ -12,7 +12,7 @@ SUITE=$HOSTSRC/leaks_unittest.py
 run_suite() {
   RC=0
   rm -f "$T/info"
-  "$CW" run --check-leaks "$@" -- "$PY" "$SUITE" "$T/info" >"$T/stdout" 2>"$T/err" || RC=$?
+  "${CW_ENV[@]}" "$CW" run --check-leaks "$@" -- "$PY" "$SUITE" "$T/info" >"$T/stdout" 2>"$T/err" || RC=$?
   ERR=$(cat "$T/err")
   LOCAL=$(sed -n 's/.*leaked_local=\([0-9]*\).*/\1/p' "$T/info") SERVER=$(sed -n 's/.*server=\([0-9]*\).*/\1/p' "$T/info")
   [ -n "$LOCAL" ] && [ -n "$SERVER" ] || fail "the suite wrote no ports (status $RC): $ERR"

@@ -41,6 +41,7 @@ class Api(http.server.BaseHTTPRequestHandler):
 def setUpModule():
     global SERVER
     SERVER = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Api)
+    SERVER.daemon_threads = False  # server_close() waits for every handler: none outlives the suite
     threading.Thread(target=SERVER.serve_forever, daemon=True).start()
 
 
