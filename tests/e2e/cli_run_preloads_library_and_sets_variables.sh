@@ -8,7 +8,7 @@
 lib=$(realpath "$CW_LIB")
 # what run inherits in LD_PRELOAD ahead of the test's own entries, and passes on ahead of the library
 rt=${CW_PRELOAD_PREFIX:+$CW_PRELOAD_PREFIX:}
-RUN=(env ${CW_PRELOAD_PREFIX:+"LD_PRELOAD=$CW_PRELOAD_PREFIX"})
+RUN=("${CW_ENV[@]}")
 # an existing library that is harmless to preload twice: the C library sh already uses
 other=$(ldd /bin/sh | awk '$1 ~ /^libc\.so/ {print $3}')
 [ -f "$other" ] || fail "no C library path from ldd /bin/sh"

@@ -25,7 +25,7 @@ port=$(free_port)
 sed -e "s|@DIR@|$T/nginx|g" -e "s|@PORT@|$port|g" -e "s|@UPSTREAM@|$up|g" "$conf_src" >"$T/nginx/nginx.conf"
 chmod 755 "$T" # workers run as nginx's user: they must reach the temp paths under $T
 
-bg "$CW" run --idle-timeout 60s -- "$NGINX" -e "$T/nginx/error.log" -p "$T/nginx/" -c "$T/nginx/nginx.conf"
+bg "${CW_ENV[@]}" "$CW" run --idle-timeout 60s -- "$NGINX" -e "$T/nginx/error.log" -p "$T/nginx/" -c "$T/nginx/nginx.conf"
 master=$BG_PID
 workers() { ps -o pid= --ppid "$master" | tr -d ' ' | sort -n; }
 two_workers() { [ "$(workers | wc -l)" = 2 ]; }

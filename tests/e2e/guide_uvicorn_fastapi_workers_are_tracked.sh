@@ -18,7 +18,7 @@ wait_for 5 test -s "$T/up/ready"
 up=$(cat "$T/up/ready")
 port=$(free_port)
 bg env GUIDE_UPSTREAM="http://127.0.0.1:$up/" \
-  "$CW" run --idle-timeout 30s --max-lifetime 10m --max-conns 64 -- \
+  "${CW_ENV[@]}" "$CW" run --idle-timeout 30s --max-lifetime 10m --max-conns 64 -- \
   "$PY" -m uvicorn --app-dir "$HOSTSRC" guide_fastapi_app:app --host 127.0.0.1 --port "$port" --workers 2 \
   --log-level warning
 super=$BG_PID

@@ -11,7 +11,6 @@ stage=$T/stage
 p=$stage/usr/local
 make -s -C "$ROOT" install BUILD="$CW_BUILD" DESTDIR="$stage" PREFIX=/usr/local >"$T/make.log" 2>&1 ||
   fail "make install: $(cat "$T/make.log")"
-rt=(env ${CW_PRELOAD_PREFIX:+"LD_PRELOAD=$CW_PRELOAD_PREFIX"})
 
 mode() { stat -c %a "$p/$1" 2>/dev/null || echo missing; }
 assert_eq "$(mode bin/connwarden)" 755 "the program"
@@ -26,7 +25,7 @@ lib=$(realpath "$p/lib/connwarden/libconnwarden.so")
 
 # what a command run by CLI sees loaded: the connwarden libraries in its own memory map
 loaded() {
-  "${rt[@]}" "$@" "$PY" -c 'print("\n".join(sorted({l.split()[-1] for l in open("/proc/self/maps") if "connwarden" in l})))'
+  "${CW_ENV[@]}" "$@" "$PY" -c 'print("\n".join(sorted({l.split()[-1] for l in open("/proc/self/maps") if "connwarden" in l})))'
 }
 unset CONNWARDEN_LIB
 assert_eq "$(loaded "$p/bin/connwarden" run --)" "$lib" "the installed program preloads the installed library"
@@ -36,7 +35,7 @@ ln -s "$p/bin/connwarden" "$T/bin/connwarden"
 assert_eq "$(loaded "$T/bin/connwarden" run --)" "$lib" "through a symbolic link"
 assert_eq "$(loaded env CONNWARDEN_LIB="$CW_LIB" "$p/bin/connwarden" run --)" "$(realpath "$CW_LIB")" "CONNWARDEN_LIB wins"
 cp "$p/bin/connwarden" "$T/elsewhere/connwarden"
-rc=0; err=$("${rt[@]}" "$T/elsewhere/connwarden" run -- true 2>&1) || rc=$?
+rc=0; err=$("${CW_ENV[@]}" "$T/elsewhere/connwarden" run -- true 2>&1) || rc=$?
 assert_eq "$rc" 1 "a copy with no library near it: status"
 assert_contains "$err" "set CONNWARDEN_LIB" "a copy with no library near it: the way out"
 assert_eq "$(loaded env CONNWARDEN_LIB="$p/lib/connwarden/libconnwarden.so" "$T/elsewhere/connwarden" run --)" "$lib" "the copy, told where"
@@ -49,7 +48,7 @@ c = socket.create_connection(l.getsockname())
 open(sys.argv[1], "w").write(str(os.getpid()))
 time.sleep(30)
 PYEOF
-bg "${rt[@]}" "$p/bin/connwarden" run --max-conns 3 -- "$PY" "$T/host.py" "$T/ready"
+bg "${CW_ENV[@]}" "$p/bin/connwarden" run --max-conns 3 -- "$PY" "$T/host.py" "$T/ready"
 host=$BG_PID
 wait_for 5 test -s "$T/ready"
 assert_eq "$(cat "$T/ready")" "$host" "run keeps the PID"

@@ -24,7 +24,7 @@ tree() {
 run_tree() {
   RC=0
   : >"$T/out"
-  env ${CW_PRELOAD_PREFIX:+"LD_PRELOAD=$CW_PRELOAD_PREFIX"} "$CW" "$@" 2>"$T/err" || RC=$?
+  "${CW_ENV[@]}" "$CW" "$@" 2>"$T/err" || RC=$?
   ERR=$(cat "$T/err") OUT=$(cat "$T/out")
 }
 pid_of() { sed -n "$1p" <<<"$OUT" | sed 's/^pid=\([0-9]*\).*/\1/'; }

@@ -15,7 +15,7 @@ cache=$(sed -n 's/^cache=//p' "$T/ports")
 # goes in the LD_PRELOAD run inherits, so it stays first.
 check() {
   RC=0
-  env ${CW_PRELOAD_PREFIX:+"LD_PRELOAD=$CW_PRELOAD_PREFIX"} "$CW" run --check-leaks "$@" >"$T/out" 2>"$T/err" || RC=$?
+  "${CW_ENV[@]}" "$CW" run --check-leaks "$@" >"$T/out" 2>"$T/err" || RC=$?
   ERR=$(cat "$T/err")
 }
 

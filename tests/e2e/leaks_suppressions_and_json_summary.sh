@@ -17,7 +17,7 @@ TREE="$PY $HOSTSRC/leaks_client.py leak $metrics >>$T/out; $WORKER leak $cache >
 run_tree() { # ARGS...: connwarden run --check-leaks ARGS -- sh -c TREE
   RC=0
   : >"$T/out"
-  "$CW" run --check-leaks "$@" -- sh -c "$TREE" >"$T/stdout" 2>"$T/err" || RC=$?
+  "${CW_ENV[@]}" "$CW" run --check-leaks "$@" -- sh -c "$TREE" >"$T/stdout" 2>"$T/err" || RC=$?
   ERR=$(cat "$T/err") OUT=$(cat "$T/out")
   py=$(sed -n '1s/^pid=\([0-9]*\).*/\1/p' "$T/out") c=$(sed -n '2s/^pid=\([0-9]*\).*/\1/p' "$T/out")
 }

@@ -12,6 +12,8 @@ HOSTS=$ROOT/$CW_BUILD/hosts
 CW_FIRST=${CW_PRELOAD_PREFIX:+$CW_PRELOAD_PREFIX:}
 # what bg and shimmed preload: the library, after that
 CW_PRELOAD=$CW_FIRST$CW_LIB
+# "${CW_ENV[@]}" "$CW" run ...: the CLI inherits the runtime in LD_PRELOAD and keeps it first
+CW_ENV=(env ${CW_PRELOAD_PREFIX:+"LD_PRELOAD=$CW_PRELOAD_PREFIX"})
 HOSTSRC=$ROOT/tests/hosts
 PY=/usr/bin/python3 # Debian's interpreter, with Debian's python3-* packages
 T=$(mktemp -d /tmp/cw-e2e.XXXXXX)
