@@ -129,7 +129,7 @@ struct cw_bt *cw_bt_capture(void) {
     find_self();
   void *pcs[CW_BT_MAX + 8];
   int n = backtrace(pcs, (int)CW_ARRAY_LEN(pcs));
-  struct cw_bt *bt = malloc(sizeof *bt);
+  struct cw_bt *bt = cw_mem_alloc(sizeof *bt);
   if (!bt)
     return NULL;
   bt->n = 0;

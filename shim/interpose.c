@@ -139,8 +139,11 @@ int cw_w_socket(int dom, int type, int proto) {
 /* ---- connections begin ---------------------------------------------------------------------- */
 
 /* Bookkeeping is skipped when the shim itself is the caller (cw_guard), in a signal handler that
- * interrupted the shim holding a lock (cw_locked), and in a vfork child. */
-static int may_track(void) { return !cw_guard && !cw_locked && !cw_in_foreign_child(); }
+ * interrupted the shim holding a lock (cw_locked), in a vfork child, and for good when the table
+ * could not be made at start-up (then the shim starts nothing and opens no fd). */
+static int may_track(void) {
+  return !cw_table_off && !cw_guard && !cw_locked && !cw_in_foreign_child();
+}
 
 /* Start tracking fd. Returns 0, or -errno when it is not a TCP socket or could not be tracked.
  * The caller has probed info (cw_sock_probe) and set its policy fields; info.bt is consumed. */
@@ -189,11 +192,11 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
   });
   switch (ad.result) {
   case CW_ADMIT_REFUSE:
-    free(info.bt);
+    cw_mem_free(info.bt);
     errno = cw_cfg.cap_errno;
     return -1;
   case CW_ADMIT_TIMEOUT:
-    free(info.bt);
+    cw_mem_free(info.bt);
     errno = ETIMEDOUT;
     return -1;
   case CW_ADMIT_PARKED:
@@ -219,7 +222,7 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
         cw_policy_abandon(&ad);
     } else {
       if (probed)
-        free(info.bt);
+        cw_mem_free(info.bt);
       cw_policy_abandon(&ad);
     }
     cw_guard--;

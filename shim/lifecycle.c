@@ -76,9 +76,11 @@ static void fork_prepare(void) {
   cw_mutex_lock(&start_mu);
   cw_table_lock();
   cw_own_lock();
+  cw_mem_lock();
 }
 
 static void fork_parent(void) {
+  cw_mem_unlock();
   cw_own_unlock();
   cw_table_unlock();
   cw_mutex_unlock(&start_mu);
@@ -91,6 +93,7 @@ static void fork_child(void) {
   cw_locked = 0; /* the prepare handler's locks are not held here: their mutexes are re-made */
   cw_real_use_raw(1); /* the child has one thread, this one */
   pthread_mutex_init(&start_mu, NULL);
+  cw_mem_fork_child();
   cw_own_fork_child();
   cw_table_fork_child();
   cw_policy_fork_child();
@@ -188,7 +191,7 @@ static void init(void) {
   cw_log_level = (enum cw_level)cw_cfg.log_level;
   cw_real_use_raw(count_threads() == 1);
   if (cw_table_init() < 0)
-    cw_log(CW_LOG_ERROR, "cannot map the connection table: tracking is off");
+    cw_log(CW_LOG_ERROR, "cannot map the connection table: tracking and stats are off");
   if (cw_cfg.backtrace)
     cw_bt_warm();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

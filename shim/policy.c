@@ -198,7 +198,7 @@ static int park(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_de
                 const struct cw_addr *peer, struct cw_bt **bt) {
   if (salen > sizeof(struct sockaddr_storage))
     return -EINVAL;
-  struct waiter *w = calloc(1, sizeof *w);
+  struct waiter *w = cw_mem_alloc(sizeof *w);
   if (!w)
     return -ENOMEM;
   int fdfl = CW_REAL(fcntl)(fd, F_GETFD);
@@ -236,7 +236,7 @@ fail:
     CW_REAL(close)(ph);
   if (w->aside >= 0)
     CW_REAL(close)(w->aside);
-  free(w);
+  cw_mem_free(w);
   return -EMFILE;
 }
 
@@ -535,8 +535,8 @@ void cw_policy_fork_child(void) {
         cw_own_del(&w->aside);
         CW_REAL(close)(w->aside);
       }
-      free(w->bt);
-      free(w);
+      cw_mem_free(w->bt);
+      cw_mem_free(w);
     }
   head = tail = failed = NULL;
 }

@@ -21,7 +21,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   cw_table_lock();
   s->c = cw_tab.c;
   s->cfg = cw_cfg;
-  int n = HASH_COUNT(cw_tab.conns) - 1; /* the anchor */
+  int n = (int)HASH_COUNT(cw_tab.conns); /* the records, and the anchor when it is in */
   s->bytes_in = s->c.bytes_in_closed;
   s->bytes_out = s->c.bytes_out_closed;
   s->dests = calloc((size_t)cw_tab.ndests + 1, sizeof *s->dests);

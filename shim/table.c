@@ -41,7 +41,7 @@ const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1
 #define MAX_DESTS 4096
 
 /* Records are type-stable: once allocated they are only ever recycled as records, never handed
- * back to malloc, so a wrapper that loaded a slot just before a racing close writes into a live
+ * back to the allocator, so a wrapper that loaded a slot just before a racing close writes into a live
  * record's memory, never into freed memory. Guarded by table_mu. */
 static struct cw_conn *free_list;
 
@@ -75,7 +75,7 @@ void cw_table_free_deferred(void) {
   cw_table_unlock();
   while (list) {
     void *next = *(void **)list;
-    free(list);
+    cw_mem_free(list);
     list = next;
   }
 }
@@ -94,7 +94,7 @@ void cw_table_park_slot_locked(int fd, int parked) {
     __atomic_store_n(&cw_slots[fd], parked ? &cw_parked_conn : NULL, __ATOMIC_RELEASE);
 }
 
-int cw_table_init(void) {
+static int map_table(void) {
   struct rlimit rl;
   rlim_t cap = CW_SLOTS;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_max != RLIM_INFINITY && rl.rlim_max < cap)
@@ -113,11 +113,21 @@ int cw_table_init(void) {
   cw_fdflags = f;
   cw_slot_cap = (unsigned)cap;
   cw_tick_publish();
-  int oom = 0;
+  /* The anchor keeps the hash's buckets between connections. Without memory for them now, the
+   * buckets come and go with the records instead: nothing else depends on it. */
 #undef uthash_nonfatal_oom
-#define uthash_nonfatal_oom(e) oom = 1
+#define uthash_nonfatal_oom(e) (void)0
   HASH_ADD(hh, cw_tab.conns, id, sizeof anchor.id, &anchor);
-  return oom ? -ENOMEM : 0;
+  return 0;
+}
+
+int cw_table_off;
+
+int cw_table_init(void) {
+  int rc = map_table();
+  if (rc < 0)
+    cw_table_off = 1;
+  return rc;
 }
 
 void cw_fdflag_set(int fd, int flag, int on) {
@@ -131,7 +141,7 @@ void cw_fdflag_set(int fd, int flag, int on) {
 
 static struct cw_conn *conn_alloc(void) {
   if (!free_list) {
-    struct cw_conn *chunk = calloc(CHUNK, sizeof *chunk);
+    struct cw_conn *chunk = cw_mem_alloc(CHUNK * sizeof *chunk);
     if (!chunk)
       return NULL;
     for (int i = 0; i < CHUNK; i++) {
@@ -150,7 +160,7 @@ struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer) {
   HASH_FIND(hh, cw_tab.dests, peer, sizeof *peer, d);
   if (d || cw_tab.ndests >= MAX_DESTS)
     return d;
-  d = calloc(1, sizeof *d);
+  d = cw_mem_alloc(sizeof *d);
   if (!d)
     return NULL;
   d->peer = *peer;
@@ -159,7 +169,7 @@ struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer) {
   int oom = 0;
   HASH_ADD(hh, cw_tab.dests, peer, sizeof d->peer, d);
   if (oom) {
-    free(d);
+    cw_mem_free(d);
     return NULL;
   }
   cw_tab.ndests++;
@@ -229,7 +239,7 @@ static void detach(int fd, int missed) {
 int cw_table_open_locked(const struct cw_conn_info *info) {
   if ((unsigned)info->fd >= cw_slot_cap) {
     cw_tab.c.untracked++;
-    free(info->bt);
+    cw_mem_free(info->bt);
     return -EBADF;
   }
   int rc = 0;
@@ -287,7 +297,7 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
   cw_table_sched_locked(c, c->opened_ns); /* due: the reaper sets its real deadline */
   return 0;
 out_free:
-  free(info->bt);
+  cw_mem_free(info->bt);
   return rc;
 }
 

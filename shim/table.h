@@ -3,7 +3,7 @@
  * that the read/write wrappers consult without a lock.
  *
  * Lock order, the one place it is written: start_mu (lifecycle) -> table_mu -> own_mu (ownfd)
- * or reaper_mu (reaper), both leaves. Under table_mu only non-blocking system calls
+ * or reaper_mu (reaper), then mem_mu (mem), a leaf under any of them. Under table_mu only non-blocking system calls
  * are made (the policy's parking and the reaper's shutdown/dup2 must be atomic with the slots),
  * and the only wait is a blocking connect's condition wait, which releases it. */
 #ifndef CW_TABLE_H
@@ -11,10 +11,13 @@
 
 #include <pthread.h>
 #include <stdint.h>
-#define HASH_NONFATAL_OOM 1
-#include <uthash.h>
 #include "addr.h"
 #include "cw.h"
+#include "mem.h"
+#define HASH_NONFATAL_OOM 1
+#define uthash_malloc(sz) cw_mem_alloc(sz) /* buckets grow inside wrappers: see mem.h */
+#define uthash_free(ptr, sz) cw_mem_free(ptr)
+#include <uthash.h>
 
 #define CW_BT_MAX 16
 struct cw_bt {
@@ -113,6 +116,8 @@ enum { CW_FD_OWN = 1, CW_FD_PARKED = 2, CW_FD_TCP = 4 /* made by socket() as a T
 extern CW_HIDDEN struct cw_conn **cw_slots;
 extern CW_HIDDEN unsigned char *cw_fdflags;
 extern CW_HIDDEN unsigned cw_slot_cap;
+/* set for good when cw_table_init failed: the shim then tracks nothing and starts nothing */
+extern CW_HIDDEN int cw_table_off;
 
 static inline struct cw_conn *cw_table_get(int fd) {
   return __atomic_load_n(&cw_slots[(unsigned)fd & CW_SLOT_MASK], __ATOMIC_RELAXED);
@@ -178,9 +183,9 @@ extern __thread int cw_locked __attribute__((tls_model("initial-exec")));
   HASH_ITER(hh, cw_tab.conns, c, tmp)                                                              \
   if ((c)->id != 0)
 
-/* Memory to free once table_mu is released (never free() under it: a close() in a signal handler
- * may reach here while the interrupted code holds malloc's lock). Caller holds table_mu; the
- * reaper frees the list. */
+/* Memory to give back once table_mu is released: the reaper frees the list, off the wrappers'
+ * path (all of it is mem.c's, so a free under the lock would be safe too, only slower for the
+ * wrapper). Caller holds table_mu. */
 CW_HIDDEN void cw_table_defer_free(void *p);
 CW_HIDDEN void cw_table_free_deferred(void);
 

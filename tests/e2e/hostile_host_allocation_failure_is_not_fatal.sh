@@ -1,6 +1,7 @@
 # Allocation failure inside the shim is never the host's problem. preload_failalloc.so makes the
-# shim's own malloc/calloc/realloc calls fail: all of them, all on the main thread, or all on the
-# main thread after start-up's. A single-threaded host that connects, accepts, echoes and closes
+# shim's own malloc/calloc/realloc/mmap calls fail: all of them, all on the main thread, or all on
+# the main thread after the first half of what it needs; or even the reservation of its tables at
+# start-up, which leaves the shim inert (no tracking, no stats socket, no fd of its own). A single-threaded host that connects, accepts, echoes and closes
 # 256 connections up to EMFILE prints exactly what it prints under the shim without failures; a
 # host whose threads start 300 children (which fail the same way) while moving data prints what
 # it prints without the shim. No crash, no hang, no false leak report. Connections the shim could
@@ -23,13 +24,15 @@ failing() {
   mkdir -p "$T/fa.$1"
   FAIL=(env LD_PRELOAD="$CW_PRELOAD:$FA" CW_FAILALLOC="$2" CW_FAILALLOC_REPORT="$T/fa.$1")
 }
-# refused NAME PID: how many of the shim's allocations the process was refused
+# refused NAME PID / passed NAME PID: how many of the shim's allocations the process was refused,
+# or given
 refused() {
   local line
   line=$(cat "$T/fa.$1/$2" 2>/dev/null) || fail "$1: no allocator report from pid $2"
   line=${line#refused=}
   echo "${line%% *}"
 }
+passed() { sed -n 's/.* passed=\([0-9]*\)$/\1/p' "$T/fa.$1/$2"; }
 # ask PID COMMAND: one stats command; prints json, error or closed (anything else fails), the
 # reply in $T/reply
 ask() {
@@ -97,12 +100,24 @@ end_exhaust() { # NAME
   [ "$1" = ref ] || [ "$(refused "$1" "$HPID")" -gt 0 ] || fail "$1: the shim was refused no allocation"
 }
 
-exhaust ref ""
+exhaust ref main
 S=$(query "$(sock_of "$HPID")" stats)
 assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["opened"]["in"], j["untracked"])')" "($opened_out, $opened_in, 0)" "no failures: all tracked"
 end_exhaust ref
 assert_eq "$(refused ref "$HPID")" 0 "no failures: calls refused"
-note "fd_exhaust made $opened_out connections and accepted $opened_in"
+NEED=$(passed ref "$HPID")
+[ "$NEED" -ge 2 ] || fail "no failures: the shim made only $NEED allocations on the main thread"
+HALF=$((NEED / 2))
+note "fd_exhaust made $opened_out connections and accepted $opened_in; the shim allocated $NEED times on the main thread"
+
+# the shim cannot even reserve its tables: it stays out of the way entirely
+exhaust inert all,reserve
+assert_contains "$(cat "$T/inert.err")" "cannot map the connection table: tracking and stats are off" "inert: the shim says so"
+[ ! -e "$(sock_of "$HPID")" ] || fail "inert: a stats socket exists: $(ls -l "$CONNWARDEN_RUNDIR")"
+SHIM_FDS=$(find "/proc/$HPID/fd" -mindepth 1 -lname 'anon_inode:*' 2>/dev/null | wc -l)
+assert_eq "$SHIM_FDS" 0 "inert: eventfds and other anonymous fds in the host"
+assert_eq "$(ls "/proc/$HPID/task" | wc -l)" 1 "inert: threads in the host"
+end_exhaust inert
 
 # every allocation on the main thread fails: nothing is recorded, every connection is counted
 exhaust main main,all
@@ -116,21 +131,21 @@ end_exhaust main
 
 # start-up and the first records get memory, then nothing more on the main thread (where this
 # host's connections are recorded): the records kept are exact, the rest is counted untracked
-exhaust after main,after=7
+exhaust after "main,after=$HALF"
 ask_until_json "$HPID" stats
 S=$REPLY
 ask_until_json "$HPID" conns
 C=$REPLY
 U=$(jq_py "$S" 'j["untracked"]')
 [ "$U" -gt 0 ] && [ "$(jq_py "$S" 'j["opened"]["out"] + j["opened"]["in"]')" -gt 0 ] ||
-  fail "main,after=7: wanted some connections recorded and some not: $(jq_py "$S" '(j["opened"], j["untracked"])')"
+  fail "main,after=$HALF: wanted some connections recorded and some not: $(jq_py "$S" '(j["opened"], j["untracked"])')"
 assert_eq "$(jq_py "$S" 'j["opened"]["out"] + j["opened"]["in"] + j["untracked"]')" "$((opened_out + opened_in))" \
-  "main,after=7: recorded + untracked connections"
+  "main,after=$HALF: recorded + untracked connections"
 assert_eq "$(jq_py "$S" '(j["active"]["out"] == j["opened"]["out"] - j["closed"]["out"], j["active"]["in"] == j["opened"]["in"] - j["closed"]["in"], j["missed_closes"], j["inherited"])')" \
-  "(True, True, 0, 0)" "main,after=7: active = opened - closed; nothing missed"
-assert_eq "$(jq_py "$C" 'len(j)')" "$(jq_py "$S" 'j["active"]["total"]')" "main,after=7: connections listed"
+  "(True, True, 0, 0)" "main,after=$HALF: active = opened - closed; nothing missed"
+assert_eq "$(jq_py "$C" 'len(j)')" "$(jq_py "$S" 'j["active"]["total"]')" "main,after=$HALF: connections listed"
 assert_eq "$(jq_py "$C" 'sorted(set((c["bytes_out"], c["bytes_in"], c["calls_out"], c["calls_in"]) for c in j) - {(100, 100, 1, 1), (0, 0, 0, 0)})')" "[]" \
-  "main,after=7: bytes and calls of each recorded connection (100 each way once, or none for a never-accepted client)"
+  "main,after=$HALF: bytes and calls of each recorded connection (100 each way once, or none for a never-accepted client)"
 end_exhaust after
 
 # every allocation fails, the stats server's too: its replies are errors or closes
@@ -140,7 +155,7 @@ for cmd in stats conns metrics; do
   [ "$v" = error ] || [ "$v" = closed ] || fail "all: $cmd replied $v with no memory to build it: $(head -c 200 "$T/reply")"
 done
 end_exhaust all
-note "fd_exhaust: refused main,all $(refused main "$PID_main"), main,after=7 $(refused after "$PID_after") ($U untracked), all $(refused all "$PID_all")"
+note "fd_exhaust: refused main,all $(refused main "$PID_main"), main,after=$HALF $(refused after "$PID_after") ($U untracked), all $(refused all "$PID_all")"
 
 # ---- threads and 300 children: spawn_storm ---------------------------------------------------
 bg $PY "$HOSTSRC/echo_server.py" "$T/echo.status" >"$T/echo.out"

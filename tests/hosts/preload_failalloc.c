@@ -1,10 +1,12 @@
 /* preload_failalloc.c - preloaded after the shim (LD_PRELOAD=libconnwarden.so:preload_failalloc.so)
- * by the allocation-failure test: malloc, calloc and realloc called from inside libconnwarden.so
- * return NULL with ENOMEM as $CW_FAILALLOC says; other callers, and every free, get glibc's
- * allocator unchanged. At exit it writes "refused=R passed=P" (the shim's calls) to
+ * by the allocation-failure test: malloc, calloc, realloc and mmap called from inside
+ * libconnwarden.so (its own allocator maps memory) fail with ENOMEM as $CW_FAILALLOC says; other
+ * callers, and every free and munmap, get glibc's unchanged. At exit it writes "refused=R passed=P" (the shim's calls) to
  * $CW_FAILALLOC_REPORT/PID. CW_FAILALLOC, comma-separated: `every=K` refuses one call in K (`all`:
  * every=1); `after=N` lets N through first (then all, unless every= says otherwise); `main` only
- * counts and refuses calls on the main thread. Unset: nothing is refused, calls are counted.
+ * counts and refuses calls on the main thread; `reserve` also refuses the MAP_NORESERVE mappings
+ * (the shim reserves its fd-indexed arrays so, once, at start-up), which are otherwise let through
+ * uncounted. Unset: nothing is refused, calls are counted.
  * Why after the shim: the later preload's constructor runs first, so the shim's text range is known
  * before the shim's constructor allocates; the shim's calls bind to this malloc either way. */
 #define _GNU_SOURCE
@@ -17,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 extern void *__libc_malloc(size_t n);
@@ -27,7 +31,7 @@ extern void *__libc_realloc(void *p, size_t n);
 static uintptr_t lo[MAX_RANGES], hi[MAX_RANGES]; /* the shim's executable segments */
 static int nranges;                              /* immutable once ready */
 static long every, after;                        /* the rule; immutable once ready */
-static int main_only;
+static int main_only, reserve;
 static int ready;                                /* set (release) when the above are filled */
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static long counted, refused, passed;            /* atomic */
@@ -57,6 +61,8 @@ static void setup(void) {
       every = 1;
     else if (len == 4 && strncmp(p, "main", 4) == 0)
       main_only = 1;
+    else if (len == 7 && strncmp(p, "reserve", 7) == 0)
+      reserve = 1;
     else if (strncmp(p, "every=", 6) == 0)
       every = strtol(p + 6, NULL, 10);
     else if (strncmp(p, "after=", 6) == 0)
@@ -106,6 +112,13 @@ void *realloc(void *p, size_t n) {
   if (n > 0 && refuse(__builtin_return_address(0)))
     return NULL; /* p stays as it was, as with a real failure */
   return __libc_realloc(p, n);
+}
+
+/* The kernel's directly: resolving the next mmap could allocate inside the first call. */
+void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off) {
+  if ((reserve || !(flags & MAP_NORESERVE)) && refuse(__builtin_return_address(0)))
+    return MAP_FAILED;
+  return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
 __attribute__((destructor)) static void report(void) {

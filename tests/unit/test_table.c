@@ -2,7 +2,7 @@
  * is needed): counters per direction, dup'd fds sharing one record, missed closes found by
  * inode, per-destination counts, the duration histogram, fork_child and untracked fds.
  * Each test starts from an empty table with zeroed counters (see fresh_table).
- * objects: table.o log.o
+ * objects: table.o mem.o log.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -33,7 +33,7 @@ static int fresh_table(void **state) {
   struct cw_dest *d, *tmp;
   HASH_ITER(hh, cw_tab.dests, d, tmp) {
     HASH_DEL(cw_tab.dests, d);
-    free(d);
+    cw_mem_free(d);
   }
   cw_tab.ndests = 0;
   memset(&cw_tab.c, 0, sizeof cw_tab.c);
@@ -532,7 +532,7 @@ static void test_fd_beyond_the_slot_array_is_counted_as_untracked(void **state) 
 }
 
 static void test_open_keeps_the_backtrace_it_is_given(void **state) {
-  struct cw_bt *bt = calloc(1, sizeof *bt);
+  struct cw_bt *bt = cw_mem_alloc(sizeof *bt);
   assert_non_null(bt);
   bt->n = 1;
   bt->pc[0] = (void *)&test_open_keeps_the_backtrace_it_is_given;
@@ -540,7 +540,7 @@ static void test_open_keeps_the_backtrace_it_is_given(void **state) {
   assert_int_equal(cw_table_open(&info), 0);
   assert_ptr_equal(cw_table_get(10)->bt, bt);
   /* a refused open still takes (and frees) the backtrace: nothing to leak for the caller */
-  struct cw_bt *bt2 = calloc(1, sizeof *bt2);
+  struct cw_bt *bt2 = cw_mem_alloc(sizeof *bt2);
   assert_non_null(bt2);
   info.bt = bt2;
   assert_int_equal(cw_table_open(&info), -EEXIST);
