@@ -2,8 +2,11 @@
 PREFIX ?= /usr/local
 DESTDIR ?=
 CC ?= cc
-# the test hosts' compiler (the sanitizer builds keep the default one for them)
+# the test hosts' compiler and extra flags (check-tsan instruments them too)
 HOST_CC ?= $(CC)
+HOST_CFLAGS ?=
+# fortified hosts (named *fortify*): a compiler whose headers turn read() into __read_chk (GCC's)
+FORTIFY_CC ?= $(HOST_CC)
 CFLAGS ?= -O2 -g
 BUILD ?= build
 # A build directory made with other settings (make check-asan's, check-tsan's) keeps them here, so
@@ -37,7 +40,7 @@ all: $(BUILD)/libconnwarden.so $(BUILD)/connwarden
 # What a build was made with: rewritten (as make reads this file) only when the compiler or flags
 # change, so such a change rebuilds everything (make CFLAGS=...) and nothing else does.
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW := $(CC) $(CFLAGS) $(HOST_CC)
+FLAGS_NOW := $(CC) $(CFLAGS) $(HOST_CC) $(HOST_CFLAGS) $(FORTIFY_CC)
 ifneq ($(FLAGS_NOW),$(shell cat $(FLAGS_STAMP) 2>/dev/null))
 $(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' >$(FLAGS_STAMP))
 endif
@@ -60,9 +63,10 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(SHIM_OBJS) $(FLAGS_STAMP) | $(BUILD
 
 # Small programs the end-to-end tests run under the shim; fortified ones say so in their name.
 $(BUILD)/hosts/%: tests/hosts/%.c $(wildcard tests/hosts/*.h) $(FLAGS_STAMP) | $(BUILD)/hosts
-	$(HOST_CC) -O2 -g -std=gnu11 $(WARN) -pthread $(if $(findstring fortify,$*),-D_FORTIFY_SOURCE=2) -o $@ $<
+	$(if $(findstring fortify,$*),$(FORTIFY_CC) -D_FORTIFY_SOURCE=2,$(HOST_CC) $(HOST_CFLAGS)) \
+	  -O2 -g -std=gnu11 $(WARN) -pthread -o $@ $<
 $(BUILD)/hosts/preload_%.so: tests/hosts/preload_%.c $(wildcard tests/hosts/*.h) $(FLAGS_STAMP) | $(BUILD)/hosts
-	$(HOST_CC) -O2 -g -std=gnu11 $(WARN) -fPIC -shared -pthread -o $@ $< -ldl
+	$(HOST_CC) -O2 -g -std=gnu11 $(WARN) $(HOST_CFLAGS) -fPIC -shared -pthread -o $@ $< -ldl
 
 $(BUILD) $(BUILD)/shim $(BUILD)/tests $(BUILD)/hosts:
 	mkdir -p $@

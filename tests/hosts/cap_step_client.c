@@ -21,6 +21,9 @@
 
 static pthread_mutex_t out_mu = PTHREAD_MUTEX_INITIALIZER;
 static int fds[MAX_K]; /* written by the main thread and the connect/accept threads */
+/* set by a reader thread as it ends: the test closes a connection only after its reader said eof,
+   and the close reads this flag so that ThreadSanitizer sees that order too */
+static int read_done[MAX_K];
 static int listen_fd = -1;
 
 static void say(const char *fmt, ...) {
@@ -84,6 +87,7 @@ static void *read_one(void *arg) {
       say("error %d errno=%s secs=%.3f\n", j->k, strerrorname_np(errno), mono() - t0);
     break;
   }
+  __atomic_store_n(&read_done[j->k], 1, __ATOMIC_RELEASE);
   free(j);
   return NULL;
 }
@@ -170,9 +174,10 @@ int main(void) {
       ping(k);
     else if (strcmp(cmd, "read") == 0)
       spawn(read_one, k, 0);
-    else if (strcmp(cmd, "close") == 0)
+    else if (strcmp(cmd, "close") == 0) {
+      (void)__atomic_load_n(&read_done[k], __ATOMIC_ACQUIRE);
       say("closed %d rc=%d\n", k, close(__atomic_exchange_n(&fds[k], -1, __ATOMIC_ACQ_REL)));
-    else
+    } else
       say("bad command %s", line);
   }
   return 0;

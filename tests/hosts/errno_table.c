@@ -155,6 +155,9 @@ CASE(recv_tracked_badflags, recv(c, buf, 5, MSG_OOB | MSG_DONTWAIT))
 CASE(connect_nonblocking_refused, connect(nonblock_sock, SA(closed_addr), sizeof closed_addr))
 
 static long case_fork_ok(void) {
+  fflush(stdout); /* the child must not print the parent's buffered lines again (ThreadSanitizer's
+                     _exit flushes stdio) */
+  errno = SENTINEL;
   pid_t p = fork();
   if (p == 0)
     _exit(0);

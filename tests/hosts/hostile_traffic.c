@@ -16,7 +16,8 @@
 
 #define MSG 64
 
-static volatile int stop, term;
+static int stop; /* atomic: stdin has ended */
+static volatile sig_atomic_t term;
 static long errors;
 
 static long long now_ms(void) {
@@ -53,7 +54,7 @@ static void *watch_stdin(void *arg) {
   char b[256];
   while (read(0, b, sizeof b) > 0)
     ;
-  stop = 1;
+  __atomic_store_n(&stop, 1, __ATOMIC_RELAXED);
   return arg;
 }
 
@@ -88,7 +89,7 @@ int main(void) {
   char buf[MSG];
   long n = 0;
   long long last = now_ms(), gap = 0;
-  while (!stop) {
+  while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
     for (int i = 0; i < MSG; i++)
       buf[i] = (char)(n + i);
     char want[MSG];
