@@ -33,7 +33,7 @@ HOST_LIBS := $(filter tests/hosts/preload_%,$(HOST_SRCS))
 HOST_BINS := $(patsubst tests/hosts/%.c,$(BUILD)/hosts/%,$(filter-out $(HOST_LIBS),$(HOST_SRCS))) \
   $(HOST_LIBS:tests/hosts/%.c=$(BUILD)/hosts/%.so)
 
-.PHONY: all deps test unit e2e demo install uninstall clean
+.PHONY: all deps test unit e2e demo soak install uninstall clean
 
 all: $(BUILD)/libconnwarden.so $(BUILD)/connwarden
 
@@ -90,6 +90,13 @@ test: deps
 demo: deps
 	$(MAKE) all $(HOST_BINS)
 	scripts/demo
+
+# Mixed load for SOAK_SECONDS, checking that memory and fds stay flat (scripts/soak says how).
+# An hour: make soak SOAK_SECONDS=3600
+SOAK_SECONDS ?= 30
+soak: deps
+	$(MAKE) all $(BUILD)/hosts/hostile_soak
+	BUILD=$(BUILD) scripts/soak $(SOAK_SECONDS)
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/connwarden
