@@ -141,8 +141,8 @@ int cw_w_socket(int dom, int type, int proto) {
 /* Bookkeeping is skipped when the shim itself is the caller (cw_guard), in a signal handler that
  * interrupted the shim holding a lock (cw_locked), in a vfork child, and for good when the table
  * could not be made at start-up (then the shim starts nothing and opens no fd). */
-static int may_track(void) {
-  return !cw_table_off && !cw_guard && !cw_locked && !cw_in_foreign_child();
+static int may_track(void) { /* cw_in_foreign_child first: it runs init when it has not run */
+  return !cw_guard && !cw_locked && !cw_in_foreign_child() && !cw_table_off;
 }
 
 /* Start tracking fd. Returns 0, or -errno when it is not a TCP socket or could not be tracked.

@@ -38,7 +38,7 @@ static int nnotes, ndropped;
 void cw_leakcheck_note_close_wait(const struct cw_conn *c, int64_t now) {
   if (!cw_cfg.leak_check || c->inherited)
     return;
-  struct note *n = nnotes < MAX_NOTES ? calloc(1, sizeof *n) : NULL;
+  struct note *n = nnotes < MAX_NOTES ? cw_mem_alloc(sizeof *n) : NULL; /* under table_mu: see mem.h */
   if (!n) {
     ndropped++;
     return;

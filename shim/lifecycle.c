@@ -190,8 +190,11 @@ static void init(void) {
   }
   cw_log_level = (enum cw_level)cw_cfg.log_level;
   cw_real_use_raw(count_threads() == 1);
-  if (cw_table_init() < 0)
+  if (cw_table_init() < 0) { /* inert from here on: no handler, no report, no adoption */
     cw_log(CW_LOG_ERROR, "cannot map the connection table: tracking and stats are off");
+    cw_guard--;
+    return;
+  }
   if (cw_cfg.backtrace)
     cw_bt_warm();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

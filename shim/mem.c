@@ -18,7 +18,8 @@
 #define RUN (64 * 1024)
 #define BIG 0xffffffffu
 #define MAGIC 0x636d656du /* "cmem": a block in use; one that is not is never freed */
-#define FREED 0x66726565u /* "free": a small block on its list, so a second free is ignored */
+#define FREED 0x66726565u /* "free": a small block on its list, so a second free is ignored (a
+                             large one is unmapped: freeing it twice is the caller's bug) */
 
 /* In front of every block, keeping what follows 16-byte aligned. */
 struct hdr {
@@ -133,9 +134,11 @@ void cw_mem_free(void *p) {
   if (h->cls >= NCLASSES)
     return;
   cw_mem_lock();
-  h->magic = FREED;
-  h->next_free = free_lists[h->cls];
-  free_lists[h->cls] = h;
+  if (h->magic == MAGIC) { /* checked again under the lock: two racing frees put it back once */
+    h->magic = FREED;
+    h->next_free = free_lists[h->cls];
+    free_lists[h->cls] = h;
+  }
   cw_mem_unlock();
 }
 

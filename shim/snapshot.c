@@ -24,14 +24,14 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   int n = (int)HASH_COUNT(cw_tab.conns); /* the records, and the anchor when it is in */
   s->bytes_in = s->c.bytes_in_closed;
   s->bytes_out = s->c.bytes_out_closed;
-  s->dests = calloc((size_t)cw_tab.ndests + 1, sizeof *s->dests);
+  s->dests = cw_mem_alloc(((size_t)cw_tab.ndests + 1) * sizeof *s->dests);
   if (flags & CW_SNAP_CONNS) {
-    s->conns = calloc((size_t)n + 1, sizeof *s->conns);
-    inos = calloc((size_t)n + 1, sizeof *inos);
+    s->conns = cw_mem_alloc(((size_t)n + 1) * sizeof *s->conns);
+    inos = cw_mem_alloc(((size_t)n + 1) * sizeof *inos);
   }
   if (!s->dests || ((flags & CW_SNAP_CONNS) && (!s->conns || !inos))) {
     cw_table_unlock();
-    free(inos);
+    cw_mem_free(inos);
     cw_snapshot_free(s);
     return -ENOMEM;
   }
@@ -101,13 +101,13 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     s->conns[kept++] = *v;
   }
   s->nconns = kept;
-  free(inos);
+  cw_mem_free(inos);
   return 0;
 }
 
 void cw_snapshot_free(struct cw_snapshot *s) {
-  free(s->conns);
-  free(s->dests);
+  cw_mem_free(s->conns);
+  cw_mem_free(s->dests);
   s->conns = NULL;
   s->dests = NULL;
 }

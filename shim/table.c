@@ -454,9 +454,12 @@ void cw_table_sched_locked(struct cw_conn *c, int64_t deadline_ns) {
   }
   if (heap_n == heap_cap) {
     uint32_t cap = heap_cap ? heap_cap * 2 : 256;
-    struct cw_conn **h = realloc(heap, cap * sizeof *h);
+    struct cw_conn **h = cw_mem_alloc(cap * sizeof *h);
     if (!h)
       return; /* not scheduled: the reaper looks at it when resched_all runs */
+    if (heap_n)
+      memcpy(h, heap, heap_n * sizeof *h);
+    cw_mem_free(heap);
     heap = h;
     heap_cap = cap;
   }

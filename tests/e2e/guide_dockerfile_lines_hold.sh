@@ -61,7 +61,7 @@ assert_eq "$copies" 1 "one file copied"
 lib=$T/image/usr/local/lib/connwarden/libconnwarden.so
 needed=$(readelf -d "$lib" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p')
 for n in $needed; do
-  path=$(ldconfig -p | awk -v n="$n" '$1 == n {print $NF; exit}')
+  path=$(ldconfig -p | awk -v n="$n" '$1 == n && !p {print $NF; p = 1}')
   owner=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(realpath "$path")" 2>/dev/null || dpkg -S "/usr$path" 2>/dev/null)
   assert_eq "${owner%%:*}" libc6 "the library needs $n: only the C library"
 done
@@ -91,7 +91,7 @@ extra=$(grep -E '^RUN .*apt-get install ' <<<"$readme" | tail -1 | sed 's/.*apt-
 assert_eq "$extra" "libjansson4 libmicrohttpd12" "the README's packages for the command"
 [ -x "$T/build-stage/usr/local/bin/connwarden" ] || fail "the build stage has no /usr/local/bin/connwarden"
 for n in $(readelf -d "$T/build-stage/usr/local/bin/connwarden" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
-  path=$(ldconfig -p | awk -v n="$n" '$1 == n {print $NF; exit}')
+  path=$(ldconfig -p | awk -v n="$n" '$1 == n && !p {print $NF; p = 1}')
   owner=$(dpkg -S "$path" 2>/dev/null || dpkg -S "$(realpath "$path")" 2>/dev/null || dpkg -S "/usr$path" 2>/dev/null)
   case " libc6 $extra " in
   *" ${owner%%:*} "*) ;;
