@@ -30,6 +30,7 @@ struct hdr {
     size_t len;            /* a large block: the length mapped */
   };
 };
+_Static_assert(sizeof(struct hdr) == CW_MEM_OVERHEAD, "mem.h's CW_MEM_OVERHEAD");
 
 /* guarded by mem_mu */
 static pthread_mutex_t mem_mu = PTHREAD_MUTEX_INITIALIZER;

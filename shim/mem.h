@@ -10,6 +10,8 @@
 #include "cw.h"
 
 CW_HIDDEN void *cw_mem_alloc(size_t n); /* zeroed, 16-byte aligned; NULL when mmap fails */
+/* Bytes each block carries in front of it: a large block of K pages holds K * 4096 - this. */
+#define CW_MEM_OVERHEAD 16
 CW_HIDDEN void cw_mem_free(void *p);    /* NULL is a no-op */
 CW_HIDDEN void cw_mem_lock(void);       /* for fork: prepare / parent */
 CW_HIDDEN void cw_mem_unlock(void);

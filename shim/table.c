@@ -37,7 +37,8 @@ unsigned cw_slot_cap;       /* immutable after cw_table_init */
 const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1,   5,
                                                   10,    30,   60,   300, 1800, 3600};
 
-#define CHUNK 64
+/* records per allocation: as many as 64 KiB of pages hold */
+#define CHUNK ((64 * 1024 - CW_MEM_OVERHEAD) / sizeof(struct cw_conn))
 #define MAX_DESTS 4096
 
 /* Records are type-stable: once allocated they are only ever recycled as records, never handed
@@ -144,7 +145,7 @@ static struct cw_conn *conn_alloc(void) {
     struct cw_conn *chunk = cw_mem_alloc(CHUNK * sizeof *chunk);
     if (!chunk)
       return NULL;
-    for (int i = 0; i < CHUNK; i++) {
+    for (size_t i = 0; i < CHUNK; i++) {
       chunk[i].next_free = free_list;
       free_list = &chunk[i];
     }

@@ -2,7 +2,7 @@
 # shim's own malloc/calloc/realloc/mmap calls fail: all of them, all on the main thread, or all on
 # the main thread after the first half of what it needs; or even the reservation of its tables at
 # start-up, which leaves the shim inert (no tracking, no stats socket, no fd of its own). A single-threaded host that connects, accepts, echoes and closes
-# 256 connections up to EMFILE prints exactly what it prints under the shim without failures; a
+# 1000 connections up to EMFILE (enough for several of the shim's record chunks) prints exactly what it prints under the shim without failures; a
 # host whose threads start 300 children (which fail the same way) while moving data prints what
 # it prints without the shim. No crash, no hang, no false leak report. Connections the shim could
 # not record are counted as `untracked` (exactly, where the failures are deterministic) and served
@@ -84,7 +84,7 @@ only_shim_lines() {
 # exhaust NAME MODE: run it to its "settled" pause (PID in $HPID, its totals eval'd)
 exhaust() {
   failing "$1" "$2"
-  host "$1" "${FAIL[@]}" "$HOSTS/fd_exhaust" setrlimit 256
+  host "$1" "${FAIL[@]}" "$HOSTS/fd_exhaust" setrlimit 1024
   wait_for 10 grep -q '^pause exhausted' "$T/$1.out"
   tell "$1" go
   wait_for 10 grep -q '^pause settled' "$T/$1.out"

@@ -85,7 +85,8 @@ sock_of() { echo "$CONNWARDEN_RUNDIR/$1.sock"; }
 query() { $PY "$ROOT/tests/e2e/cwq.py" "$1" "$2"; }
 
 # jq_py JSON EXPR: evaluate a Python expression over the parsed JSON (bound to j).
-jq_py() { $PY -c 'import json,sys; j=json.loads(sys.argv[1]); print(eval(sys.argv[2]))' "$1" "$2"; }
+# (the JSON goes through stdin: a reply listing many connections is longer than one argument may be)
+jq_py() { $PY -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$2" <<<"$1"; }
 
 # stat_of PID EXPR: one value from the `stats` JSON of PID.
 stat_of() { jq_py "$(query "$(sock_of "$1")" stats)" "$2"; }
