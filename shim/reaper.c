@@ -260,6 +260,7 @@ int cw_reaper_reap_fd(int fd) {
 void *cw_reaper_run(void *arg) {
   (void)arg;
   cw_guard = 1;
+  cw_tick_publish(); /* the clock may be a whole tick old, or a parent's (a fork child) */
   int64_t next_queue = INT64_MAX;
   for (;;) {
     int64_t now = cw_now();

@@ -269,7 +269,11 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
   c->peer = info->peer;
   c->bt = info->bt;
   c->opened_ns = cw_now();
-  c->last_ns = cw_now_coarse();
+  /* The activity clock moves on here too: until the reaper's next tick (its first may still be
+   * ahead: it starts with the first connection, or again in a fork child), reads and writes on
+   * this connection would otherwise date its activity before it opened, and reap it early. */
+  cw_tick_publish();
+  c->last_ns = cw_tick();
   c->heap_idx = CW_NO_HEAP;
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(e) oom = 1

@@ -128,8 +128,8 @@ static inline int cw_fdflag(int fd, int flag) {
 }
 CW_HIDDEN void cw_fdflag_set(int fd, int flag, int on);
 
-/* The activity clock: coarse monotonic ns, published by the reaper each tick (and at start-up),
- * stored into a connection's last_ns by the I/O wrappers. A relaxed global: one load. */
+/* The activity clock: coarse monotonic ns, published by the reaper each tick, at start-up and
+ * at each open (so activity is never dated before its connection opened), stored into a connection's last_ns by the I/O wrappers. A relaxed global: one load. */
 extern CW_HIDDEN int64_t cw_tick_ns;
 static inline int64_t cw_tick(void) { return __atomic_load_n(&cw_tick_ns, __ATOMIC_RELAXED); }
 static inline void cw_tick_publish(void) { __atomic_store_n(&cw_tick_ns, cw_now_coarse(), __ATOMIC_RELAXED); }

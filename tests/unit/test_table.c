@@ -548,6 +548,20 @@ static void test_open_keeps_the_backtrace_it_is_given(void **state) {
   cw_table_close(10);
 }
 
+/* The activity clock is the reaper's tick, which can be old when a connection opens (the reaper
+ * starts with the first connection and ticks a tenth of a timeout later): activity right after
+ * the open must not be dated before it, or the connection is reaped early. */
+static void test_activity_right_after_open_is_not_dated_before_it(void **state) {
+  __atomic_store_n(&cw_tick_ns, cw_now_coarse() - 5000000000, __ATOMIC_RELAXED); /* 5 s stale */
+  open_out(10, *upstream());
+  struct cw_conn *c = cw_table_get(10);
+  assert_non_null(c);
+  int64_t active = cw_tick(); /* what a read wrapper stores as the last activity */
+  assert_true(active >= c->last_ns);
+  assert_true(c->opened_ns - active < 100000000); /* within the coarse clock's resolution */
+  cw_table_close(10);
+}
+
 #define T(f) cmocka_unit_test_setup(f, fresh_table)
 
 int main(void) {
@@ -576,6 +590,7 @@ int main(void) {
       T(test_fork_child_marks_all_inherited_and_restarts_counters),
       T(test_fd_beyond_the_slot_array_is_counted_as_untracked),
       T(test_open_keeps_the_backtrace_it_is_given),
+      T(test_activity_right_after_open_is_not_dated_before_it),
   };
   return cmocka_run_group_tests_name("table", tests, init_once, NULL);
 }
