@@ -150,6 +150,38 @@ static inline void cw_mutex_unlock(pthread_mutex_t *m) {
   pthread_mutex_unlock(m);
 }
 
+/* Held shim locks of this thread (table_mu, own_mu, mem_mu, start_mu). A wrapper entered while it
+ * is non-zero runs inside a signal handler that interrupted the shim: it must go straight to the
+ * real call. Defined in table.c, with cw_lock_cancel: the thread's cancellation state from before
+ * its outermost shim lock. */
+extern __thread int cw_locked __attribute__((tls_model("initial-exec")));
+extern __thread int cw_lock_cancel __attribute__((tls_model("initial-exec")));
+
+/* Take one of the shim's locks. cw_locked covers it from before it is taken until after it is let
+ * go: a signal handler that runs on this thread anywhere in between (even inside
+ * pthread_mutex_lock, once the lock is ours but before it returns) sees it and leaves the shim's
+ * state alone rather than wait on itself. Cancellation is off while any is held: the shim's own
+ * close() and connect() under a lock are cancellation points, and a host thread cancelled there
+ * would unwind with the lock held (every thread would then wait on it for ever). */
+static inline void cw_lock(pthread_mutex_t *m) {
+  int state;
+  pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
+  if (++cw_locked == 1) /* a handler cannot get here now: cw_locked is set */
+    cw_lock_cancel = state;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  cw_mutex_lock(m);
+}
+
+/* Let go of a shim lock. Returns how many this thread still holds. */
+static inline int cw_unlock(pthread_mutex_t *m) {
+  cw_mutex_unlock(m);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (cw_locked == 1) /* before the count drops, so no handler's lock can change cw_lock_cancel */
+    pthread_setcancelstate(cw_lock_cancel, NULL);
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  return --cw_locked;
+}
+
 static inline int cw_cond_timedwait(pthread_cond_t *cv, pthread_mutex_t *m, const struct timespec *ts) {
   CW_TSAN_RELEASE(m);
   int rc = pthread_cond_timedwait(cv, m, ts);

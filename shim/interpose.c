@@ -174,6 +174,9 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
     }
     return CW_REAL(connect)(fd, sa, salen);
   }
+  /* connect() is a cancellation point: a pending cancellation acts here, as at the real call,
+   * before the policy may park or refuse this one without making it */
+  pthread_testcancel();
   struct cw_conn_info info;
   struct cw_admit ad = {.result = CW_ADMIT_PASS};
   int probed;
@@ -284,28 +287,45 @@ static void forget(int fd) {
   if (cw_fdflag(fd, CW_FD_PARKED))
     cw_policy_forget(fd);
   if (cw_table_get(fd)) {
-    cw_table_defer_slots(1);
+    int was = cw_table_defer_slots(1);
     cw_table_close(fd);
-    cw_table_defer_slots(0);
+    cw_table_defer_slots(was);
   }
 }
 
 static void forget_range(unsigned first, unsigned last) {
   cw_policy_forget_range(first, last);
-  cw_table_defer_slots(1);
+  int was = cw_table_defer_slots(1);
   cw_table_close_range(first, last);
-  cw_table_defer_slots(0);
+  cw_table_defer_slots(was);
 }
 
-/* After the real close: the slots it freed count as free, and go to waiters. Only now, so that
- * the peer sees this connection's FIN before the next one's SYN and never more than the cap at
- * once. A vfork child grants nothing: the parent's fds are not its own. */
-static void grant_waiters(void) {
-  if (CW_UNLIKELY(cw_table_slots_pending() ||
-                  (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) > 0 && !cw_guard &&
-                   !cw_locked && !cw_in_foreign_child())))
-    CW_SAVE_ERRNO(cw_policy_grant());
+/* After the real close: the slots this wrapper freed (those above mark, the height of the
+ * thread's pending slots when it began) count as free, and go to waiters. Only now, so that the
+ * peer sees this connection's FIN before the next one's SYN and never more than the cap at once.
+ * Nothing here while the thread holds a shim lock (a signal handler's close that interrupted the
+ * shim: it deferred nothing) or in a vfork child (the parent's fds are not its own). */
+static void grant_waiters(int mark) {
+  if (CW_UNLIKELY(cw_table_slots_pending() > mark)
+          ? !cw_locked /* deferred here, so tracked here: neither guarded nor a vfork child */
+          : CW_UNLIKELY(__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) > 0) && !cw_guard &&
+                !cw_locked && !cw_in_foreign_child())
+    CW_SAVE_ERRNO(cw_policy_closed(mark));
 }
+
+/* close() and fclose() are cancellation points: a thread cancelled in one still gives back the
+ * slots its bookkeeping deferred (the fd may or may not be closed then, as without the shim). */
+static void grant_on_cancel(void *mark) { grant_waiters(*(int *)mark); }
+#define CW_CANCELLABLE_CLOSE(mark, call)                                                           \
+  do {                                                                                             \
+    if (CW_LIKELY(cw_table_slots_pending() <= (mark))) {                                           \
+      call;                                                                                        \
+      break;                                                                                       \
+    }                                                                                              \
+    pthread_cleanup_push(grant_on_cancel, &(mark));                                                \
+    call;                                                                                          \
+    pthread_cleanup_pop(0);                                                                        \
+  } while (0)
 
 /* Forget fd before the real close: the moment the kernel frees the number, another thread may
  * be handed it, and its record must not meet ours. On Linux the fd is gone after close() even
@@ -317,9 +337,10 @@ int cw_w_close(int fd) {
     return -1;
   }
   if (CW_UNLIKELY(cw_table_get(fd) != NULL || cw_fdflag(fd, CW_FD_PARKED)) && may_track()) {
+    int mark = cw_table_slots_pending(), r;
     CW_SAVE_ERRNO(forget(fd));
-    int r = CW_REAL(close)(fd);
-    grant_waiters();
+    CW_CANCELLABLE_CLOSE(mark, r = CW_REAL(close)(fd));
+    grant_waiters(mark);
     return r;
   }
   return CW_REAL(close)(fd);
@@ -372,11 +393,12 @@ int cw_w_close_range(unsigned first, unsigned last, int fl) {
   /* CLOEXEC only marks; bad arguments fail in the kernel exactly as without us */
   if ((fl & CLOSE_RANGE_CLOEXEC) || first > last || !may_track())
     return CW_REAL(close_range)(first, last, fl);
+  int mark = cw_table_slots_pending();
   CW_SAVE_ERRNO(forget_range(first, last));
   int r = __atomic_load_n(&cw_own_count, __ATOMIC_RELAXED) == 0
               ? CW_REAL(close_range)(first, last, fl)
               : close_range_around_own(first, last, fl);
-  grant_waiters();
+  grant_waiters(mark);
   return r;
 }
 
@@ -390,27 +412,28 @@ void cw_w_closefrom(int lowfd) {
       real_close_range((unsigned)lowfd, ~0U, 0);
     return;
   }
-  int saved = errno;
+  int saved = errno, mark = cw_table_slots_pending();
   forget_range((unsigned)lowfd, ~0U);
   if (__atomic_load_n(&cw_own_count, __ATOMIC_RELAXED) == 0)
     CW_REAL(closefrom)(lowfd);
   else
     close_range_around_own((unsigned)lowfd, ~0U, 0);
-  grant_waiters();
+  grant_waiters(mark);
   errno = saved;
 }
 
 /* fclose of an fdopen'd socket closes the fd inside libc, where no wrapper sees it. */
 int cw_w_fclose(FILE *fp) {
   CW_ENSURE(fclose, EOF);
+  int mark = cw_table_slots_pending(), r;
   if (fp && may_track())
     CW_SAVE_ERRNO({
       int fd = fileno(fp);
       if (fd >= 0)
         forget(fd);
     });
-  int r = CW_REAL(fclose)(fp);
-  grant_waiters();
+  CW_CANCELLABLE_CLOSE(mark, r = CW_REAL(fclose)(fp));
+  grant_waiters(mark);
   return r;
 }
 
@@ -448,19 +471,21 @@ static void before_dup_onto(int fd, int fd2) {
 
 int cw_w_dup2(int fd, int fd2) {
   CW_ENSURE(dup2, CW_RAW(SYS_dup3, fd, fd2, 0)); /* dup3 refuses fd == fd2; rare before init */
+  int mark = cw_table_slots_pending();
   before_dup_onto(fd, fd2);
   int r = CW_REAL(dup2)(fd, fd2);
   after_dup(fd, r);
-  grant_waiters();
+  grant_waiters(mark);
   return r;
 }
 
 int cw_w_dup3(int fd, int fd2, int fl) {
   CW_ENSURE(dup3, CW_RAW(SYS_dup3, fd, fd2, fl));
+  int mark = cw_table_slots_pending();
   before_dup_onto(fd, fd2);
   int r = CW_REAL(dup3)(fd, fd2, fl);
   after_dup(fd, r);
-  grant_waiters();
+  grant_waiters(mark);
   return r;
 }
 

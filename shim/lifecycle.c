@@ -57,7 +57,7 @@ static int spawn(void *(*fn)(void *), size_t stack) {
 }
 
 void cw_lifecycle_start_server(void) {
-  cw_mutex_lock(&start_mu);
+  cw_lock(&start_mu);
   if (!cw_server_wanted) {
     __atomic_store_n(&cw_server_wanted, 1, __ATOMIC_RELEASE);
     cw_guard++; /* also tells the pthread_create wrapper these threads are ours */
@@ -67,13 +67,14 @@ void cw_lifecycle_start_server(void) {
       cw_reaper_abandon();
     cw_guard--;
   }
-  cw_mutex_unlock(&start_mu);
+  if (!cw_unlock(&start_mu))
+    cw_log_flush();
 }
 
 /* ---- fork and exec -------------------------------------------------------------------------- */
 
 static void fork_prepare(void) {
-  cw_mutex_lock(&start_mu);
+  cw_lock(&start_mu);
   cw_table_lock();
   cw_own_lock();
   cw_mem_lock();
@@ -83,7 +84,7 @@ static void fork_parent(void) {
   cw_mem_unlock();
   cw_own_unlock();
   cw_table_unlock();
-  cw_mutex_unlock(&start_mu);
+  cw_unlock(&start_mu);
 }
 
 /* Single-threaded: the locks held by prepare are ours, but re-created rather than unlocked. */
@@ -91,6 +92,7 @@ static void fork_child(void) {
   cw_pid = (pid_t)cw_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0);
   cw_start_ns = cw_now();
   cw_locked = 0; /* the prepare handler's locks are not held here: their mutexes are re-made */
+  pthread_setcancelstate(cw_lock_cancel, NULL); /* as it was before the prepare handler's */
   cw_real_use_raw(1); /* the child has one thread, this one */
   pthread_mutex_init(&start_mu, NULL);
   cw_mem_fork_child();

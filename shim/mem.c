@@ -43,17 +43,8 @@ static void *map(size_t len) {
   return p == MAP_FAILED ? NULL : p;
 }
 
-void cw_mem_lock(void) { /* cw_locked around the lock, as for the table's (table.c) */
-  cw_locked++;
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  cw_mutex_lock(&mem_mu);
-}
-
-void cw_mem_unlock(void) {
-  cw_mutex_unlock(&mem_mu);
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  cw_locked--;
-}
+void cw_mem_lock(void) { cw_lock(&mem_mu); }
+void cw_mem_unlock(void) { cw_unlock(&mem_mu); }
 
 void cw_mem_fork_child(void) { pthread_mutex_init(&mem_mu, NULL); }
 

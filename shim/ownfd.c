@@ -167,15 +167,6 @@ void cw_own_relocate(int fd) {
   cw_own_unlock();
 }
 
-void cw_own_lock(void) { /* cw_locked around the lock, as for the table's (table.c) */
-  cw_locked++;
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  cw_mutex_lock(&own_mu);
-}
-
-void cw_own_unlock(void) {
-  cw_mutex_unlock(&own_mu);
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  cw_locked--;
-}
+void cw_own_lock(void) { cw_lock(&own_mu); }
+void cw_own_unlock(void) { cw_unlock(&own_mu); }
 void cw_own_fork_child(void) { pthread_mutex_init(&own_mu, NULL); }

@@ -299,9 +299,11 @@ static void grant_locked(void) {
   }
 }
 
-void cw_policy_grant(void) {
+void cw_policy_grant(void) { cw_policy_closed(cw_table_slots_pending()); }
+
+void cw_policy_closed(int mark) {
   cw_table_lock();
-  cw_table_settle_locked(); /* slots this thread's close freed, now that the close is done */
+  cw_table_settle_locked(mark); /* slots this thread's close freed, now that the close is done */
   if (head)
     grant_locked();
   cw_table_unlock();
@@ -310,7 +312,7 @@ void cw_policy_grant(void) {
 /* ---- connect -------------------------------------------------------------------------------- */
 
 /* Wait for a grant. Not a cancellation point: a cancelled wait would leave table_mu locked and
- * this stack frame in the queue (the caller restores the cancel state once the lock is gone). */
+ * this stack frame in the queue (cancellation is off while table_mu is held: cw_lock). */
 static int64_t wait_blocking(struct cw_dest *d, const struct cw_addr *peer) {
   struct waiter w = {.kind = K_BLOCKING, .state = W_WAITING, .peer = *peer, .dest = d, .fd = -1};
   pthread_condattr_t attr;
@@ -344,7 +346,6 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
     return;
   cw_table_lock();
   struct cw_dest *d = ad->dest = cw_table_dest_locked(&peer);
-  int cancel_state = -1;
   if (head)
     grant_locked(); /* first come, first served: the queue before any newcomer */
   if (fits(d)) {
@@ -363,8 +364,7 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
         count_refused(d, &peer, fd, "at the cap (could not queue it)");
         ad->result = CW_ADMIT_REFUSE;
       }
-    } else if ((pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel_state),
-                wait_blocking(d, &peer)) == 0) {
+    } else if (wait_blocking(d, &peer) == 0) {
       ad->result = CW_ADMIT_OK; /* the granter took the slot for us */
     } else {
       char p[CW_ADDR_STRLEN];
@@ -377,8 +377,6 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
     }
   }
   cw_table_unlock();
-  if (cancel_state >= 0)
-    pthread_setcancelstate(cancel_state, NULL);
 }
 
 void cw_policy_abandon(struct cw_admit *ad) {

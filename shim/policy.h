@@ -39,6 +39,10 @@ CW_HIDDEN void cw_policy_abandon(struct cw_admit *ad);
  * connects. Call after anything that may free slots or raise a cap. */
 CW_HIDDEN void cw_policy_grant(void);
 
+/* After a close by this thread: give back the slots it deferred (those stacked above mark, the
+ * height of cw_table_slots_pending before it began), then grant. */
+CW_HIDDEN void cw_policy_closed(int mark);
+
 /* Parked fds: the host's calls on them. */
 CW_HIDDEN int cw_policy_connect_again(int fd);            /* -errno to report, 0 none */
 CW_HIDDEN int cw_policy_so_error(int fd, int *err);       /* 1 when fd's result is ours */

@@ -20,7 +20,8 @@ static unsigned char zero_flags[CW_SLOTS];
 struct cw_conn **cw_slots = zero_slots; /* see table.h */
 unsigned char *cw_fdflags = zero_flags; /* see table.h */
 int64_t cw_tick_ns;                     /* see table.h */
-__thread int cw_locked __attribute__((tls_model("initial-exec"))); /* see table.h */
+__thread int cw_locked __attribute__((tls_model("initial-exec")));      /* see cw.h */
+__thread int cw_lock_cancel __attribute__((tls_model("initial-exec"))); /* see cw.h */
 struct cw_conn cw_parked_conn = {.parked = 1}; /* see table.h; only its counters are written */
 static struct cw_conn anchor;           /* the permanent record, id 0 */
 
@@ -46,19 +47,10 @@ const double cw_hist_bounds_s[CW_HIST_BUCKETS] = {0.005, 0.01, 0.05, 0.1, 0.5, 1
  * record's memory, never into freed memory. Guarded by table_mu. */
 static struct cw_conn *free_list;
 
-/* cw_locked covers the lock from before it is taken until after it is let go: a signal handler
- * that runs on this thread anywhere in between (even inside pthread_mutex_lock, once the lock is
- * ours but before it returns) sees it and leaves the table alone rather than wait on itself. */
-void cw_table_lock(void) {
-  cw_locked++;
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  cw_mutex_lock(&cw_tab.mu);
-}
+void cw_table_lock(void) { cw_lock(&cw_tab.mu); }
 
 void cw_table_unlock(void) {
-  cw_mutex_unlock(&cw_tab.mu);
-  __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  if (!--cw_locked)
+  if (!cw_unlock(&cw_tab.mu))
     cw_log_flush();
 }
 
@@ -81,13 +73,19 @@ void cw_table_free_deferred(void) {
   }
 }
 
-void cw_table_defer_slots(int on) { defer_slots = on; }
+int cw_table_defer_slots(int on) {
+  int was = defer_slots;
+  defer_slots = on;
+  return was;
+}
+
 int cw_table_slots_pending(void) { return npending; }
 
-void cw_table_settle_locked(void) {
-  for (int i = 0; i < npending; i++)
+void cw_table_settle_locked(int from) {
+  for (int i = from; i < npending; i++)
     cw_table_slot_put_locked(pending[i]);
-  npending = 0;
+  if (from < npending)
+    npending = from;
 }
 
 void cw_table_park_slot_locked(int fd, int parked) {

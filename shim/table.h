@@ -173,9 +173,6 @@ CW_HIDDEN void cw_table_shutdown(int fd, int how);
  * was found to name another socket). Returns 1 when the connection ended. */
 CW_HIDDEN int cw_table_end_missed(int fd, uint64_t id);
 
-/* Held shim locks of this thread (table_mu, own_mu). A wrapper entered while it is non-zero runs
- * inside a signal handler that interrupted the shim: it must go straight to the real call. */
-extern __thread int cw_locked __attribute__((tls_model("initial-exec")));
 
 /* The records, skipping the anchor (a permanent record that keeps uthash from ever freeing its
  * buckets, which a close() in a signal handler must not do). Caller holds table_mu. */
@@ -190,10 +187,14 @@ CW_HIDDEN void cw_table_defer_free(void *p);
 CW_HIDDEN void cw_table_free_deferred(void);
 
 /* Slots of connections ended by this thread's pending close are given back only after the real
- * close (cw_table_settle), so the peer never sees the cap exceeded and waiters keep their turn. */
-CW_HIDDEN void cw_table_defer_slots(int on);
+ * close (cw_table_settle_locked), so the peer never sees the cap exceeded and waiters keep their
+ * turn. They stack: a close in a signal handler that interrupted another close between its
+ * bookkeeping and its real close adds its own above the interrupted one's, and settles only
+ * those. defer_slots returns the setting it replaces, for the caller to put back;
+ * slots_pending is the stack's height, the mark a close settles from. */
+CW_HIDDEN int cw_table_defer_slots(int on);
 CW_HIDDEN int cw_table_slots_pending(void);
-CW_HIDDEN void cw_table_settle_locked(void);
+CW_HIDDEN void cw_table_settle_locked(int from);
 
 /* A parked fd's slot points here: its reads and writes get EAGAIN, as a connect in progress
  * gives them. Never in the hash, never ended. */

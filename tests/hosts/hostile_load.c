@@ -28,7 +28,7 @@
 #define CLIENTS 400
 
 static int stop; /* atomic */
-static volatile sig_atomic_t term;
+static int term; /* atomic: set by the SIGTERM handler on any thread */
 static long errors, eintrs, moved[PAIRS];
 
 static void bad(const char *what) {
@@ -189,11 +189,11 @@ static long total_moved(void) {
   return n;
 }
 
-static void on_term(int sig) { term = sig; }
+static void on_term(int sig) { __atomic_store_n(&term, sig, __ATOMIC_RELAXED); }
 
 /* Hold what is open until SIGTERM (at most 30 s). */
 static void hold(void) {
-  for (int i = 0; i < 300 && !term; i++)
+  for (int i = 0; i < 300 && !__atomic_load_n(&term, __ATOMIC_RELAXED); i++)
     usleep(100000);
 }
 
@@ -210,7 +210,7 @@ static void on_alarm(int sig) {
   if (write(sig_fd, "x", 1) < 0 && errno != EAGAIN)
     __atomic_fetch_add(&handler_errors, 1, __ATOMIC_RELAXED);
   int d = dup(sig_fd);
-  if (d < 0 || close(d) < 0)
+  if (d < 0 || dup2(sig_fd, d) != d || close(d) < 0)
     __atomic_fetch_add(&handler_errors, 1, __ATOMIC_RELAXED);
   if (n % 8 == 0) {
     int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -245,6 +245,39 @@ static void *sig_acceptor(void *arg) {
   return arg;
 }
 
+/* Opens BATCH connections, moves both ends of each onto the numbers from BATCH_FD up and ends
+ * them all with one close_range, over and over: the shim holds its table lock across the whole
+ * range, where the storm aimed at this thread lands inside it. */
+#define BATCH 150
+#define BATCH_FD 500
+static int batch_lfd;
+static struct sockaddr_in batch_addr;
+static long batches;
+static void *batcher(void *arg) {
+  while (!__atomic_load_n(&stop, __ATOMIC_RELAXED)) {
+    int n = 0;
+    for (; n < BATCH; n++) {
+      int c, s;
+      c = socket(AF_INET, SOCK_STREAM, 0);
+      while (c >= 0 && connect(c, (struct sockaddr *)&batch_addr, sizeof batch_addr) < 0 &&
+             errno == EINTR)
+        ; /* the connect goes on in the kernel: its EINTR is only the wait's */
+      while ((s = accept(batch_lfd, NULL, NULL)) < 0 && errno == EINTR)
+        ;
+      if (c < 0 || s < 0 || dup2(c, BATCH_FD + 2 * n) < 0 || dup2(s, BATCH_FD + 2 * n + 1) < 0) {
+        bad("batch");
+        return arg;
+      }
+      close(c);
+      close(s);
+    }
+    if (close_range(BATCH_FD, BATCH_FD + 2 * BATCH - 1, 0) < 0)
+      bad("batch close_range");
+    __atomic_fetch_add(&batches, 1, __ATOMIC_RELAXED);
+  }
+  return arg;
+}
+
 /* Blocks in read on a connection that never gets data: every signal must come back as EINTR. */
 static int idle_fd;
 static long idle_eintr, idle_other;
@@ -265,20 +298,27 @@ static int storm(void) {
   struct sigaction sa = {.sa_handler = on_alarm}; /* no SA_RESTART: blocked reads see EINTR */
   sigemptyset(&sa.sa_mask);
   sigaction(SIGALRM, &sa, NULL);
-  start_load();
-  int sc, ss, ic, is;
-  pair(main_lfd, &main_addr, &sig_fd, &ss);
+  /* what the handler and the storm's threads use is set before any thread starts (ThreadSanitizer
+   * cannot see that the timer starts later) */
+  struct sockaddr_in pa;
+  int plfd = listener(&pa, 4), sc, ss, ic, is;
+  pair(plfd, &pa, &sig_fd, &ss);
   fcntl(sig_fd, F_SETFL, O_NONBLOCK);
-  pair(main_lfd, &main_addr, &ic, &is);
+  pair(plfd, &pa, &ic, &is);
+  close(plfd);
   idle_fd = is;
   sig_lfd = listener(&sig_addr, 128);
-  pthread_t dt = start(drain, ss), at = start(sig_acceptor, 0), it = start(idle_reader, 0);
+  batch_lfd = listener(&batch_addr, BATCH);
+  start_load();
+  pthread_t dt = start(drain, ss), at = start(sig_acceptor, 0), it = start(idle_reader, 0),
+            bt = start(batcher, 0);
   struct itimerval every = {.it_interval = {0, 200}, .it_value = {0, 200}};
   setitimer(ITIMER_REAL, &every, NULL);
   struct timespec t0, t;
   clock_gettime(CLOCK_MONOTONIC, &t0);
   do { /* 1.5 s (sleeps end early at each signal), and the idle reader is hit directly too */
     pthread_kill(it, SIGALRM);
+    pthread_kill(bt, SIGALRM);
     usleep(1000);
     clock_gettime(CLOCK_MONOTONIC, &t);
   } while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < 1500);
@@ -289,6 +329,7 @@ static int storm(void) {
   struct timespec dl;
   clock_gettime(CLOCK_REALTIME, &dl);
   dl.tv_sec += 5;
+  stuck += pthread_timedjoin_np(bt, NULL, &dl) != 0;
   for (int i = 0; i < 50 && pthread_tryjoin_np(it, NULL) != 0; i++) {
     pthread_kill(it, SIGALRM);
     usleep(100000);
@@ -303,8 +344,9 @@ static int storm(void) {
   long h = __atomic_load_n(&handled, __ATOMIC_RELAXED);
   long herr = __atomic_load_n(&handler_errors, __ATOMIC_RELAXED);
   printf("handled=%ld handler_errors=%ld eintr=%ld idle_eintr=%ld idle_other=%ld moved=%ld "
-         "churned=%ld stuck=%d errors=%ld open=12\n",
-         h, herr, eintrs, idle_eintr, idle_other, total_moved(), churned, stuck, errors);
+         "churned=%ld batches=%ld stuck=%d errors=%ld open=12\n",
+         h, herr, eintrs, idle_eintr, idle_other, total_moved(), churned,
+         __atomic_load_n(&batches, __ATOMIC_RELAXED), stuck, errors);
   hold();
   return stuck || errors || herr || idle_other || !idle_eintr || !h;
 }
@@ -392,7 +434,7 @@ static int worker(int lfd) {
   struct sigaction sa = {.sa_handler = on_term}; /* no SA_RESTART: accept returns EINTR */
   sigemptyset(&sa.sa_mask);
   sigaction(SIGTERM, &sa, NULL);
-  while (!term) {
+  while (!__atomic_load_n(&term, __ATOMIC_RELAXED)) {
     int s = accept(lfd, NULL, NULL);
     if (s < 0) {
       if (errno != EINTR && errno != EAGAIN)
