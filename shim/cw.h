@@ -166,20 +166,27 @@ extern __thread int cw_lock_cancel __attribute__((tls_model("initial-exec")));
 static inline void cw_lock(pthread_mutex_t *m) {
   int state;
   pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &state);
-  if (++cw_locked == 1) /* a handler cannot get here now: cw_locked is set */
+  int held = ++cw_locked;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (held == 1) /* a handler cannot take a shim lock from here on: cw_locked is set */
     cw_lock_cancel = state;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
   cw_mutex_lock(m);
 }
 
-/* Let go of a shim lock. Returns how many this thread still holds. */
+/* Let go of a shim lock. Returns how many this thread still holds. The saved state is read while
+ * the count still covers it; a handler that runs after the count drops takes and lets go of its
+ * own locks with cancellation still off, and leaves it off, as it found it. */
 static inline int cw_unlock(pthread_mutex_t *m) {
   cw_mutex_unlock(m);
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  if (cw_locked == 1) /* before the count drops, so no handler's lock can change cw_lock_cancel */
-    pthread_setcancelstate(cw_lock_cancel, NULL);
+  int state = cw_lock_cancel;
   __atomic_signal_fence(__ATOMIC_SEQ_CST);
-  return --cw_locked;
+  int left = --cw_locked;
+  __atomic_signal_fence(__ATOMIC_SEQ_CST);
+  if (left == 0)
+    pthread_setcancelstate(state, NULL);
+  return left;
 }
 
 static inline int cw_cond_timedwait(pthread_cond_t *cv, pthread_mutex_t *m, const struct timespec *ts) {
