@@ -206,9 +206,11 @@ static void init(void) {
   cw_guard--;
 }
 
+/* Reached from wrappers too (a call made before our constructor ran): start-up reads files and
+ * the environment, and must leave the host's errno as the host's call left it. */
 void cw_lifecycle_init(void) {
   if (!cw_guard)
-    pthread_once(&init_once, init);
+    CW_SAVE_ERRNO(pthread_once(&init_once, init));
 }
 
 __attribute__((constructor(101))) static void cw_init(void) { cw_lifecycle_init(); }

@@ -111,6 +111,8 @@ static void resolve(void) {
   __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
 }
 
-void cw_real_init(void) { pthread_once(&once, resolve); }
+/* Reached from a wrapper before its real call (CW_ENSURE): dlsym must not leave the host an errno
+ * its call did not set. */
+void cw_real_init(void) { CW_SAVE_ERRNO(pthread_once(&once, resolve)); }
 
 int cw_real_ready(void) { return __atomic_load_n(&ready, __ATOMIC_ACQUIRE); }

@@ -1,6 +1,7 @@
 # A preloaded library whose constructor talks TCP (socket, connect, write, dup, syscall(SYS_close),
 # shutdown, close) works whether its constructor runs after the shim's or before it: the host runs
-# normally, the peer gets the bytes, and that connection is the process's own (counted; reported
+# normally, the peer gets the bytes, errno is what those successful calls leave (untouched,
+# although the first of them starts the shim up), and that connection is the process's own (counted; reported
 # if left open). Host: tests/hosts/conn_holder.c; the library is built here from the source below.
 . "$(dirname "$0")/lib.bash"
 HOST=$HOSTS/conn_holder
@@ -12,6 +13,7 @@ cat >"$T/early.c" <<'EOF'
  * set it leaves the connection open. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -27,6 +29,7 @@ __attribute__((constructor)) static void early_connect(void) {
   static const char msg[] = "from a constructor\n";
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  errno = 4242; /* no errno has this value: successful calls keep it */
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   int c = connect(fd, (struct sockaddr *)&a, sizeof a);
   ssize_t w = write(fd, msg, sizeof msg - 1);
@@ -35,16 +38,18 @@ __attribute__((constructor)) static void early_connect(void) {
   int keep = getenv("EARLY_KEEP") != NULL;
   int s = keep ? 0 : shutdown(fd, SHUT_WR);
   int r = keep ? 0 : close(fd);
-  char line[160];
-  int n = snprintf(line, sizeof line, "early: socket=%s connect=%d write=%zd dup=%s close_dup=%ld shutdown=%d close=%d%s\n",
-                   fd >= 0 ? "ok" : "FAIL", c, w, d > fd ? "ok" : "FAIL", dc, s, r, keep ? " (kept open)" : "");
+  int kept = errno == 4242;
+  char line[192];
+  int n = snprintf(line, sizeof line, "early: socket=%s connect=%d write=%zd dup=%s close_dup=%ld shutdown=%d close=%d errno=%s%s\n",
+                   fd >= 0 ? "ok" : "FAIL", c, w, d > fd ? "ok" : "FAIL", dc, s, r,
+                   kept ? "kept" : "CHANGED", keep ? " (kept open)" : "");
   if (write(1, line, (size_t)n) != n)
     _exit(3);
 }
 EOF
 cc -O2 -std=gnu11 -Wall -shared -fPIC -o "$T/libearly.so" "$T/early.c"
 EARLY=$T/libearly.so
-EXPECT_EARLY="early: socket=ok connect=0 write=19 dup=ok close_dup=0 shutdown=0 close=0"
+EXPECT_EARLY="early: socket=ok connect=0 write=19 dup=ok close_dup=0 shutdown=0 close=0 errno=kept"
 
 # The peer: appends what each connection sent (until EOF) as one line of the log.
 bg $PY -c '
