@@ -439,9 +439,14 @@ int cw_w_fclose(FILE *fp) {
 
 /* ---- fds that name the same socket ---------------------------------------------------------- */
 
+/* The new number names what oldfd names: its connection, and whether it is a TCP socket (so a
+ * later connect() on it is judged by what it is, not by what the number named before). */
 static void after_dup(int oldfd, int r) {
   if (r >= 0 && r != oldfd && may_track())
     CW_SAVE_ERRNO({
+      int tcp = cw_fdflag(oldfd, CW_FD_TCP);
+      if (tcp != cw_fdflag(r, CW_FD_TCP))
+        cw_fdflag_set(r, CW_FD_TCP, tcp);
       if (cw_table_get(oldfd) || cw_table_get(r))
         cw_table_dup(oldfd, r);
     });

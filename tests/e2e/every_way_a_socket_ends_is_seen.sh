@@ -1,7 +1,8 @@
 # Every way a socket can end is seen (close, close_range, closefrom, fclose, dup2/dup3 over it,
 # F_DUPFD/F_DUPFD_CLOEXEC/dup then both closed, shutdown then close, syscall(SYS_close)): after each
 # step the stats move exactly before any inode check and missed_closes stays 0; the host answers
-# the same, fd numbers included, without the shim. Host: tests/hosts/close_ways.c.
+# the same, fd numbers included, without the shim. A UDP socket dup2'd over a TCP socket's number
+# and connected is no TCP connection. Host: tests/hosts/close_ways.c.
 . "$(dirname "$0")/lib.bash"
 HOST=$HOSTS/close_ways
 [ -x "$HOST" ] || fail "build it first: make build/hosts/close_ways"
@@ -65,6 +66,8 @@ way "F_DUPFD_CLOEXEC, close both" dupfd_cloexec:1 close:0
 way "dup, close both" dup:1 close:0
 way "shutdown then close" shutdown:1 close:0
 way "syscall(SYS_close)" syscall_close:0
+step udp_over
+expect "a UDP socket over a TCP socket's number, connected" 0
 
 exec {CTL}>&-
 rc=0

@@ -10,7 +10,9 @@
  *   fclose          fclose(fdopen(fd))            syscall_close syscall(SYS_close, fd)
  *   dup2 / dup3     dup2/dup3 of /dev/null over fd: fd stays open, naming /dev/null
  *   dupfd / dupfd_cloexec / dup   move the connection to a copy, closing the original
- *   shutdown        shutdown(fd, SHUT_RDWR) (the fd stays open) */
+ *   shutdown        shutdown(fd, SHUT_RDWR) (the fd stays open)
+ *   udp_over        a UDP socket dup2'd over a fresh TCP socket's number, connected to the listener's
+ *                   address and closed: no TCP connection ever (the current one is untouched) */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -66,6 +68,14 @@ static int move_to_copy(int cmd, int base) {
   return 0;
 }
 
+static int udp_over_tcp_number(void) {
+  int t = socket(AF_INET, SOCK_STREAM, 0), u = socket(AF_INET, SOCK_DGRAM, 0);
+  if (t < 0 || u < 0 || dup2(u, t) < 0 || close(u) < 0 ||
+      connect(t, (struct sockaddr *)&listen_addr, sizeof listen_addr) < 0)
+    return -1;
+  return close(t);
+}
+
 static int run(const char *c) {
   int rc = 0;
   if (strcmp(c, "open") == 0) {
@@ -100,6 +110,8 @@ static int run(const char *c) {
     rc = move_to_copy(-1, 0);
   } else if (strcmp(c, "shutdown") == 0) {
     rc = shutdown(cur, SHUT_RDWR);
+  } else if (strcmp(c, "udp_over") == 0) {
+    rc = udp_over_tcp_number();
   } else {
     errno = EINVAL;
     rc = -1;
