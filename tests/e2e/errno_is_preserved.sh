@@ -1,7 +1,8 @@
 # Every wrapper returns the real result with the real errno: a table of failing calls and of
 # successful ones made with errno set to a sentinel (which they must keep, even the listen that
 # starts the stats server) prints the same "name=ret/errno" lines with and without the shim, under
-# several configurations. Host: tests/hosts/errno_table.c.
+# several configurations. Every interposed function (hooks.def) has a case, the fortified
+# __*_chk entry points and the exec family included. Host: tests/hosts/errno_table.c.
 . "$(dirname "$0")/lib.bash"
 HOST=$HOSTS/errno_table
 [ -x "$HOST" ] || fail "build it first: make build/hosts/errno_table"
@@ -17,13 +18,19 @@ for want in close_minus1=-1/EBADF close_9999=-1/EBADF read_badfd=-1/EBADF write_
   fcntl_dupfd_badfd=-1/EBADF close_range_inverted=-1/EINVAL shutdown_notconn=-1/ENOTCONN \
   sendfile_badfds=-1/EBADF splice_badfds=-1/EBADF syscall_close_minus1=-1/EBADF \
   connect_ok=0/sentinel send_ok=5/sentinel recv_ok=5/sentinel close_ok=0/sentinel \
-  syscall_close_ok=0/sentinel; do
+  syscall_close_ok=0/sentinel __read_chk_badfd=-1/EBADF __recv_chk_ok=5/sentinel \
+  recv_tracked_wouldblock=-1/EAGAIN sendmmsg_ok=1/sentinel \
+  execvp_missing=-1/ENOENT pthread_create_ok=0/sentinel; do
   grep -qxF "$want" <<<"$plain" || fail "without the shim, expected the line $want in: $plain"
 done
 bad_ok=$(grep -E '^[a-z0-9_]+_ok=' <<<"$plain" | grep -v '/sentinel$' || true)
 [ -z "$bad_ok" ] || fail "a successful call changed errno even without the shim: $bad_ok"
 [ "$(grep -c '_ok=' <<<"$plain")" -ge 25 ] || fail "too few successful cases ran: $plain"
 [ "$(wc -l <<<"$plain")" -ge 70 ] || fail "too few cases ran: $plain"
+# Every interposed function (hooks.def) has at least one case: a line named after it.
+for hook in $(sed -n 's/^CW_HOOK([^,]*, *\([a-z_0-9]*\),.*/\1/p' "$ROOT/shim/hooks.def"); do
+  grep -q "^${hook}_" <<<"$plain" || fail "no case in the errno table calls $hook"
+done
 C=$(sed -n 's|^socket_ok=\([0-9]*\)/sentinel$|\1|p' <<<"$plain")
 
 # under_shim NAME VAR=VALUE...: the same table under the shim must print the same lines.

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,12 +21,18 @@
 
 #define SENTINEL 4242 /* no errno has this value */
 
+/* The fortified entry points a program built with _FORTIFY_SOURCE calls, called here directly. */
+extern ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen);
+extern ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags);
+extern ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+                              struct sockaddr *from, socklen_t *fromlen);
+
 /* Set up before the table runs; the cases refer to them. */
 static int devnull = -1, tmpfile_fd = -1, lfd = -1, unconnected = -1, refused_sock = -1;
 static int nonblock_sock = -1, epfd = -1, pipefd[2] = {-1, -1};
 static struct sockaddr_in listen_addr, closed_addr;
 /* Made by the cases themselves. */
-static int c = -1, a = -1, d = -1;
+static int c = -1, a = -1, d = -1, c2 = -1, a2 = -1;
 static char buf[64];
 static struct iovec iov = {.iov_base = buf, .iov_len = 5};
 
@@ -113,6 +120,21 @@ CASE(syscall_dup_badfd, syscall(SYS_dup, -1))
 CASE(getsockopt_notsock, getsockopt(devnull, SOL_SOCKET, SO_ERROR, buf, &(socklen_t){sizeof(int)}))
 CASE(epoll_ctl_badfd, epoll_ctl(epfd, EPOLL_CTL_ADD, -1, &(struct epoll_event){.events = EPOLLIN}))
 CASE(execve_missing, execve("/nonexistent/errno_table", (char *[]){"x", NULL}, (char *[]){NULL}))
+CASE(__read_chk_badfd, __read_chk(-1, buf, 10, sizeof buf))
+CASE(__recv_chk_badfd, __recv_chk(-1, buf, 10, sizeof buf, 0))
+CASE(__recvfrom_chk_badfd, __recvfrom_chk(-1, buf, 10, sizeof buf, 0, NULL, NULL))
+CASE(fcntl64_getfl_badfd, fcntl64(9999, F_GETFL))
+CASE(sendfile64_badfds, sendfile64(-1, -1, NULL, 10))
+#define MISSING "/nonexistent/errno_table"
+#define NOT_ON_PATH "connwarden-errno-table-no-such-program"
+CASE(execv_missing, execv(MISSING, (char *[]){"x", NULL}))
+CASE(execvp_missing, execvp(NOT_ON_PATH, (char *[]){"x", NULL}))
+CASE(execvpe_missing, execvpe(NOT_ON_PATH, (char *[]){"x", NULL}, (char *[]){NULL}))
+CASE(execveat_badfd, execveat(-1, "x", (char *[]){"x", NULL}, (char *[]){NULL}, 0))
+CASE(fexecve_badfd, fexecve(-1, (char *[]){"x", NULL}, (char *[]){NULL}))
+CASE(execl_missing, execl(MISSING, "x", (char *)NULL))
+CASE(execlp_missing, execlp(NOT_ON_PATH, "x", (char *)NULL))
+CASE(execle_missing, execle(MISSING, "x", (char *)NULL, (char *[]){NULL}))
 
 /* ---- successes: errno must stay the sentinel ---- */
 CASE(listen_ok, listen(lfd, 8)) /* under the shim: the stats server starts here, the first
@@ -128,9 +150,25 @@ CASE(writev_ok, writev(c, &iov, 1))
 CASE(readv_ok, readv(a, &iov, 1))
 CASE(sendmsg_ok, sendmsg(a, &(struct msghdr){.msg_iov = &iov, .msg_iovlen = 1}, 0))
 CASE(recvmsg_ok, recvmsg(c, &(struct msghdr){.msg_iov = &iov, .msg_iovlen = 1}, 0))
+CASE(sendto_ok, sendto(c, "12345", 5, 0, NULL, 0))
+CASE(recvfrom_ok, recvfrom(a, buf, 5, 0, NULL, NULL))
+CASE(sendmmsg_ok, sendmmsg(a, &(struct mmsghdr){.msg_hdr = {.msg_iov = &iov, .msg_iovlen = 1}}, 1, 0))
+CASE(recvmmsg_ok, recvmmsg(c, &(struct mmsghdr){.msg_hdr = {.msg_iov = &iov, .msg_iovlen = 1}}, 1, MSG_WAITALL, NULL))
+CASE(send_for_chk_ok, send(c, "abcdefghijklmno", 15, 0))
+CASE(__read_chk_ok, __read_chk(a, buf, 5, sizeof buf))
+CASE(__recv_chk_ok, __recv_chk(a, buf, 5, sizeof buf, MSG_WAITALL))
+CASE(__recvfrom_chk_ok, __recvfrom_chk(a, buf, 5, sizeof buf, MSG_WAITALL, NULL, NULL))
+CASE(recv_tracked_wouldblock, recv(a, buf, 5, MSG_DONTWAIT))
 CASE(sendfile_ok, sendfile(c, tmpfile_fd, &(off_t){0}, 10))
 CASE(splice_ok, splice(pipefd[0], NULL, c, NULL, 7, 0))
 CASE(recv_all_ok, recv(a, buf, 17, MSG_WAITALL))
+CASE(sendfile64_ok, sendfile64(c, tmpfile_fd, &(off64_t){0}, 10))
+CASE(recv_sendfile64_ok, recv(a, buf, 10, MSG_WAITALL))
+CASE(fcntl64_getfl_ok, fcntl64(c, F_GETFL))
+CASE(second_socket_ok, c2 = socket(AF_INET, SOCK_STREAM, 0))
+CASE(second_connect_ok, connect(c2, SA(listen_addr), sizeof listen_addr))
+CASE(accept4_ok, a2 = accept4(lfd, NULL, NULL, SOCK_CLOEXEC))
+CASE(close_second_pair_ok, close(c2) | close(a2))
 CASE(getsockopt_ok, getsockopt(c, SOL_SOCKET, SO_ERROR, buf, &(socklen_t){sizeof(int)}))
 CASE(epoll_ctl_ok, epoll_ctl(epfd, EPOLL_CTL_ADD, c, &(struct epoll_event){.events = EPOLLIN}))
 CASE(dup_ok, d = dup(c))
@@ -153,6 +191,17 @@ CASE(connect_isconn, connect(c, SA(listen_addr), sizeof listen_addr))
 CASE(send_after_shutdown, send(c, "x", 1, MSG_NOSIGNAL))
 CASE(recv_tracked_badflags, recv(c, buf, 5, MSG_OOB | MSG_DONTWAIT))
 CASE(connect_nonblocking_refused, connect(nonblock_sock, SA(closed_addr), sizeof closed_addr))
+
+static void *nothing(void *arg) { return arg; }
+static long case_pthread_create_ok(void) {
+  pthread_t t;
+  int rc = pthread_create(&t, NULL, nothing, NULL);
+  int e = errno; /* the creator's errno, kept across the join */
+  if (rc == 0)
+    pthread_join(t, NULL);
+  errno = e;
+  return rc;
+}
 
 static long case_fork_ok(void) {
   fflush(stdout); /* the child must not print the parent's buffered lines again (ThreadSanitizer's
@@ -184,9 +233,16 @@ static const struct entry table[] = {
     E(fcntl_dupfd_badarg), E(fcntl_getfl_badfd), E(close_range_inverted),
     E(close_range_badflags), E(sendfile_badfds), E(splice_badfds), E(syscall_close_minus1),
     E(syscall_dup_badfd), E(getsockopt_notsock), E(epoll_ctl_badfd), E(execve_missing),
+    E(__read_chk_badfd), E(__recv_chk_badfd), E(__recvfrom_chk_badfd), E(fcntl64_getfl_badfd),
+    E(sendfile64_badfds), E(execv_missing), E(execvp_missing), E(execvpe_missing),
+    E(execveat_badfd), E(fexecve_badfd), E(execl_missing), E(execlp_missing), E(execle_missing),
     E(listen_ok), E(socket_ok), E(connect_ok), E(accept_ok), E(send_ok), E(recv_ok), E(write_ok),
-    E(read_ok), E(writev_ok), E(readv_ok), E(sendmsg_ok), E(recvmsg_ok), E(sendfile_ok),
-    E(splice_ok), E(recv_all_ok), E(getsockopt_ok), E(epoll_ctl_ok), E(dup_ok), E(dup2_ok),
+    E(read_ok), E(writev_ok), E(readv_ok), E(sendmsg_ok), E(recvmsg_ok), E(sendto_ok),
+    E(recvfrom_ok), E(sendmmsg_ok), E(recvmmsg_ok), E(send_for_chk_ok), E(__read_chk_ok),
+    E(__recv_chk_ok), E(__recvfrom_chk_ok), E(recv_tracked_wouldblock), E(sendfile_ok),
+    E(splice_ok), E(recv_all_ok), E(sendfile64_ok), E(recv_sendfile64_ok), E(fcntl64_getfl_ok),
+    E(second_socket_ok), E(second_connect_ok), E(accept4_ok), E(close_second_pair_ok),
+    E(pthread_create_ok), E(getsockopt_ok), E(epoll_ctl_ok), E(dup_ok), E(dup2_ok),
     E(dup3_ok), E(fcntl_dupfd_ok), E(fcntl_dupfd_cloexec_ok), E(fcntl_getfl_ok), E(close_ok),
     E(close_range_ok), E(syscall_close_ok), E(closefrom_ok), E(fclose_ok), E(fork_ok),
     E(shutdown_ok), E(close_accepted_ok),
