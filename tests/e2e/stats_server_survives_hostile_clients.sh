@@ -200,6 +200,8 @@ only_these "silent" 'error'
 [ "$(wc -l <<<"$OUT")" = 50 ] || fail "silent: $(wc -l <<<"$OUT") of 50 silent clients accounted for"
 [ "${dropped%.*}" -lt 5 ] || fail "silent: the silent clients were dropped only after ${dropped}s"
 assert_contains "$meanwhile" "meanwhile stats" "a normal client while 50 silent ones are connected"
+# served at once, not after the silent ones were timed out (2 s each)
+[ "$(awk '{print ($3 < 1.5)}' <<<"$meanwhile")" = 1 ] || fail "silent: the normal client waited: $meanwhile"
 
 # 4. Binary junk, control characters and empty lines: an error line each.
 attack junk

@@ -99,27 +99,27 @@ finish d
 
 # 6. Unsafe run directories are refused: the host runs normally, a warning names the directory,
 # no socket is made, and the directory is left as it was.
-refused() { # NAME DIR WHY
+refused() { # NAME DIR WHY REASON: REASON is what the warning must say of DIR
   start_shimmed "$1" CONNWARDEN_RUNDIR="$2"
   local pid=${HPID[$1]} before
   before=$(stat -c '%a %U' "$2")
   wait_for 5 grep -qF "$2" "$T/$1.err"
-  assert_contains "$(cat "$T/$1.err")" "connwarden[$pid]" "$3: warning from the host's shim"
+  assert_contains "$(cat "$T/$1.err")" "connwarden[$pid]: stats off: $2 $4" "$3: warning from the host's shim"
   [ ! -e "$2/$pid.sock" ] || fail "$3: a socket was made in $2"
   finish "$1"
   assert_eq "$RC" 0 "$3: exit status"
   assert_eq "$(stat -c '%a %U' "$2")" "$before" "$3: directory untouched"
 }
 mkdir -m 0770 "$T/group"
-refused group "$T/group" "group-writable run directory"
+refused group "$T/group" "group-writable run directory" "is open to group or others"
 mkdir -m 0707 "$T/world"
-refused world "$T/world" "world-writable run directory"
+refused world "$T/world" "world-writable run directory" "is open to group or others"
 mkdir -m 0700 "$T/target" && ln -s "$T/target" "$T/link"
-refused link "$T/link" "symbolic link run directory"
+refused link "$T/link" "symbolic link run directory" "is a symbolic link"
 [ -z "$(ls -A "$T/target")" ] || fail "a socket was made through the symbolic link"
 if [ "$(id -u)" = 0 ]; then
   mkdir -m 0700 "$T/others" && chown nobody "$T/others"
-  refused others "$T/others" "run directory owned by another user"
+  refused others "$T/others" "run directory owned by another user" "is owned by another user"
 else
   note "not root: the other-owner case needs chown, skipped"
 fi
