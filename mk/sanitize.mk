@@ -19,8 +19,9 @@ ASAN_FLAGS = $(SAN_COMMON) -fsanitize=address,undefined -fno-sanitize-recover=un
   -Wl,-rpath,$(dir $(call san_runtime,asan))
 TSAN_FLAGS = $(SAN_COMMON) -fsanitize=thread -Wl,-rpath,$(dir $(call san_runtime,tsan))
 
-# A sanitizer report stops the process with a status of its own. ASan's leak check is off: the
-# interpreters the tests run (Python) keep memory to their exit by design. verify_asan_link_order
+# A sanitizer report stops the process with a status of its own. ASan's leak check is off for the
+# end-to-end tests, since the interpreters they run (Python) keep memory to their exit by design,
+# and on for the unit tests (ASAN_UNIT_ENV), which are our code and cmocka alone. verify_asan_link_order
 # is off for the processes whose LD_PRELOAD a test builds with the shim first on purpose.
 # die_after_fork=0: the shim starts its threads again in a fork child of a threaded parent, which
 # TSan allows only when asked (its atfork handlers make that safe). report_thread_leaks=0: test
@@ -30,22 +31,19 @@ TSAN_FLAGS = $(SAN_COMMON) -fsanitize=thread -Wl,-rpath,$(dir $(call san_runtime
 SAN_SYMBOLIZER := external_symbolizer_path=/usr/lib/llvm-19/bin/llvm-symbolizer
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1:exitcode=66:$(SAN_SYMBOLIZER) \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:$(SAN_SYMBOLIZER)
+ASAN_UNIT_ENV := $(subst detect_leaks=0,detect_leaks=1,$(ASAN_ENV))
 TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:exitcode=66:die_after_fork=0:report_thread_leaks=0:atexit_sleep_ms=0:$(SAN_SYMBOLIZER)
 
 # Tests that cannot run under a sanitizer, with the reason:
 #  hostile_host_allocation_failure_is_not_fatal: its failing allocator must serve the shim's
 #    malloc calls, and with a runtime first in LD_PRELOAD the runtime's malloc serves them.
-#  hostile_host_prefork_workers_are_exact (TSan only): in a fork child of a threaded parent (the
-#    shim's threads run in the parent) ThreadSanitizer turns its interceptors off and never delivers
-#    the asynchronous signals it defers, so the workers never see the SIGTERM that ends them.
 #  hostile_host_signal_storm_never_deadlocks (TSan only): TSan runs a signal handler at once when
 #    the thread is inside a blocking interceptor (accept, read), and the shim's wrapper runs inside
 #    that interceptor, instrumented: a handler that lands in one of TSan's own routines there (an
 #    atomic, an annotation) deadlocks the runtime itself (seen with gdb). The plain build and ASan
 #    run the storm.
 SAN_E2E_SKIP ?= hostile_host_allocation_failure_is_not_fatal
-TSAN_E2E_SKIP ?= hostile_host_allocation_failure_is_not_fatal hostile_host_prefork_workers_are_exact \
-  hostile_host_signal_storm_never_deadlocks
+TSAN_E2E_SKIP ?= hostile_host_allocation_failure_is_not_fatal hostile_host_signal_storm_never_deadlocks
 
 SAN_HOSTS = $(patsubst $(BUILD)/%,$(1)/%,$(HOST_BINS))
 san_e2e = $(filter-out $(1:%=tests/e2e/%.sh),$(wildcard tests/e2e/*.sh))
@@ -55,7 +53,7 @@ san_e2e = $(filter-out $(1:%=tests/e2e/%.sh),$(wildcard tests/e2e/*.sh))
 san-deps:
 	scripts/deps sanitize
 
-# san_check DIR,FLAGS,ENV,RUNTIME,SKIP,HOST_CC,HOST_CFLAGS (expanded after san-deps has installed
+# san_check DIR,FLAGS,ENV,RUNTIME,SKIP,HOST_CC,HOST_CFLAGS,UNIT_ENV (expanded after san-deps has installed
 # the compiler). DIR keeps its settings in DIR/config.mk (see the Makefile), so `make BUILD=DIR`
 # builds alike.
 define san_check
@@ -64,7 +62,7 @@ define san_check
 	  '$(SAN_CC)' '$(6)' '$(7)' '$(CC)' '$(2)' >$(1)/config.mk.new
 	cmp -s $(1)/config.mk.new $(1)/config.mk && rm $(1)/config.mk.new || mv $(1)/config.mk.new $(1)/config.mk
 	$(MAKE) BUILD=$(1) all $(call SAN_HOSTS,$(1))
-	$(3) $(MAKE) BUILD=$(1) unit
+	$(8) $(MAKE) BUILD=$(1) unit
 	$(3) CW_BUILD=$(1) CW_PRELOAD_PREFIX=$(4) tests/e2e/run $(call san_e2e,$(5))
 endef
 
@@ -73,7 +71,7 @@ endef
 # fd races. The fortified host (single-threaded) is always built by the default compiler, whose
 # headers turn its reads into __read_chk.
 check-asan: san-deps
-	$(call san_check,build-asan,$(ASAN_FLAGS),$(ASAN_ENV),$(call san_runtime,asan),$(SAN_E2E_SKIP),$(CC),)
+	$(call san_check,build-asan,$(ASAN_FLAGS),$(ASAN_ENV),$(call san_runtime,asan),$(SAN_E2E_SKIP),$(CC),,$(ASAN_UNIT_ENV))
 
 check-tsan: san-deps
-	$(call san_check,build-tsan,$(TSAN_FLAGS),$(TSAN_ENV),$(call san_runtime,tsan),$(TSAN_E2E_SKIP),$(SAN_CC),$(filter-out -O1,$(TSAN_FLAGS)))
+	$(call san_check,build-tsan,$(TSAN_FLAGS),$(TSAN_ENV),$(call san_runtime,tsan),$(TSAN_E2E_SKIP),$(SAN_CC),$(filter-out -O1,$(TSAN_FLAGS)),$(TSAN_ENV))

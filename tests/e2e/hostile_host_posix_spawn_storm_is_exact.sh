@@ -18,7 +18,7 @@ run_storm() {
   export SPAWN_STORM_CHILD_LOG=$T/$1.children
   if [ -n "$2" ]; then bg shimmed "$HOST" "$PORT" >"$T/$1.out" 2>"$T/$1.err"; else bg "$HOST" "$PORT" >"$T/$1.out" 2>"$T/$1.err"; fi
   HPID=$BG_PID
-  wait_for 30 grep -q '^traffic ' "$T/$1.out"
+  wait_for 60 grep -q '^traffic ' "$T/$1.out" # about 20 s under ThreadSanitizer
   SPAWNS=$(grep '^spawns=' "$T/$1.out")
   TRAFFIC=$(grep '^traffic ' "$T/$1.out")
   note "$1: $SPAWNS"

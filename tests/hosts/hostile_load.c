@@ -437,6 +437,8 @@ static int worker(int lfd) {
   while (!__atomic_load_n(&term, __ATOMIC_RELAXED)) {
     int s = accept(lfd, NULL, NULL);
     if (s < 0) {
+      if (errno == EINVAL) /* the parent shut the listener down: the end */
+        break;
       if (errno != EINTR && errno != EAGAIN)
         return 3;
       continue;
@@ -500,6 +502,10 @@ static int prefork(void) {
   for (int i = 0; i < WORKERS; i++)
     printf("%d%s", (int)w[i], i + 1 < WORKERS ? "," : "\n");
   hold();
+  /* The workers' end: the shared listener shut down (accept fails with EINVAL in every one), or
+   * SIGTERM, whichever reaches them (ThreadSanitizer delivers no signal to the fork children of a
+   * threaded parent). */
+  shutdown(lfd, SHUT_RDWR);
   int bad_workers = 0;
   for (int i = 0; i < WORKERS; i++) {
     kill(w[i], SIGTERM);
