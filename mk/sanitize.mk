@@ -28,11 +28,12 @@ TSAN_FLAGS = $(SAN_COMMON) -fsanitize=thread -Wl,-rpath,$(dir $(call san_runtime
 # hosts leave threads running at exit on purpose (traffic until killed). atexit_sleep_ms=0: no
 # second of sleep in every exit (a host forking 60 children would spend a minute in them).
 # Reports name functions and lines through LLVM 19's symbolizer (package llvm-19).
+# tests/tsan.supp silences TSan reports inside the uninstrumented programs the tests run (Node.js).
 SAN_SYMBOLIZER := external_symbolizer_path=/usr/lib/llvm-19/bin/llvm-symbolizer
 ASAN_ENV := ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0:abort_on_error=1:exitcode=66:$(SAN_SYMBOLIZER) \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:$(SAN_SYMBOLIZER)
 ASAN_UNIT_ENV := $(subst detect_leaks=0,detect_leaks=1,$(ASAN_ENV))
-TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:exitcode=66:die_after_fork=0:report_thread_leaks=0:atexit_sleep_ms=0:$(SAN_SYMBOLIZER)
+TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:exitcode=66:die_after_fork=0:report_thread_leaks=0:atexit_sleep_ms=0:suppressions=$(CURDIR)/tests/tsan.supp:$(SAN_SYMBOLIZER)
 
 # Tests that cannot run under a sanitizer, with the reason:
 #  hostile_host_allocation_failure_is_not_fatal: its failing allocator must serve the shim's
