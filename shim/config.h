@@ -30,6 +30,7 @@ struct cw_config {
   int64_t max_conns_per_dest; /* 0 = no cap */
   int64_t idle_timeout_ms;    /* 0 = off */
   int64_t max_lifetime_ms;    /* 0 = off */
+  int64_t evict_idle_ms;      /* 0 = off; eviction at a cap with connects waiting */
   /* immutable after start-up */
   enum cw_on_cap on_cap;
   int64_t queue_timeout_ms;

@@ -6,8 +6,11 @@
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/select.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +20,7 @@
 #include <unistd.h>
 #include "backtrace.h"
 #include "config.h"
+#include "follow.h"
 #include "hooks.h"
 #include "lifecycle.h"
 #include "ownfd.h"
@@ -50,16 +54,24 @@
 #define CW_SET(field, v) ((field) = (v))
 #endif
 
+/* A queued connect that failed is reported by the kernel as refused, once (SO_ERROR, or the next
+ * read or write): that ECONNREFUSED becomes the errno the failure really has (the cap errno at a
+ * queue timeout). On the failure path only. */
+static inline void failed_errno(struct cw_conn *c) {
+  if (CW_UNLIKELY(__atomic_load_n(&c->failed, __ATOMIC_RELAXED)) && errno == ECONNREFUSED)
+    errno = (int)c->acked;
+}
+
 static inline void count_in(struct cw_conn *c, size_t r) {
   CW_BUMP(c->bytes_in, r);
   CW_BUMP(c->calls_in, 1);
-  CW_SET(c->last_ns, cw_tick());
+  CW_SET(c->last_ns, cw_tick() & ~(int64_t)CW_LAST_WROTE);
 }
 
 static inline void count_out(struct cw_conn *c, size_t r) {
   CW_BUMP(c->bytes_out, r);
   CW_BUMP(c->calls_out, 1);
-  CW_SET(c->last_ns, cw_tick());
+  CW_SET(c->last_ns, cw_tick() | CW_LAST_WROTE);
 }
 
 /* After a read-side call on a tracked connection: bytes, or a 0 return, which is EOF from the
@@ -71,12 +83,16 @@ static inline void count_out(struct cw_conn *c, size_t r) {
       count_in(c, (size_t)(r));                                                                    \
     else if ((r) == 0)                                                                             \
       CW_SET((c)->peer_closed, 1);                                                                 \
+    else                                                                                           \
+      failed_errno(c);                                                                             \
   } while (0)
 
 #define AFTER_OUT(c, r)                                                                            \
   do {                                                                                             \
     if ((r) > 0)                                                                                   \
       count_out(c, (size_t)(r));                                                                   \
+    else if ((r) < 0)                                                                              \
+      failed_errno(c);                                                                             \
   } while (0)
 
 #define STRIP(...) __VA_ARGS__
@@ -87,10 +103,6 @@ static inline void count_out(struct cw_conn *c, size_t r) {
   WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r))
 #define WRAP_IO(ret, name, params, args, fdv, after)                                               \
   static __attribute__((noinline)) ret tracked_##name(STRIP params, struct cw_conn *c_) {          \
-    if (CW_UNLIKELY(c_->parked)) { /* a connect in progress has no data yet */                    \
-      errno = EAGAIN;                                                                              \
-      return -1;                                                                                   \
-    }                                                                                              \
     ret r = CW_REAL(name) args;                                                                    \
     after;                                                                                         \
     return r;                                                                                      \
@@ -109,14 +121,13 @@ static inline void count_out(struct cw_conn *c, size_t r) {
 #include "hooks.def"
 #undef CW_HOOK
 
-/* A new fd number: a record (or a parked connect) still on it was closed by a path we could not
- * see. */
+/* A new fd number: a record (a connection or a queued connect) or followed registrations still
+ * on it were left by a close we could not see. */
 static void after_newfd(int fd) {
-  if (fd >= 0 && !cw_guard && !cw_locked && (cw_table_get(fd) || cw_fdflag(fd, CW_FD_PARKED)) &&
+  if (fd >= 0 && !cw_guard && !cw_locked && (cw_table_get(fd) || cw_fdflag(fd, CW_FD_FOLLOW)) &&
       !cw_in_foreign_child())
     CW_SAVE_ERRNO({
-      if (cw_fdflag(fd, CW_FD_PARKED))
-        cw_policy_forget(fd);
+      cw_follow_drop(fd);
       if (cw_table_get(fd))
         cw_table_fd_reused(fd);
     });
@@ -156,26 +167,74 @@ static int track(struct cw_conn_info *info) {
 
 static void abandon_on_cancel(void *ad) { cw_policy_abandon(ad); }
 
+/* A blocking connect() whose connect is queued (policy.c): the thread waits in the kernel's own
+ * connect on its socket, which is connecting to the shim's black hole, exactly as it would wait
+ * for a slow peer; signals (EINTR), SO_SNDTIMEO and cancellation act on it there. The switch to
+ * the real peer wakes it: it then waits for the real connect the same way. */
+static int wait_queued(int fd, const struct sockaddr *sa, socklen_t salen, uint64_t id) {
+  for (;;) {
+    int r = CW_REAL(connect)(fd, sa, salen), e = r < 0 ? errno : 0, err = 0, st;
+    CW_SAVE_ERRNO({
+      cw_guard++;
+      st = cw_policy_queued_state(fd, id, &err);
+      cw_guard--;
+    });
+    switch (st) {
+    case CW_Q_WAITING: /* a signal, or SO_SNDTIMEO: it goes on connecting, as the kernel's would */
+      if (e == 0 || e == EPIPE || e == ECONNRESET || e == ECONNABORTED)
+        continue; /* woken by a switch that is not ours to see: wait again */
+      errno = e == EALREADY ? EINPROGRESS : e; /* the host's first connect: still in progress */
+      return -1;
+    case CW_Q_FAILED:
+      errno = err;
+      return -1;
+    case CW_Q_STARTED:
+      /* the real connect runs: wait for it (0 when it completed; EISCONN if it already had) */
+      if (r == 0)
+        return 0;
+      r = CW_REAL(connect)(fd, sa, salen);
+      if (r == 0 || errno == EISCONN)
+        return 0;
+      if (errno != EINTR && errno != EALREADY && errno != EINPROGRESS)
+        CW_SAVE_ERRNO({
+          cw_guard++;
+          cw_policy_connect_failed(fd, id);
+          cw_guard--;
+        });
+      return -1;
+    default: /* the host closed it meanwhile */
+      errno = e ? e : EBADF;
+      return -1;
+    }
+  }
+}
+
+static int is_nonblocking(int fd) {
+  int fl = CW_REAL(fcntl)(fd, F_GETFL);
+  return fl >= 0 && (fl & O_NONBLOCK);
+}
+
 /* A connect on a fresh TCP socket to an IPv4/IPv6 peer goes through the caps (policy.c): it may
- * be admitted, refused, made to wait, or parked (non-blocking: EINPROGRESS now, the real connect
- * when a slot frees). Everything else is passed through and, when it starts a connection,
- * tracked. */
+ * be admitted, refused, or queued (non-blocking: EINPROGRESS now; blocking: the thread waits in
+ * connect). Everything else is passed through and, when it starts a connection, tracked. */
 int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
   CW_ENSURE(connect, CW_RAW(SYS_connect, fd, sa, salen));
   if (!sa || salen < (socklen_t)sizeof(sa_family_t) ||
       (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || !may_track())
     return CW_REAL(connect)(fd, sa, salen);
-  if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED))) { /* the host asks again about a parked one */
-    int rc;
-    CW_SAVE_ERRNO(rc = cw_policy_connect_again(fd));
-    if (rc < 0) {
-      errno = -rc;
-      return -1;
-    }
-    return CW_REAL(connect)(fd, sa, salen);
+  struct cw_conn *c = cw_table_get(fd);
+  if (CW_UNLIKELY(c != NULL) && (c->queued || c->failed)) {
+    /* the host asks again about a queued connect: the kernel answers (EALREADY), a blocking one
+     * waits for its turn, and a failure is told as such */
+    if (c->queued && !is_nonblocking(fd))
+      return wait_queued(fd, sa, salen, c->id);
+    int r = CW_REAL(connect)(fd, sa, salen);
+    if (r < 0)
+      failed_errno(c);
+    return r;
   }
   /* connect() is a cancellation point: a pending cancellation acts here, as at the real call,
-   * before the policy may park or refuse this one without making it */
+   * before the policy may queue or refuse this one without making it */
   pthread_testcancel();
   struct cw_conn_info info;
   struct cw_admit ad = {.result = CW_ADMIT_PASS};
@@ -184,10 +243,9 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
     cw_guard++;
     probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &info) == 0;
     /* a repeated connect on a socket we track already (checking on progress) takes no slot */
-    struct cw_conn *c = cw_table_get(fd);
     if (probed && !(c && c->ino == info.ino)) {
       info.bt = cw_bt_capture();
-      cw_policy_connect(fd, sa, salen, &info.bt, &ad);
+      cw_policy_connect(fd, sa, salen, &info, &ad);
     } else {
       probed = 0;
     }
@@ -198,14 +256,18 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
     cw_mem_free(info.bt);
     errno = cw_cfg.cap_errno;
     return -1;
-  case CW_ADMIT_TIMEOUT:
-    cw_mem_free(info.bt);
-    errno = ETIMEDOUT;
-    return -1;
-  case CW_ADMIT_PARKED:
-    CW_SAVE_ERRNO(cw_lifecycle_want_server());
-    errno = EINPROGRESS;
-    return -1;
+  case CW_ADMIT_QUEUED: {
+    int nb;
+    CW_SAVE_ERRNO({
+      cw_lifecycle_want_server();
+      nb = is_nonblocking(fd);
+    });
+    if (nb) {
+      errno = EINPROGRESS;
+      return -1;
+    }
+    return wait_queued(fd, sa, salen, ad.id);
+  }
   default:
     break;
   }
@@ -281,11 +343,10 @@ int cw_w_listen(int fd, int backlog) {
 
 /* ---- connections end ------------------------------------------------------------------------ */
 
-/* The fd number is about to stop naming what it names: leave the queue if it was parked, and end
- * its share of a connection. */
+/* The fd number is about to stop naming what it names: end its share of a connection (or of a
+ * queued connect, which then leaves the queue), and forget its followed registrations. */
 static void forget(int fd) {
-  if (cw_fdflag(fd, CW_FD_PARKED))
-    cw_policy_forget(fd);
+  cw_follow_drop(fd);
   if (cw_table_get(fd)) {
     int was = cw_table_defer_slots(1);
     cw_table_close(fd);
@@ -294,7 +355,7 @@ static void forget(int fd) {
 }
 
 static void forget_range(unsigned first, unsigned last) {
-  cw_policy_forget_range(first, last);
+  cw_follow_drop_range(first, last);
   int was = cw_table_defer_slots(1);
   cw_table_close_range(first, last);
   cw_table_defer_slots(was);
@@ -336,7 +397,7 @@ int cw_w_close(int fd) {
     errno = EBADF; /* as for any fd the host never opened */
     return -1;
   }
-  if (CW_UNLIKELY(cw_table_get(fd) != NULL || cw_fdflag(fd, CW_FD_PARKED)) && may_track()) {
+  if (CW_UNLIKELY(cw_table_get(fd) != NULL || cw_fdflag(fd, CW_FD_FOLLOW)) && may_track()) {
     int mark = cw_table_slots_pending(), r;
     CW_SAVE_ERRNO(forget(fd));
     CW_CANCELLABLE_CLOSE(mark, r = CW_REAL(close)(fd));
@@ -390,8 +451,10 @@ static int close_range_around_own(unsigned first, unsigned last, int fl) {
 
 int cw_w_close_range(unsigned first, unsigned last, int fl) {
   CW_ENSURE(close_range, real_close_range(first, last, fl));
-  /* CLOEXEC only marks; bad arguments fail in the kernel exactly as without us */
-  if ((fl & CLOSE_RANGE_CLOEXEC) || first > last || !may_track())
+  /* CLOEXEC only marks; bad arguments fail in the kernel exactly as without us, and change
+   * nothing here */
+  if ((fl & CLOSE_RANGE_CLOEXEC) || (fl & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) ||
+      first > last || !may_track())
     return CW_REAL(close_range)(first, last, fl);
   int mark = cw_table_slots_pending();
   CW_SAVE_ERRNO(forget_range(first, last));
@@ -460,13 +523,13 @@ int cw_w_dup(int fd) {
 }
 
 /* dup2/dup3 onto one of our own fds: move ours away first, then let the host have the number.
- * Onto a parked fd: the host replaces it, so it leaves the queue. */
+ * Onto a queued connect's fd: the host replaces it, so that number's share of it ends. */
 static void before_dup_onto(int fd, int fd2) {
   if (CW_UNLIKELY(cw_own_is(fd2)) && may_track())
     CW_SAVE_ERRNO(cw_own_relocate(fd2));
   /* the number is about to name another file: forget what it names now, as close() does, so the
    * reaper never acts on it after the swap (unless the dup2 is bound to fail) */
-  if (CW_UNLIKELY(cw_table_get(fd2) != NULL || cw_fdflag(fd2, CW_FD_PARKED)) && fd != fd2 &&
+  if (CW_UNLIKELY(cw_table_get(fd2) != NULL || cw_fdflag(fd2, CW_FD_FOLLOW)) && fd != fd2 &&
       may_track())
     CW_SAVE_ERRNO({
       if (CW_REAL(fcntl)(fd, F_GETFD) >= 0)
@@ -486,6 +549,8 @@ int cw_w_dup2(int fd, int fd2) {
 
 int cw_w_dup3(int fd, int fd2, int fl) {
   CW_ENSURE(dup3, CW_RAW(SYS_dup3, fd, fd2, fl));
+  if (fd == fd2 || (fl & ~O_CLOEXEC)) /* EINVAL: the kernel changes nothing, nor do we */
+    return CW_REAL(dup3)(fd, fd2, fl);
   int mark = cw_table_slots_pending();
   before_dup_onto(fd, fd2);
   int r = CW_REAL(dup3)(fd, fd2, fl);
@@ -521,31 +586,230 @@ int cw_w_fcntl64(int fd, int cmd, ...) {
   return fcntl_common(CW_REAL(fcntl64), fd, cmd, arg);
 }
 
-/* A parked connect's result is reported the kernel's way: SO_ERROR is 0 while it waits, and the
- * cap errno once its queue timeout passed. Only parked fds are looked at. */
-int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
-  CW_ENSURE(getsockopt, (int)CW_RAW(SYS_getsockopt, fd, lvl, name, val, len));
-  if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED)) && lvl == SOL_SOCKET && name == SO_ERROR && val &&
-      len && *len >= (socklen_t)sizeof(int) && may_track()) {
-    int err = 0, mine;
-    CW_SAVE_ERRNO(mine = cw_policy_so_error(fd, &err));
-    if (mine) {
-      *(int *)val = err;
-      *len = sizeof(int);
-      return 0;
-    }
-  }
-  return CW_REAL(getsockopt)(fd, lvl, name, val, len);
+/* Wait out a switch of a queued socket to its peer (policy.c) that is running now: what the
+ * kernel shows in its middle is not for the host to see. */
+static void after_switch(void) {
+  if (CW_UNLIKELY(cw_switch_gen_now() & 1) && may_track())
+    CW_SAVE_ERRNO({
+      cw_table_lock();
+      cw_table_unlock();
+    });
 }
 
-/* epoll registrations made on a parked fd belong to the placeholder, and vanish with it: record
- * them, so they are made again on the host's socket when it gets its number back. */
+/* SO_ERROR of a queued connect is the kernel's (0 while it waits); a failed one's refusal is told
+ * with its real errno. Only tracked fds are looked at. */
+int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
+  CW_ENSURE(getsockopt, (int)CW_RAW(SYS_getsockopt, fd, lvl, name, val, len));
+  struct cw_conn *c = cw_table_get(fd);
+  if (CW_LIKELY(c == NULL) || lvl != SOL_SOCKET || name != SO_ERROR)
+    return CW_REAL(getsockopt)(fd, lvl, name, val, len);
+  after_switch();
+  int r = CW_REAL(getsockopt)(fd, lvl, name, val, len);
+  if (r == 0 && val && len && *len >= (socklen_t)sizeof(int) && *(int *)val == ECONNREFUSED &&
+      __atomic_load_n(&c->failed, __ATOMIC_RELAXED))
+    *(int *)val = (int)c->acked;
+  return r;
+}
+
+/* epoll registrations of TCP sockets that are not connected yet, or queued, are followed
+ * (follow.c): a queued socket's switch to its peer takes them off and puts them back. The real
+ * call and the note of it are one step under table_mu, so a switch never comes between them. */
 int cw_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
   CW_ENSURE(epoll_ctl, (int)CW_RAW(SYS_epoll_ctl, epfd, op, fd, ev));
-  int r = CW_REAL(epoll_ctl)(epfd, op, fd, ev);
-  if (CW_UNLIKELY(cw_fdflag(fd, CW_FD_PARKED)) && r == 0 && may_track())
-    CW_SAVE_ERRNO(cw_policy_epoll_ctl(epfd, op, fd, ev));
+  if (CW_LIKELY(!cw_follow_wanted(fd)) || !may_track())
+    return CW_REAL(epoll_ctl)(epfd, op, fd, ev);
+  int r;
+  cw_table_lock();
+  r = CW_REAL(epoll_ctl)(epfd, op, fd, ev);
+  if (r == 0 && cw_follow_wanted(fd))
+    CW_SAVE_ERRNO(cw_follow_ctl_locked(epfd, op, fd, ev));
+  CW_SAVE_ERRNO(cw_table_unlock());
   return r;
+}
+
+/* ---- waiting for readiness ------------------------------------------------------------------ */
+
+/* poll and select are the kernel's, with one addition while connects are queued: if a queued
+ * socket was switched to its peer while the call waited (cw_switch_gen moved), what it reported for
+ * tracked fds may be the switch's passing state. Those fds are looked at again once the switch is
+ * over (under table_mu), and if nothing is left to report the wait goes on for the time that
+ * remains. With no connect queued this is one load. */
+static int queue_empty(void) { return CW_LIKELY(__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) == 0); }
+
+static int switched(unsigned g0) { return (g0 & 1) || cw_switch_gen_now() != g0; }
+
+/* Monotonic deadline from a timeout (-1: none), and what is left of it for the next wait. */
+static int64_t deadline_of(int64_t ns) { return ns < 0 ? -1 : cw_now() + ns; }
+static int64_t left_of(int64_t deadline) {
+  if (deadline < 0)
+    return -1;
+  int64_t l = deadline - cw_now();
+  return l > 0 ? l : 0;
+}
+
+/* Look again at the tracked fds poll reported on. Returns how many have something to report. */
+static int poll_recheck(struct pollfd *fds, nfds_t n) {
+  int count = 0, saved = errno;
+  cw_guard++;
+  cw_table_lock();
+  for (nfds_t i = 0; i < n; i++) {
+    if (fds[i].revents && fds[i].fd >= 0 && cw_table_get(fds[i].fd)) {
+      struct pollfd one = {.fd = fds[i].fd, .events = fds[i].events};
+      fds[i].revents = CW_RAW(SYS_poll, &one, 1, 0) == 1 ? one.revents : 0;
+    }
+    count += fds[i].revents != 0;
+  }
+  cw_table_unlock();
+  cw_guard--;
+  errno = saved;
+  return count;
+}
+
+/* poll/ppoll with a timeout in ns (-1: none) and an optional signal mask (ppoll's). */
+static int poll_queued(struct pollfd *fds, nfds_t n, int64_t timeout_ns, const sigset_t *mask, int pp) {
+  int64_t deadline = deadline_of(timeout_ns);
+  for (;;) {
+    int64_t left = left_of(deadline);
+    unsigned g0 = cw_switch_gen_now();
+    int r;
+    if (pp) {
+      struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+      r = CW_REAL(ppoll)(fds, n, left < 0 ? NULL : &ts, mask);
+    } else {
+      r = CW_REAL(poll)(fds, n, left < 0 ? -1 : (int)((left + 999999) / 1000000));
+    }
+    if (r <= 0 || !switched(g0) || !may_track())
+      return r;
+    if ((r = poll_recheck(fds, n)) > 0 || (deadline >= 0 && left_of(deadline) == 0))
+      return r;
+  }
+}
+
+static int64_t ms_ns(int ms) { return ms < 0 ? -1 : (int64_t)ms * 1000000; }
+static int64_t ts_ns(const struct timespec *t) {
+  return t ? (int64_t)t->tv_sec * 1000000000 + t->tv_nsec : -1;
+}
+
+int cw_w_poll(struct pollfd *fds, nfds_t n, int ms) {
+  CW_ENSURE(poll, (int)CW_RAW(SYS_poll, fds, n, ms));
+  if (queue_empty())
+    return CW_REAL(poll)(fds, n, ms);
+  return poll_queued(fds, n, ms_ns(ms), NULL, 0);
+}
+
+int cw_w___poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fdslen) {
+  CW_ENSURE(__poll_chk, (int)CW_RAW(SYS_poll, fds, n, ms));
+  if (queue_empty() || fdslen / sizeof *fds < n) /* the check's failure is libc's to report */
+    return CW_REAL(__poll_chk)(fds, n, ms, fdslen);
+  return poll_queued(fds, n, ms_ns(ms), NULL, 0);
+}
+
+int cw_w_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *m) {
+  CW_ENSURE(ppoll, (int)CW_RAW(SYS_ppoll, fds, n, t, m, 8));
+  if (queue_empty() || (t && (t->tv_sec < 0 || t->tv_nsec < 0 || t->tv_nsec >= 1000000000)))
+    return CW_REAL(ppoll)(fds, n, t, m);
+  return poll_queued(fds, n, ts_ns(t), m, 1);
+}
+
+int cw_w___ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *m,
+                     size_t fdslen) {
+  CW_ENSURE(__ppoll_chk, (int)CW_RAW(SYS_ppoll, fds, n, t, m, 8));
+  if (queue_empty() || fdslen / sizeof *fds < n ||
+      (t && (t->tv_sec < 0 || t->tv_nsec < 0 || t->tv_nsec >= 1000000000)))
+    return CW_REAL(__ppoll_chk)(fds, n, t, m, fdslen);
+  return poll_queued(fds, n, ts_ns(t), m, 1);
+}
+
+/* select's sets, as the host passed them, for a wait that goes on after a recheck. */
+#define SEL_MAX 65536 /* beyond this many fds (rare: FD_SETSIZE is 1024), no recheck */
+struct sel {
+  int nfds;
+  fd_set *set[3];
+  size_t bytes;
+};
+
+static int sel_isset(const fd_set *s, int fd) { return s && FD_ISSET(fd, s); }
+
+/* Look again at the tracked fds select reported on. Returns how many bits are left. */
+static int select_recheck(struct sel *sl, fd_set *const in[3]) {
+  static const short want[3] = {POLLIN, POLLOUT, POLLPRI};
+  static const short says[3] = {POLLIN | POLLHUP | POLLERR, POLLOUT | POLLERR, POLLPRI};
+  int count = 0, saved = errno;
+  cw_guard++;
+  cw_table_lock();
+  for (int fd = 0; fd < sl->nfds; fd++) {
+    int any = 0;
+    for (int k = 0; k < 3; k++)
+      any |= sel_isset(sl->set[k], fd);
+    if (any && cw_table_get(fd)) {
+      struct pollfd one = {.fd = fd};
+      for (int k = 0; k < 3; k++)
+        if (sel_isset(in[k], fd))
+          one.events |= want[k];
+      short rev = CW_RAW(SYS_poll, &one, 1, 0) == 1 ? one.revents : 0;
+      for (int k = 0; k < 3; k++)
+        if (sl->set[k] && sel_isset(in[k], fd) && !(rev & says[k]))
+          FD_CLR(fd, sl->set[k]);
+    }
+    for (int k = 0; k < 3; k++)
+      count += sel_isset(sl->set[k], fd);
+  }
+  cw_table_unlock();
+  cw_guard--;
+  errno = saved;
+  return count;
+}
+
+static int select_queued(int nfds, fd_set *r, fd_set *w, fd_set *e, int64_t timeout_ns,
+                         struct timeval *tv, const sigset_t *mask, int ps) {
+  struct sel sl = {.nfds = nfds, .set = {r, w, e}, .bytes = ((size_t)nfds + 63) / 64 * 8};
+  char copy[3][sl.bytes ? sl.bytes : 1];
+  fd_set *in[3];
+  for (int k = 0; k < 3; k++) {
+    in[k] = sl.set[k] ? (fd_set *)copy[k] : NULL;
+    if (in[k])
+      memcpy(in[k], sl.set[k], sl.bytes);
+  }
+  int64_t deadline = deadline_of(timeout_ns);
+  for (;;) {
+    int64_t left = left_of(deadline);
+    unsigned g0 = cw_switch_gen_now();
+    int rc;
+    if (ps) {
+      struct timespec ts = {.tv_sec = left / 1000000000, .tv_nsec = left % 1000000000};
+      rc = CW_REAL(pselect)(nfds, r, w, e, left < 0 ? NULL : &ts, mask);
+    } else {
+      struct timeval t = {.tv_sec = left / 1000000000, .tv_usec = (left % 1000000000) / 1000};
+      rc = CW_REAL(select)(nfds, r, w, e, left < 0 ? NULL : &t);
+      if (tv && left >= 0) /* Linux tells what is left of the timeout */
+        *tv = t;
+    }
+    if (rc <= 0 || !switched(g0) || !may_track())
+      return rc;
+    if ((rc = select_recheck(&sl, in)) > 0 || (deadline >= 0 && left_of(deadline) == 0))
+      return rc;
+    for (int k = 0; k < 3; k++)
+      if (in[k])
+        memcpy(sl.set[k], in[k], sl.bytes);
+  }
+}
+
+int cw_w_select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv) {
+  CW_ENSURE(select, (int)CW_RAW(SYS_select, nfds, r, w, e, tv));
+  if (queue_empty() || nfds <= 0 || nfds > SEL_MAX ||
+      (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000)))
+    return CW_REAL(select)(nfds, r, w, e, tv);
+  return select_queued(nfds, r, w, e, tv ? (int64_t)tv->tv_sec * 1000000000 + tv->tv_usec * 1000 : -1,
+                       tv, NULL, 0);
+}
+
+int cw_w_pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t,
+                 const sigset_t *m) {
+  CW_ENSURE(pselect, (int)CW_RAW(SYS_pselect6, nfds, r, w, e, t, 0));
+  if (queue_empty() || nfds <= 0 || nfds > SEL_MAX ||
+      (t && (t->tv_sec < 0 || t->tv_nsec < 0 || t->tv_nsec >= 1000000000)))
+    return CW_REAL(pselect)(nfds, r, w, e, t, m);
+  return select_queued(nfds, r, w, e, ts_ns(t), NULL, m, 1);
 }
 
 int cw_w_shutdown(int fd, int how) {

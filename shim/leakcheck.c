@@ -189,7 +189,7 @@ int cw_leakcheck_run(int status) {
   int n = 0;
   for (int i = 0; i < s.nconns; i++) {
     const struct cw_conn_view *c = &s.conns[i];
-    if (c->inherited)
+    if (c->inherited || c->queued) /* a queued connect never became a connection */
       continue;
     struct cw_leak_view *l = &v[n++];
     cw_leak_from_conn(l, c);

@@ -197,6 +197,7 @@ static void init(void) {
     cw_guard--;
     return;
   }
+  cw_policy_init();
   if (cw_cfg.backtrace)
     cw_bt_warm();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -1,52 +1,67 @@
 /* policy.c - the caps. Admits a connect when the process and destination caps allow; otherwise
- * refuses it, makes a blocking connect wait, or parks a non-blocking one: its socket is kept at
- * a hidden own fd while a never-ready placeholder (a loopback listener nobody knows) holds its
- * number, so poll/select/epoll see a connect in progress. Slots freed are granted to waiters
- * oldest first. The queue is guarded by table_mu (grants must be atomic with slot counts); the
- * system calls made under it (dup3, connect on a non-blocking socket, epoll_ctl) never block. */
+ * refuses it or queues it, and hands freed slots to the queue oldest first. Called by interpose
+ * (host threads), the reaper (queue timeouts, grants) and the server (`set`). The queue is
+ * guarded by table_mu: a grant must be atomic with the slot counts. Under it only non-blocking
+ * system calls are made.
+ *
+ * Why a queued connect looks exactly like a connect in progress: it is one. The host's own socket
+ * starts a connect to a black hole of the shim's (a loopback listener whose accept queue is
+ * full: the kernel drops its SYNs), so it sits in SYN_SENT, and every call the host makes on it,
+ * poll, select, epoll in any mode and any order, reads, writes, SO_ERROR, getpeername, dup,
+ * shutdown, fork, exec, is answered by the kernel as for a slow peer. Nothing is swapped and no
+ * fd is borrowed: the host's fd budget is untouched and its number always names its own socket.
+ * When the slot comes, the granting thread switches the socket to its real peer: connect
+ * AF_UNSPEC, then the real connect (non-blocking), on the same socket. That switch is the one
+ * moment the kernel shows what a slow peer never would (CLOSE with ECONNRESET, for a few
+ * microseconds), so it runs under table_mu with cw_switch_gen odd, the host's epoll registrations
+ * of the socket taken off around it (follow.c), and the poll/select/SO_ERROR wrappers look again
+ * when a switch ran while they looked. A blocking connect at the cap is the same queued connect,
+ * with the host's thread waiting in the kernel's own connect: the switch wakes it, and it waits
+ * again for the real connect; signals, SO_SNDTIMEO and cancellation act on it as on any connect.
+ * At the queue timeout a non-blocking one is switched to a loopback port that refuses (a bound
+ * socket that does not listen): it fails as a refused connect does. */
 #define _GNU_SOURCE
 #include "policy.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "config.h"
+#include "follow.h"
 #include "log.h"
 #include "ownfd.h"
 #include "real.h"
 #include "sock.h"
 
-enum { W_WAITING, W_ADMITTED, W_TIMEDOUT };
-enum { K_BLOCKING, K_PARKED };
-#define MAX_REGS 8
+#ifndef TCP_FASTOPEN_CONNECT
+#define TCP_FASTOPEN_CONNECT 30
+#endif
 
-struct waiter {
-  struct waiter *next, *prev; /* the queue, oldest first; or the failed list */
-  int kind, state;
-  struct cw_addr peer;
+union cw_sa {
+  struct sockaddr sa;
+  struct sockaddr_in in;
+  struct sockaddr_in6 in6;
+};
+
+/* A queued connect: the record's place in the queue, and what its real connect needs. */
+struct cw_wait {
+  struct cw_wait *next, *prev; /* the queue, oldest first */
+  struct cw_conn *rec;
   struct cw_dest *dest;
   int64_t since_ns, deadline_ns;
-  pthread_cond_t cv; /* blocking: signalled when admitted */
-  /* parked */
-  int fd, aside, err;
-  uint64_t ph_ino; /* the placeholder's inode: the fd number must still name it to be restored */
-  struct sockaddr_storage sa;
-  socklen_t salen;
-  struct cw_bt *bt;
-  struct {
-    int epfd;
-    struct epoll_event ev;
-  } regs[MAX_REGS];
-  int nregs;
+  union cw_sa to;
+  socklen_t tolen;
+  int fastopen; /* TCP_FASTOPEN_CONNECT was on: off while queued, on again for the real connect */
 };
 
 /* guarded by table_mu */
-static struct waiter *head, *tail; /* waiting, blocking and parked */
-static struct waiter *failed;      /* parked connects that timed out, until the host looks */
-static int64_t refuse_log_ns, refuse_quiet;
+static struct cw_wait *head, *tail;
+static int64_t refuse_log_ns, refuse_quiet, timeout_log_ns, timeout_quiet;
 
 void (*cw_policy_on_park)(void); /* set once by the reaper before any park */
 
@@ -76,27 +91,46 @@ static void take(struct cw_dest *d) {
     d->slots++;
 }
 
+/* One line a second at most for a kind of event: a storm must not flood stderr. */
+static int log_due(int64_t *last_ns, int64_t *quiet) {
+  int64_t now = cw_now();
+  if (now - *last_ns < 1000000000) {
+    (*quiet)++;
+    return 0;
+  }
+  *last_ns = now;
+  return 1;
+}
+
 static void count_refused(struct cw_dest *d, const struct cw_addr *peer, int fd, const char *why) {
   cw_tab.c.refused++;
   if (d)
     d->refused++;
-  /* one line a second at most: a storm of refusals must not flood stderr */
-  int64_t now = cw_now();
-  if (now - refuse_log_ns < 1000000000) {
-    refuse_quiet++;
+  if (!log_due(&refuse_log_ns, &refuse_quiet))
     return;
-  }
   char p[CW_ADDR_STRLEN];
   cw_log(CW_LOG_WARN, "refused: connect fd %d to %s %s (cap %lld, per destination %lld)%s", fd,
          cw_addr_format(peer, p, sizeof p), why, (long long)cw_cfg_get(&cw_cfg.max_conns),
          (long long)cw_cfg_get(&cw_cfg.max_conns_per_dest), refuse_quiet ? " and more since" : "");
-  refuse_log_ns = now;
   refuse_quiet = 0;
+}
+
+static void count_timeout(struct cw_conn *c) {
+  cw_tab.c.queue_timeouts++;
+  if (c->wait && c->wait->dest)
+    c->wait->dest->refused++;
+  if (!log_due(&timeout_log_ns, &timeout_quiet))
+    return;
+  char p[CW_ADDR_STRLEN];
+  cw_log(CW_LOG_WARN, "queue timeout: connect fd %d to %s waited %lldms for a slot%s", c->fd,
+         cw_addr_format(&c->peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms,
+         timeout_quiet ? " and more since" : "");
+  timeout_quiet = 0;
 }
 
 /* ---- the queue ------------------------------------------------------------------------------ */
 
-static void enqueue(struct waiter *w) {
+static void enqueue(struct cw_wait *w) {
   w->next = NULL;
   w->prev = tail;
   if (tail)
@@ -105,10 +139,11 @@ static void enqueue(struct waiter *w) {
     head = w;
   tail = w;
   cw_tab.c.waited++;
-  cw_tab.c.queued++;
+  __atomic_store_n(&cw_tab.c.queued, cw_tab.c.queued + 1, __ATOMIC_RELAXED);
 }
 
-static void dequeue(struct waiter *w) {
+/* Take w off the queue and free it; the wait it did counts. Its record keeps no pointer to it. */
+static void dequeue(struct cw_wait *w) {
   if (w->prev)
     w->prev->next = w->next;
   else
@@ -117,189 +152,278 @@ static void dequeue(struct waiter *w) {
     w->next->prev = w->prev;
   else
     tail = w->prev;
-  w->next = w->prev = NULL;
-  cw_tab.c.queued--;
+  __atomic_store_n(&cw_tab.c.queued, cw_tab.c.queued - 1, __ATOMIC_RELAXED);
   cw_tab.c.wait_ms += (cw_now() - w->since_ns) / 1000000;
+  if (w->rec && w->rec->wait == w)
+    w->rec->wait = NULL;
+  cw_table_defer_free(w);
 }
 
-static struct waiter *find(struct waiter *list, int fd) {
-  for (struct waiter *w = list; w; w = w->next)
-    if (w->kind == K_PARKED && w->fd == fd)
-      return w;
-  return NULL;
+/* The table tells us a queued or failed record lost its last fd (the host closed it). */
+static void on_unqueue(struct cw_conn *c) {
+  if (c->queued && c->wait)
+    dequeue(c->wait);
 }
 
-static void failed_remove(struct waiter *w) {
-  if (w->prev)
-    w->prev->next = w->next;
-  else
-    failed = w->next;
-  if (w->next)
-    w->next->prev = w->prev;
+int64_t cw_policy_waiting_ms_locked(int64_t now) {
+  int64_t ms = 0;
+  for (struct cw_wait *w = head; w; w = w->next)
+    ms += (now - w->since_ns) / 1000000;
+  return ms;
 }
 
-/* ---- parking -------------------------------------------------------------------------------- */
+int64_t cw_policy_queued_since_locked(const struct cw_conn *c) {
+  return c->queued && c->wait ? c->wait->since_ns : 0;
+}
 
-/* A loopback listener of the host socket's family that nobody knows the port of: never readable,
- * never writable, no error, a socket to getsockopt/setsockopt. */
-static int placeholder(int family) {
-  int ph = CW_REAL(socket)(family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (ph < 0)
-    return -1;
-  struct sockaddr_storage ss = {0};
+/* ---- the black hole and the refusing port --------------------------------------------------- */
+
+/* Per family ([0] IPv4, [1] IPv6): a listener whose accept queue is full (listen backlog 0 and
+ * one connection in it that nobody accepts), and a bound socket that does not listen. Made on the
+ * first queued connect, kept for the process's life; own fds, out of the host's way. */
+struct hole {
+  int lfd, filler, refuser;
+  union cw_sa at, refuse;
   socklen_t len;
-  if (family == AF_INET6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    a->sin6_family = AF_INET6;
-    a->sin6_addr = in6addr_loopback;
-    len = sizeof *a;
+  int tried;
+};
+static struct hole holes[2] = {{-1, -1, -1, {{0}}, {{0}}, 0, 0}, {-1, -1, -1, {{0}}, {{0}}, 0, 0}};
+
+static void loopback(union cw_sa *a, int v6) {
+  memset(a, 0, sizeof *a);
+  if (v6) {
+    a->in6.sin6_family = AF_INET6;
+    a->in6.sin6_addr = in6addr_loopback;
   } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    a->sin_family = AF_INET;
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    len = sizeof *a;
+    a->in.sin_family = AF_INET;
+    a->in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   }
-  if (CW_RAW(SYS_bind, ph, &ss, len) < 0 || CW_REAL(listen)(ph, 0) < 0) {
-    CW_REAL(close)(ph);
-    return family == AF_INET6 ? placeholder(AF_INET) : -1;
-  }
-  return ph;
 }
 
-/* Put fd's number back on the host's socket (kept at w->aside) and re-create the epoll
- * registrations the host made on the placeholder: closing the placeholder dropped them.
- * still_ours: the fd's result is still ours to report (a timeout, a connect that failed at
- * once): the mark stays on before any registration can wake the host. */
-static int restore(struct waiter *w, int still_ours) {
-  int rc = -1;
-  cw_table_park_slot_locked(w->fd, 0);
-  if (cw_sock_ino(w->fd) == w->ph_ino) { /* still our placeholder: not closed and reused unseen */
-    /* what the host set on the number while it was parked: blocking mode, close-on-exec */
-    int fl = CW_REAL(fcntl)(w->fd, F_GETFL), fdfl = CW_REAL(fcntl)(w->fd, F_GETFD);
-    if (fl >= 0)
-      CW_REAL(fcntl)(w->aside, F_SETFL, fl);
-    rc = CW_REAL(dup3)(w->aside, w->fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0);
-  }
-  cw_own_del(&w->aside);
-  CW_REAL(close)(w->aside);
-  w->aside = -1;
-  cw_fdflag_set(w->fd, CW_FD_PARKED, rc >= 0 && still_ours);
-  if (rc < 0)
+static int own_socket(int fam, int *ref) {
+  int fd = CW_REAL(socket)(fam, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0)
     return -1;
-  for (int i = 0; i < w->nregs; i++) {
-    struct epoll_event ev = w->regs[i].ev;
-    if (CW_REAL(epoll_ctl)(w->regs[i].epfd, EPOLL_CTL_ADD, w->fd, &ev) < 0 && errno == EEXIST)
-      CW_REAL(epoll_ctl)(w->regs[i].epfd, EPOLL_CTL_MOD, w->fd, &ev);
+  *ref = cw_own_high_fd(fd);
+  if (cw_own_add(ref) < 0) {
+    CW_REAL(close)(*ref);
+    *ref = -1;
+    return -1;
   }
   return 0;
 }
 
-static int park(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_dest *d,
-                const struct cw_addr *peer, struct cw_bt **bt) {
-  if (salen > sizeof(struct sockaddr_storage))
-    return -EINVAL;
-  struct waiter *w = cw_mem_alloc(sizeof *w);
-  if (!w)
-    return -ENOMEM;
-  int fdfl = CW_REAL(fcntl)(fd, F_GETFD);
-  w->fd = fd;
-  w->aside = CW_REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
-  int ph = placeholder(sa->sa_family);
-  if (w->aside < 0 || ph < 0)
+static void own_close(int *ref) {
+  if (*ref < 0)
+    return;
+  cw_own_del(ref);
+  CW_REAL(close)(*ref);
+  *ref = -1;
+}
+
+static void hole_close(struct hole *h) {
+  own_close(&h->lfd);
+  own_close(&h->filler);
+  own_close(&h->refuser);
+}
+
+static int hole_open(struct hole *h, int v6) {
+  int fam = v6 ? AF_INET6 : AF_INET;
+  h->len = v6 ? sizeof h->at.in6 : sizeof h->at.in;
+  loopback(&h->at, v6);
+  loopback(&h->refuse, v6);
+  socklen_t l = h->len;
+  if (own_socket(fam, &h->lfd) < 0 || CW_RAW(SYS_bind, h->lfd, &h->at, h->len) < 0 ||
+      CW_REAL(listen)(h->lfd, 0) < 0 || CW_RAW(SYS_getsockname, h->lfd, &h->at.sa, &l) < 0)
     goto fail;
-  w->aside = cw_own_high_fd(w->aside);
-  if (cw_own_add(&w->aside) < 0)
+  /* the filler fills the accept queue: on loopback its handshake completes at once */
+  if (own_socket(fam, &h->filler) < 0)
     goto fail;
-  w->ph_ino = cw_sock_ino(ph);
-  if (CW_REAL(dup3)(ph, fd, fdfl >= 0 && (fdfl & FD_CLOEXEC) ? O_CLOEXEC : 0) < 0) {
-    cw_own_del(&w->aside);
+  if (CW_REAL(connect)(h->filler, &h->at.sa, h->len) < 0 && errno != EINPROGRESS)
     goto fail;
-  }
-  CW_REAL(close)(ph);
-  cw_fdflag_set(fd, CW_FD_PARKED, 1);
-  cw_table_park_slot_locked(fd, 1);
-  memcpy(&w->sa, sa, salen);
-  w->salen = salen;
-  w->kind = K_PARKED;
-  w->peer = *peer;
-  w->dest = d;
-  w->bt = *bt;
-  *bt = NULL;
-  w->since_ns = cw_now();
-  w->deadline_ns = w->since_ns + cw_cfg.queue_timeout_ms * 1000000;
-  enqueue(w);
-  if (cw_policy_on_park)
-    cw_policy_on_park();
+  struct pollfd p = {.fd = h->filler, .events = POLLOUT};
+  if (CW_RAW(SYS_poll, &p, 1, 1000) != 1 || (p.revents & (POLLERR | POLLHUP)))
+    goto fail;
+  l = h->len;
+  if (own_socket(fam, &h->refuser) < 0 || CW_RAW(SYS_bind, h->refuser, &h->refuse, h->len) < 0 ||
+      CW_RAW(SYS_getsockname, h->refuser, &h->refuse.sa, &l) < 0)
+    goto fail;
   return 0;
 fail:
-  if (ph >= 0)
-    CW_REAL(close)(ph);
-  if (w->aside >= 0)
-    CW_REAL(close)(w->aside);
-  cw_mem_free(w);
-  return -EMFILE;
+  hole_close(h);
+  return -1;
 }
 
-/* A slot was granted to a parked connect: start the real connect on the host's socket and give
- * the number back to it. Caller holds table_mu and has taken the slot. */
-static void unpark(struct waiter *w) {
-  int rc = CW_REAL(connect)(w->aside, (struct sockaddr *)&w->sa, w->salen);
-  int err = rc < 0 ? errno : 0;
-  if (restore(w, !(rc == 0 || err == EINPROGRESS)) < 0) {
-    cw_table_slot_put_locked(w->dest);
-    cw_table_defer_free(w->bt);
-    cw_table_defer_free(w);
-    return;
-  }
-  if (rc == 0 || err == EINPROGRESS) {
-    struct cw_conn_info info;
-    if (cw_sock_probe(w->fd, CW_DIR_OUT, (struct sockaddr *)&w->sa, w->salen, 1, &info) == 0) {
-      info.policed = 1;
-      info.holds_slot = 1;
-      info.bt = w->bt;
-      w->bt = NULL;
-      if (cw_table_open_locked(&info) == 0) {
-        cw_table_defer_free(w);
-        return;
-      }
+/* The hole a socket of this family can reach: an IPv6 socket uses the IPv6 hole, or the IPv4 one
+ * through a mapped address when the machine has no IPv6 loopback. */
+static int hole_for(int fam, union cw_sa *at, union cw_sa *refuse, socklen_t *len) {
+  int v6 = fam == AF_INET6;
+  for (int i = v6; i >= 0; i--) {
+    struct hole *h = &holes[i];
+    if (h->lfd < 0 && !h->tried) {
+      h->tried = 1;
+      hole_open(h, i);
     }
-    cw_table_slot_put_locked(w->dest);
-    cw_table_defer_free(w->bt);
-    cw_table_defer_free(w);
+    if (h->lfd < 0)
+      continue;
+    if (i == v6) {
+      *at = h->at;
+      *refuse = h->refuse;
+      *len = h->len;
+      return 0;
+    }
+    /* an IPv6 socket to the IPv4 hole: ::ffff:127.0.0.1 */
+    for (int k = 0; k < 2; k++) {
+      union cw_sa *out = k ? refuse : at;
+      const union cw_sa *src = k ? &h->refuse : &h->at;
+      memset(out, 0, sizeof *out);
+      out->in6.sin6_family = AF_INET6;
+      out->in6.sin6_port = src->in.sin_port;
+      out->in6.sin6_addr.s6_addr[10] = 0xff;
+      out->in6.sin6_addr.s6_addr[11] = 0xff;
+      memcpy(&out->in6.sin6_addr.s6_addr[12], &src->in.sin_addr, 4);
+    }
+    *len = sizeof at->in6;
+    return 0;
+  }
+  return -1;
+}
+
+/* ---- moving a socket between peers ---------------------------------------------------------- */
+
+/* connect fd to sa without blocking, whatever the host's mode: the file's flags are changed for
+ * the call only (under table_mu; a thread blocked in connect() on it keeps the timeout it entered
+ * with). Returns 0 (connected or in progress) or -errno. */
+static int connect_nonblocking(int fd, const struct sockaddr *sa, socklen_t len, int strict) {
+  int fl = CW_REAL(fcntl)(fd, F_GETFL);
+  if (fl >= 0 && !(fl & O_NONBLOCK))
+    CW_REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
+  int rc = CW_REAL(connect)(fd, sa, len), err = rc < 0 ? errno : 0;
+  if (fl >= 0 && !(fl & O_NONBLOCK))
+    CW_REAL(fcntl)(fd, F_SETFL, fl);
+  if (rc < 0 && err != EINPROGRESS && (strict || (err != EALREADY && err != EISCONN)))
+    return -err;
+  return strict && rc == 0 ? -EISCONN : 0;
+}
+
+/* Every fd number naming c: the one, or all when it was dup'd. */
+#define FOREACH_FD(c, i)                                                                           \
+  for (int i = (c)->nfds > 1 ? 0 : (c)->fd; i < ((c)->nfds > 1 ? cw_tab.hiwater : (c)->fd + 1); i++) \
+    if (cw_slots[i] == (c))
+
+/* Move c's socket from the black hole to sa (its real peer, or the refusing port), or only off the
+ * hole when sa is NULL. Returns 0 or -errno of the new connect. */
+static int switch_locked(struct cw_conn *c, const struct sockaddr *sa, socklen_t len) {
+  static const struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+  __atomic_store_n(&cw_switch_gen, cw_switch_gen + 1, __ATOMIC_RELEASE); /* odd: switching */
+  FOREACH_FD(c, i) cw_follow_off_locked(i);
+  CW_REAL(connect)(c->fd, &unspec, sizeof unspec);
+  int rc = sa ? connect_nonblocking(c->fd, sa, len, 0) : 0;
+  FOREACH_FD(c, i) cw_follow_on_locked(i);
+  __atomic_store_n(&cw_switch_gen, cw_switch_gen + 1, __ATOMIC_RELEASE);
+  return rc;
+}
+
+static int is_blocking(int fd) {
+  int fl = CW_REAL(fcntl)(fd, F_GETFL);
+  return fl >= 0 && !(fl & O_NONBLOCK);
+}
+
+/* c's connect failed: at the queue timeout, or its real connect failed at once (err). A
+ * non-blocking socket is sent to the refusing port, so the kernel reports the failure the way
+ * it reports a refused connect (EPOLLERR, SO_ERROR, the next read or write); the wrappers turn its
+ * ECONNREFUSED into err. A blocking one is taken off the hole: the thread waiting in connect()
+ * wakes and returns err. The record stays on the fd, counted
+ * nowhere, until the host closes it. */
+static void fail_locked(struct cw_conn *c, int err) {
+  union cw_sa at, refuse;
+  socklen_t len;
+  int blocking = is_blocking(c->fd);
+  if (!blocking && hole_for(c->peer.family == AF_INET6 ? AF_INET6 : AF_INET, &at, &refuse, &len) == 0)
+    switch_locked(c, &refuse.sa, len);
+  else
+    switch_locked(c, NULL, 0);
+  if (c->wait)
+    dequeue(c->wait);
+  c->queued = 0;
+  c->failed = 1;
+  c->acked = (uint32_t)err;
+}
+
+/* The errno a queued connect reports at its queue timeout: a blocking connect() returns
+ * ETIMEDOUT; a non-blocking one fails as refused, with the cap errno. */
+static int timeout_errno(struct cw_conn *c) { return is_blocking(c->fd) ? ETIMEDOUT : cw_cfg.cap_errno; }
+
+/* Is c still the host's socket, still connecting to the hole? (The host may have shut it down,
+ * or closed its number where no wrapper saw it.) */
+static int still_queued(struct cw_conn *c) {
+  if (cw_sock_ino(c->fd) != c->ino)
+    return 0;
+  struct tcp_info ti;
+  socklen_t l = sizeof ti;
+  return CW_REAL(getsockopt)(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
+         ti.tcpi_state == TCP_SYN_SENT;
+}
+
+/* The slot is w's (taken): start its real connect. */
+static void hand_over(struct cw_wait *w) {
+  struct cw_conn *c = w->rec;
+  if (w->fastopen) {
+    int on = 1;
+    CW_RAW(SYS_setsockopt, c->fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof on);
+  }
+  union cw_sa to = w->to;
+  socklen_t tolen = w->tolen;
+  struct cw_dest *d = w->dest;
+  dequeue(w);
+  int rc = switch_locked(c, &to.sa, tolen);
+  if (rc < 0) {
+    cw_table_slot_put_locked(d);
+    fail_locked(c, -rc);
     return;
   }
-  /* it failed at once (a loopback port with no listener): report it through SO_ERROR, as the
-   * kernel would have for a connect that was in progress */
-  cw_table_slot_put_locked(w->dest);
-  cw_table_defer_free(w->bt);
-  w->bt = NULL;
-  w->err = err;
-  w->next = failed; /* still marked ours until the host reads the error */
-  w->prev = NULL;
-  if (failed)
-    failed->prev = w;
-  failed = w;
+  cw_table_admit_locked(c);
+  cw_follow_drop_if_locked(c->fd);
 }
 
 static void grant_locked(void) {
-  struct waiter *w = head, *next;
-  for (; w; w = next) {
+  for (struct cw_wait *w = head, *next; w; w = next) {
     next = w->next;
     if (global_full())
       break;
     if (!fits(w->dest))
       continue; /* its destination is full; others behind it may still go */
+    if (!still_queued(w->rec)) { /* the host ended it: it leaves the queue without a slot */
+      cw_table_end_locked(w->rec, 0);
+      continue;
+    }
     take(w->dest);
-    dequeue(w);
-    w->state = W_ADMITTED;
-    if (w->kind == K_BLOCKING)
-      pthread_cond_signal(&w->cv);
-    else
-      unpark(w);
+    hand_over(w);
   }
 }
 
 void cw_policy_grant(void) { cw_policy_closed(cw_table_slots_pending()); }
+
+void cw_policy_grant_locked(void) {
+  if (head)
+    grant_locked();
+}
+
+int cw_policy_stuck_locked(struct cw_stuck *out) {
+  for (struct cw_wait *w = head; w; w = w->next) {
+    if (fits(w->dest))
+      continue;
+    out->dest = w->dest;
+    out->peer = w->rec->peer;
+    out->global = global_full();
+    out->since_ns = w->since_ns;
+    out->waiting = 0;
+    for (struct cw_wait *x = head; x; x = x->next)
+      out->waiting += x->dest == w->dest;
+    return 1;
+  }
+  return 0;
+}
 
 void cw_policy_closed(int mark) {
   cw_table_lock();
@@ -311,69 +435,85 @@ void cw_policy_closed(int mark) {
 
 /* ---- connect -------------------------------------------------------------------------------- */
 
-/* Wait for a grant. Not a cancellation point: a cancelled wait would leave table_mu locked and
- * this stack frame in the queue (cancellation is off while table_mu is held: cw_lock). */
-static int64_t wait_blocking(struct cw_dest *d, const struct cw_addr *peer) {
-  struct waiter w = {.kind = K_BLOCKING, .state = W_WAITING, .peer = *peer, .dest = d, .fd = -1};
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&w.cv, &attr);
-  pthread_condattr_destroy(&attr);
-  w.since_ns = cw_now();
-  w.deadline_ns = w.since_ns + cw_cfg.queue_timeout_ms * 1000000;
-  enqueue(&w);
-  struct timespec ts = {.tv_sec = w.deadline_ns / 1000000000, .tv_nsec = w.deadline_ns % 1000000000};
-  while (w.state == W_WAITING) {
-    int rc = cw_cond_timedwait(&w.cv, &cw_tab.mu, &ts);
-    if (rc == ETIMEDOUT && w.state == W_WAITING) {
-      dequeue(&w);
-      w.state = W_TIMEDOUT;
-    }
+/* Queue the connect of fd (described by info) to sa: its socket starts connecting to the hole.
+ * Returns the record, or NULL (nothing changed) when it cannot be queued. */
+static struct cw_conn *queue(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_dest *d,
+                             struct cw_conn_info *info) {
+  union cw_sa at, refuse;
+  socklen_t len;
+  if (salen > sizeof(union cw_sa) || hole_for(sa->sa_family, &at, &refuse, &len) < 0)
+    return NULL;
+  struct cw_wait *w = cw_mem_alloc(sizeof *w);
+  if (!w)
+    return NULL;
+  memset(w, 0, sizeof *w);
+  memcpy(&w->to, sa, salen);
+  w->tolen = salen;
+  /* with TCP_FASTOPEN_CONNECT on, a connect sends no SYN until the first write: off while
+   * queued, so the socket really is connecting */
+  int on = 0, off = 0;
+  socklen_t ol = sizeof on;
+  if (CW_REAL(getsockopt)(fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, &ol) == 0 && on) {
+    w->fastopen = 1;
+    CW_RAW(SYS_setsockopt, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &off, sizeof off);
   }
-  pthread_cond_destroy(&w.cv);
-  return w.state == W_ADMITTED ? 0 : -ETIMEDOUT;
+  if (connect_nonblocking(fd, &at.sa, len, 1) < 0) /* only a connect now in progress will do */
+    goto fail;
+  struct cw_conn_info qi = *info;
+  qi.policed = 1;
+  qi.holds_slot = 0;
+  struct cw_conn *c = cw_table_open_queued_locked(&qi); /* takes qi.bt */
+  info->bt = NULL;
+  if (!c) { /* the socket is off to the hole: bring it back */
+    static const struct sockaddr unspec = {.sa_family = AF_UNSPEC};
+    CW_REAL(connect)(fd, &unspec, sizeof unspec);
+    goto fail;
+  }
+  w->rec = c;
+  w->dest = d;
+  w->since_ns = cw_now();
+  w->deadline_ns = w->since_ns + cw_cfg.queue_timeout_ms * 1000000;
+  c->wait = w;
+  enqueue(w);
+  if (cw_policy_on_park)
+    cw_policy_on_park();
+  return c;
+fail:
+  if (w->fastopen) {
+    on = 1;
+    CW_RAW(SYS_setsockopt, fd, IPPROTO_TCP, TCP_FASTOPEN_CONNECT, &on, sizeof on);
+  }
+  cw_mem_free(w);
+  return NULL;
 }
 
-void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_bt **bt,
+void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_conn_info *info,
                        struct cw_admit *ad) {
-  struct cw_addr peer;
-  cw_addr_from_sockaddr(&peer, sa, salen);
-  ad->policed = cw_policy_scoped(CW_DIR_OUT, &peer);
+  ad->policed = cw_policy_scoped(CW_DIR_OUT, &info->peer);
   ad->dest = NULL;
   ad->result = CW_ADMIT_PASS;
+  ad->id = 0;
   if (!ad->policed)
     return;
   cw_table_lock();
-  struct cw_dest *d = ad->dest = cw_table_dest_locked(&peer);
+  struct cw_dest *d = ad->dest = cw_table_dest_locked(&info->peer);
   if (head)
     grant_locked(); /* first come, first served: the queue before any newcomer */
   if (fits(d)) {
     take(d); /* anyone still waiting is held by their own destination's cap */
     ad->result = CW_ADMIT_OK;
+    cw_follow_drop_if_locked(fd);
   } else if (cw_cfg.on_cap == CW_ON_CAP_REFUSE) {
-    count_refused(d, &peer, fd, "at the cap");
+    count_refused(d, &info->peer, fd, "at the cap");
     ad->result = CW_ADMIT_REFUSE;
   } else {
-    int fl = CW_REAL(fcntl)(fd, F_GETFL);
-    if (fl >= 0 && (fl & O_NONBLOCK)) {
-      int rc = park(fd, sa, salen, d, &peer, bt);
-      if (rc == 0) {
-        ad->result = CW_ADMIT_PARKED;
-      } else {
-        count_refused(d, &peer, fd, "at the cap (could not queue it)");
-        ad->result = CW_ADMIT_REFUSE;
-      }
-    } else if (wait_blocking(d, &peer) == 0) {
-      ad->result = CW_ADMIT_OK; /* the granter took the slot for us */
+    struct cw_conn *c = queue(fd, sa, salen, d, info);
+    if (c) {
+      ad->result = CW_ADMIT_QUEUED;
+      ad->id = c->id;
     } else {
-      char p[CW_ADDR_STRLEN];
-      cw_tab.c.refused++;
-      if (d)
-        d->refused++;
-      cw_log(CW_LOG_WARN, "queue timeout: connect fd %d to %s waited %lldms for a slot", fd,
-             cw_addr_format(&peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
-      ad->result = CW_ADMIT_TIMEOUT;
+      count_refused(d, &info->peer, fd, "at the cap (could not queue it)");
+      ad->result = CW_ADMIT_REFUSE;
     }
   }
   cw_table_unlock();
@@ -390,151 +530,67 @@ void cw_policy_abandon(struct cw_admit *ad) {
   cw_table_unlock();
 }
 
-/* ---- the host's calls on parked fds --------------------------------------------------------- */
-
-static int take_failure(int fd) {
-  struct waiter *w = find(failed, fd);
-  if (!w)
-    return 0;
-  int err = w->err;
-  failed_remove(w);
-  cw_fdflag_set(fd, CW_FD_PARKED, 0);
-  cw_table_defer_free(w);
-  return err;
-}
-
-int cw_policy_connect_again(int fd) {
+int cw_policy_queued_state(int fd, uint64_t id, int *err) {
   cw_table_lock();
-  int rc = find(head, fd) ? -EALREADY : -take_failure(fd);
-  cw_table_unlock();
-  return rc;
-}
-
-int cw_policy_so_error(int fd, int *err) {
-  cw_table_lock();
-  int mine = 1;
-  if (find(head, fd))
-    *err = 0; /* still connecting */
-  else if (!(*err = take_failure(fd)))
-    mine = 0;
-  cw_table_unlock();
-  return mine;
-}
-
-void cw_policy_epoll_ctl(int epfd, int op, int fd, const struct epoll_event *ev) {
-  cw_table_lock();
-  struct waiter *w = find(head, fd);
-  if (w) {
-    int i;
-    for (i = 0; i < w->nregs && w->regs[i].epfd != epfd; i++)
-      ;
-    if (op == EPOLL_CTL_DEL && i < w->nregs) {
-      w->regs[i] = w->regs[--w->nregs];
-    } else if ((op == EPOLL_CTL_ADD || op == EPOLL_CTL_MOD) && ev && i < MAX_REGS) {
-      w->regs[i].epfd = epfd;
-      w->regs[i].ev = *ev;
-      if (i == w->nregs)
-        w->nregs++;
-    }
+  struct cw_conn *c = cw_table_find_locked(fd, id);
+  int st = CW_Q_GONE;
+  if (c && c->queued) {
+    st = CW_Q_WAITING;
+  } else if (c && c->failed) {
+    st = CW_Q_FAILED;
+    *err = (int)c->acked;
+    cw_table_end_locked(c, 0); /* reported now: nothing left to translate */
+  } else if (c) {
+    st = CW_Q_STARTED;
   }
   cw_table_unlock();
+  return st;
 }
 
-static void forget_locked(struct waiter *w) {
-  if (w->state == W_WAITING && w->kind == K_PARKED && w->aside >= 0) {
-    dequeue(w);
-    cw_own_del(&w->aside);
-    CW_REAL(close)(w->aside);
-    cw_table_park_slot_locked(w->fd, 0);
-  } else {
-    failed_remove(w);
-  }
-  cw_fdflag_set(w->fd, CW_FD_PARKED, 0);
-  cw_table_defer_free(w->bt);
-  cw_table_defer_free(w);
-}
-
-void cw_policy_forget(int fd) {
+void cw_policy_connect_failed(int fd, uint64_t id) {
   cw_table_lock();
-  struct waiter *w = find(head, fd);
-  if (!w)
-    w = find(failed, fd);
-  if (w)
-    forget_locked(w);
+  struct cw_conn *c = cw_table_find_locked(fd, id);
+  if (c && !c->queued && !c->failed)
+    cw_table_end_locked(c, 0); /* its slot goes back, and on to a waiter */
+  if (head)
+    grant_locked();
   cw_table_unlock();
 }
 
-void cw_policy_forget_range(unsigned first, unsigned last) {
-  cw_table_lock();
-  struct waiter *lists[] = {head, failed};
-  for (int l = 0; l < 2; l++)
-    for (struct waiter *w = lists[l], *next; w; w = next) {
-      next = w->next;
-      if (w->kind == K_PARKED && (unsigned)w->fd >= first && (unsigned)w->fd <= last)
-        forget_locked(w);
-    }
-  cw_table_unlock();
-}
+/* ---- time ----------------------------------------------------------------------------------- */
 
 int64_t cw_policy_expire(int64_t now) {
   int64_t next = INT64_MAX;
   cw_table_lock();
   if (head)
     grant_locked(); /* slots freed where no wrapper saw it (missed closes, releases) */
-  for (struct waiter *w = head, *nw; w; w = nw) {
+  for (struct cw_wait *w = head, *nw; w; w = nw) {
     nw = w->next;
-    if (w->kind != K_PARKED)
-      continue;
     if (w->deadline_ns > now) {
       if (w->deadline_ns < next)
         next = w->deadline_ns;
       continue;
     }
-    /* the queue timeout: the fd reports the failure as a refused connect does */
-    dequeue(w);
-    w->state = W_TIMEDOUT;
-    w->err = cw_cfg.cap_errno;
-    char p[CW_ADDR_STRLEN];
-    cw_tab.c.refused++;
-    if (w->dest)
-      w->dest->refused++;
-    cw_log(CW_LOG_WARN, "queue timeout: connect fd %d to %s waited %lldms for a slot", w->fd,
-           cw_addr_format(&w->peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
-    cw_table_defer_free(w->bt);
-    w->bt = NULL;
-    if (restore(w, 1) < 0) {
-      cw_table_defer_free(w);
-      continue;
-    }
-    w->next = failed;
-    w->prev = NULL;
-    if (failed)
-      failed->prev = w;
-    failed = w;
+    struct cw_conn *c = w->rec;
+    count_timeout(c);
+    fail_locked(c, timeout_errno(c));
   }
   cw_table_unlock();
   return next;
 }
 
 void cw_policy_fork_child(void) {
-  /* The parent's waiters are its threads' and its fds' business. The child keeps copies of the
-   * parked numbers (placeholders) and of the hidden sockets: it lets go of the hidden copies,
-   * which would otherwise keep the parent's sockets alive, and of the parked marks. Blocking
-   * waiters live on stacks of threads the child does not have: only unlinked. */
-  struct waiter *lists[] = {head, failed};
-  for (int l = 0; l < 2; l++)
-    for (struct waiter *w = lists[l], *next; w; w = next) {
-      next = w->next;
-      if (w->kind != K_PARKED)
-        continue;
-      cw_fdflag_set(w->fd, CW_FD_PARKED, 0);
-      cw_table_park_slot_locked(w->fd, 0);
-      if (w->aside >= 0) {
-        cw_own_del(&w->aside);
-        CW_REAL(close)(w->aside);
-      }
-      cw_mem_free(w->bt);
-      cw_mem_free(w);
-    }
-  head = tail = failed = NULL;
+  /* The queue is the parent's: its sockets complete, or fail, there (the child's copies with
+   * them). The table forgets the records; the holes are the parent's too. */
+  for (struct cw_wait *w = head, *next; w; w = next) {
+    next = w->next;
+    cw_mem_free(w);
+  }
+  head = tail = NULL;
+  for (int i = 0; i < 2; i++) {
+    hole_close(&holes[i]);
+    holes[i].tried = 0;
+  }
 }
+
+void cw_policy_init(void) { cw_table_on_unqueue = on_unqueue; }

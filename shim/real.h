@@ -5,7 +5,9 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <poll.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>

@@ -10,6 +10,8 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <linux/tcp.h> /* glibc's tcp_info lacks tcpi_bytes_acked */
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,7 +35,8 @@ static int running, kick;
 static int dead_fd = -1;     /* one end of a socketpair whose other end is closed: reads EOF */
 static uint64_t dead_ino;
 
-static const char *const reason_names[] = {"idle", "lifetime", "manual"};
+static const char *const reason_names[CW_NREASONS] = {"idle", "lifetime", "manual", "evicted"};
+static int64_t starve_log_ns; /* the reaper thread's own */
 
 void cw_reaper_wake(void) {
   cw_mutex_lock(&reaper_mu);
@@ -51,6 +54,9 @@ static int64_t tick_ns(void) {
     t = idle / 10;
   if (life && life / 10 < t)
     t = life / 10;
+  int64_t evict = cw_cfg_get(&cw_cfg.evict_idle_ms);
+  if (evict && evict / 10 < t)
+    t = evict / 10;
   if (cw_cfg.reap_grace_ms / 10 < t)
     t = cw_cfg.reap_grace_ms / 10;
   return (t < 10 ? 10 : t) * 1000000;
@@ -184,13 +190,24 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
       return 1;
     }
     if (looked) {
-      /* bytes the host sent by a path no wrapper sees (stdio inside libc) are activity */
-      uint64_t out = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
-      if ((uint32_t)ti.tcpi_bytes_acked != c->acked) {
-        int first = c->acked == 0 && out == 0;
-        c->acked = (uint32_t)ti.tcpi_bytes_acked;
-        if (!first && ti.tcpi_bytes_acked > out + 1) {
-          __atomic_store_n(&c->last_ns, tick, __ATOMIC_RELAXED);
+      /* Bytes that moved by a path no wrapper of this process sees are activity: the host's
+       * stdio inside libc, or another process that holds the same socket (a fork's parent or
+       * child), so that no holder cuts a connection another one is using. Moved: bytes the peer
+       * acknowledged, and bytes some holder read (received, less what still waits unread: data
+       * that arrives and is never read is not activity). */
+      int inq = 0;
+      if (CW_RAW(SYS_ioctl, c->fd, SIOCINQ, &inq) < 0)
+        inq = 0;
+      uint64_t moved = ti.tcpi_bytes_acked + (ti.tcpi_bytes_received - (uint64_t)inq);
+      uint64_t own = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED) +
+                     __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
+      if ((uint32_t)moved != c->acked) {
+        int first = c->acked == 0 && own == 0;
+        c->acked = (uint32_t)moved;
+        if (!first && moved > own + 1) {
+          int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+          __atomic_store_n(&c->last_ns, (tick & ~(int64_t)CW_LAST_WROTE) | (last & CW_LAST_WROTE),
+                           __ATOMIC_RELAXED);
           due_idle = 0;
         }
       }
@@ -215,6 +232,70 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
   return 0;
 }
 
+/* Is c in the scope of the cap that holds st (the process cap: any policed outbound connection
+ * holding a slot; a destination's cap: those to that destination)? */
+static int in_scope(const struct cw_conn *c, const struct cw_stuck *st) {
+  return c->holds_slot && !c->reaped && !c->released && !c->queued && !c->failed &&
+         c->dir == CW_DIR_OUT && (st->global || c->dest == st->dest);
+}
+
+/* Pools reuse their idle connections ahead of any queue: a cap below a program's pool size leaves
+ * the queue waiting for a close that never comes. With CONNWARDEN_EVICT_IDLE, the least recently
+ * active connection in the stuck waiter's cap scope that is idle in its pool (its last transfer
+ * was a read, or there was none, and it has been quiet that long) is reaped and released at once,
+ * and its slot goes to the queue. A connection whose last transfer was a write (a request waiting
+ * for its answer) is never evicted. Without it (or with nothing to evict) a queue that waits
+ * while connections in its scope are reused is starvation: said once a second at most. Returns
+ * how many it evicted. Caller holds table_mu. */
+static int pools_locked(int64_t now, int64_t tick) {
+  struct cw_stuck st;
+  int64_t evict = cw_cfg_get(&cw_cfg.evict_idle_ms) * 1000000;
+  int evicted = 0;
+  while (evict && cw_policy_stuck_locked(&st)) {
+    struct cw_conn *victim = NULL, *c, *tmp;
+    CW_FOREACH_CONN(c, tmp) {
+      int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+      if (in_scope(c, &st) && !(last & CW_LAST_WROTE) && tick - last >= evict &&
+          (!victim || last < victim->last_ns))
+        victim = c;
+    }
+    if (!victim)
+      break;
+    if (same_socket(victim, victim->fd)) {
+      reap_locked(victim, CW_REAP_EVICTED, now);
+      release_locked(victim, now);
+    } else {
+      cw_table_end_locked(victim, 1); /* closed where no wrapper saw it: its slot is free anyway */
+    }
+    evicted++;
+    cw_policy_grant_locked();
+  }
+  if (!cw_policy_stuck_locked(&st))
+    return evicted;
+  int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
+  if (waited < (half < 1000000000 ? half : 1000000000) || now - starve_log_ns < 1000000000)
+    return evicted;
+  int pool = 0, reused = 0;
+  struct cw_conn *c, *tmp;
+  CW_FOREACH_CONN(c, tmp) {
+    if (!in_scope(c, &st))
+      continue;
+    pool++;
+    reused += __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) > st.since_ns;
+  }
+  if (!reused)
+    return evicted;
+  starve_log_ns = now;
+  char p[CW_ADDR_STRLEN];
+  cw_log(CW_LOG_WARN,
+         "pool starvation: %d connect%s to %s waiting %.1fs while %d of the %d connections under the "
+         "%s cap were reused meanwhile (the program's pool, %d seen, reuses idle connections ahead "
+         "of the queue): cap at least the pool size, or set CONNWARDEN_EVICT_IDLE",
+         st.waiting, st.waiting == 1 ? "" : "s", cw_addr_format(&st.peer, p, sizeof p),
+         (double)waited / 1e9, reused, pool, st.global ? "process" : "destination", pool);
+  return evicted;
+}
+
 /* A tick looks only at the connections whose deadline has come (a heap, not a scan), at most
  * this many under one holding of the lock (about half a millisecond); the rest wait for the next
  * tick. */
@@ -236,6 +317,8 @@ int cw_reaper_tick(int64_t now) {
   struct cw_conn *c;
   for (int n = 0; n < TICK_BUDGET && (c = cw_table_pop_due_locked(now)); n++)
     acted += visit(c, now, tick, &lim);
+  if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED))
+    acted += pools_locked(now, tick);
   cw_table_unlock();
   return acted;
 }
@@ -244,6 +327,8 @@ int cw_reaper_reap_fd(int fd) {
   int rc = -ENOENT;
   cw_table_lock();
   struct cw_conn *c = cw_table_get(fd);
+  if (c && (c->queued || c->failed))
+    c = NULL; /* a queued connect is not a connection yet */
   if (c && c->reaped)
     rc = -EALREADY;
   else if (c && same_socket(c, fd)) {

@@ -90,7 +90,7 @@ void cw_buf_free(struct cw_buf *b) {
 
 static const char *dir_name(int dir) { return dir == CW_DIR_IN ? "in" : "out"; }
 
-static const char *const reason_names[] = {"idle", "lifetime", "manual"};
+static const char *const reason_names[CW_NREASONS] = {"idle", "lifetime", "manual", "evicted"};
 
 static void json_addr(struct cw_buf *b, const struct cw_addr *a) {
   char tmp[CW_ADDR_STRLEN];
@@ -119,13 +119,15 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
                 " \"opened\": {\"in\": %lld, \"out\": %lld}, \"closed\": {\"in\": %lld, \"out\": %lld},\n",
                 (long long)k->opened[CW_DIR_IN], (long long)k->opened[CW_DIR_OUT],
                 (long long)k->closed[CW_DIR_IN], (long long)k->closed[CW_DIR_OUT]);
-  cw_buf_printf(b, " \"refused\": %lld, \"waited\": %lld, \"wait_ms\": %lld, \"queued\": %lld,\n",
+  cw_buf_printf(b, " \"refused\": %lld, \"waited\": %lld, \"wait_ms\": %lld, \"queued\": %lld,"
+                   " \"queue_timeouts\": %lld,\n",
                 (long long)k->refused, (long long)k->waited, (long long)k->wait_ms,
-                (long long)k->queued);
+                (long long)k->queued, (long long)k->queue_timeouts);
   cw_buf_printf(b,
-                " \"reaped\": {\"idle\": %lld, \"lifetime\": %lld, \"manual\": %lld}, \"released\": "
-                "%lld, \"close_wait_leaks\": %lld,\n",
+                " \"reaped\": {\"idle\": %lld, \"lifetime\": %lld, \"manual\": %lld, \"evicted\": %lld},"
+                " \"released\": %lld, \"close_wait_leaks\": %lld,\n",
                 (long long)k->reaped[0], (long long)k->reaped[1], (long long)k->reaped[2],
+                (long long)k->reaped[3],
                 (long long)k->released, (long long)k->close_wait_leaks);
   cw_buf_printf(b, " \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)s->bytes_in,
                 (long long)s->bytes_out);
@@ -157,13 +159,16 @@ void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
     cw_buf_printf(b,
                   ", \"state\": \"%s\", \"age_ms\": %lld, \"idle_ms\": %lld, \"bytes_in\": %llu, "
                   "\"bytes_out\": %llu, \"calls_in\": %llu, \"calls_out\": %llu, \"peer_closed\": "
-                  "%s, \"inherited\": %s, \"reaped\": %s%s%s}",
+                  "%s, \"inherited\": %s, \"reaped\": %s%s%s",
                   v->state, (long long)v->age_ms, (long long)v->idle_ms,
                   (unsigned long long)v->bytes_in, (unsigned long long)v->bytes_out,
                   (unsigned long long)v->calls_in, (unsigned long long)v->calls_out,
                   v->peer_closed ? "true" : "false", v->inherited ? "true" : "false",
                   v->reaped ? "\"" : "", v->reaped ? reason_names[v->reaped - 1] : "null",
                   v->reaped ? "\"" : "");
+    if (v->queued)
+      cw_buf_printf(b, ", \"wait_ms\": %lld", (long long)v->wait_ms);
+    cw_buf_printf(b, "}");
   }
   cw_buf_printf(b, "]\n");
 }
@@ -231,10 +236,12 @@ void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
   metric_one(b, "connect_refused_total", "counter", "Connects refused at a cap.", k->refused);
   metric_one(b, "connect_waited_total", "counter", "Connects that waited for a slot.", k->waited);
   metric_one(b, "connect_queued", "gauge", "Connects waiting for a slot now.", k->queued);
+  metric_one(b, "connect_queue_timeouts_total", "counter",
+             "Connects that waited past the queue timeout and failed.", k->queue_timeouts);
   metric_head(b, "connect_wait_seconds_total", "counter", "Time connects spent waiting for a slot.");
   cw_buf_printf(b, "connwarden_connect_wait_seconds_total %.3f\n", (double)k->wait_ms / 1000.0);
   metric_head(b, "connections_reaped_total", "counter", "Connections reaped, by reason.");
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < CW_NREASONS; i++)
     cw_buf_printf(b, "connwarden_connections_reaped_total{reason=\"%s\"} %lld\n", reason_names[i],
                   (long long)k->reaped[i]);
   metric_one(b, "connections_released_total", "counter",

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lifecycle.h"
+#include "policy.h"
 #include "sock.h"
 
 int cw_snapshot_take(struct cw_snapshot *s, int flags) {
@@ -20,6 +21,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
 
   cw_table_lock();
   s->c = cw_tab.c;
+  s->c.wait_ms += cw_policy_waiting_ms_locked(now); /* waits still going on count too */
   s->cfg = cw_cfg;
   int n = (int)HASH_COUNT(cw_tab.conns); /* the records, and the anchor when it is in */
   s->bytes_in = s->c.bytes_in_closed;
@@ -37,6 +39,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   }
   struct cw_conn *c, *tmp;
   CW_FOREACH_CONN(c, tmp) {
+    if (c->failed) /* a queued connect that failed: never a connection */
+      continue;
     uint64_t bin = __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
     uint64_t bout = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
     s->bytes_in += (int64_t)bin;
@@ -65,6 +69,11 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->bytes_out = bout;
     v->calls_in = __atomic_load_n(&c->calls_in, __ATOMIC_RELAXED);
     v->calls_out = __atomic_load_n(&c->calls_out, __ATOMIC_RELAXED);
+    if (c->queued) {
+      v->queued = 1;
+      v->wait_ms = (now - cw_policy_queued_since_locked(c)) / 1000000;
+      v->age_ms = v->idle_ms = 0;
+    }
     if ((flags & CW_SNAP_BT) && c->bt)
       v->bt = *c->bt;
   }
@@ -92,11 +101,11 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
       }
       continue;
     }
-    v->state = v->released ? "RELEASED" : cw_sock_state(v->fd);
-    if (v->local.family == 0 && !v->released)
+    v->state = v->queued ? "QUEUED" : v->released ? "RELEASED" : cw_sock_state(v->fd);
+    if (v->local.family == 0 && !v->released && !v->queued)
       cw_sock_local(v->fd, &v->local);
     /* the peer closed: the kernel says so (a read that returned 0 only hints at it) */
-    if (!v->released)
+    if (!v->released && !v->queued)
       v->peer_closed = strcmp(v->state, "CLOSE_WAIT") == 0 || strcmp(v->state, "LAST_ACK") == 0;
     s->conns[kept++] = *v;
   }

@@ -10,6 +10,8 @@
 struct cw_conn_view {
   int fd, dir, inherited, peer_closed, shut;
   int reaped, released; /* reaped: 0, or 1 + enum cw_reason */
+  int queued;           /* a connect waiting for a cap slot (state QUEUED, wait_ms) */
+  int64_t wait_ms;
   uint64_t id;
   struct cw_addr local, peer;
   const char *state; /* static string */

@@ -22,7 +22,8 @@ unsigned char *cw_fdflags = zero_flags; /* see table.h */
 int64_t cw_tick_ns;                     /* see table.h */
 __thread int cw_locked __attribute__((tls_model("initial-exec")));      /* see cw.h */
 __thread int cw_lock_cancel __attribute__((tls_model("initial-exec"))); /* see cw.h */
-struct cw_conn cw_parked_conn = {.parked = 1}; /* see table.h; only its counters are written */
+unsigned cw_switch_gen;                 /* see table.h */
+void (*cw_table_on_unqueue)(struct cw_conn *c); /* see table.h; set once by policy */
 static struct cw_conn anchor;           /* the permanent record, id 0 */
 
 /* Deferred frees: a list threaded through the blocks themselves. Guarded by table_mu. */
@@ -86,11 +87,6 @@ void cw_table_settle_locked(int from) {
     cw_table_slot_put_locked(pending[i]);
   if (from < npending)
     npending = from;
-}
-
-void cw_table_park_slot_locked(int fd, int parked) {
-  if ((unsigned)fd < cw_slot_cap)
-    __atomic_store_n(&cw_slots[fd], parked ? &cw_parked_conn : NULL, __ATOMIC_RELEASE);
 }
 
 static int map_table(void) {
@@ -189,8 +185,22 @@ static void hist_add(struct cw_counters *k, double s) {
   k->hist_sum_s += s;
 }
 
+static void conn_free(struct cw_conn *c) {
+  HASH_DELETE(hh, cw_tab.conns, c);
+  cw_table_defer_free(c->bt);
+  c->bt = NULL;
+  c->next_free = free_list;
+  free_list = c;
+}
+
 /* End a connection whose last fd is gone. Caller holds table_mu; no slot points at c. */
 static void conn_end(struct cw_conn *c, int missed) {
+  if (c->queued || c->failed) { /* never a connection: nothing was counted */
+    if (cw_table_on_unqueue)
+      cw_table_on_unqueue(c);
+    conn_free(c);
+    return;
+  }
   struct cw_counters *k = &cw_tab.c;
   k->active[c->dir]--;
   k->closed[c->dir]++;
@@ -209,17 +219,13 @@ static void conn_end(struct cw_conn *c, int missed) {
     else
       cw_table_slot_put_locked(c->dest);
   }
-  HASH_DELETE(hh, cw_tab.conns, c);
-  cw_table_defer_free(c->bt);
-  c->bt = NULL;
-  c->next_free = free_list;
-  free_list = c;
+  conn_free(c);
 }
 
 /* Drop fd's reference to its connection. Caller holds table_mu. */
 static void detach(int fd, int missed) {
   struct cw_conn *c = cw_slots[fd];
-  if (!c || c == &cw_parked_conn)
+  if (!c)
     return;
   set_slot(fd, NULL);
   if (--c->nfds > 0) {
@@ -235,16 +241,18 @@ static void detach(int fd, int missed) {
   conn_end(c, missed);
 }
 
-int cw_table_open_locked(const struct cw_conn_info *info) {
+/* A new record for info on its fd, in the hash, not yet counted or scheduled. NULL (info->bt
+ * freed, *rc set) when fd is out of range, already names this socket, or memory ran out. */
+static struct cw_conn *record_new(const struct cw_conn_info *info, int *rc) {
+  *rc = 0;
   if ((unsigned)info->fd >= cw_slot_cap) {
     cw_tab.c.untracked++;
-    cw_mem_free(info->bt);
-    return -EBADF;
+    *rc = -EBADF;
+    goto out_free;
   }
-  int rc = 0;
   struct cw_conn *old = cw_slots[info->fd];
   if (old && old->ino == info->ino) {
-    rc = -EEXIST;
+    *rc = -EEXIST;
     goto out_free;
   }
   if (old)
@@ -252,7 +260,7 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
   struct cw_conn *c = conn_alloc();
   if (!c) {
     cw_tab.c.untracked++;
-    rc = -ENOMEM;
+    *rc = -ENOMEM;
     goto out_free;
   }
   c->id = cw_tab.next_id++;
@@ -267,11 +275,6 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
   c->peer = info->peer;
   c->bt = info->bt;
   c->opened_ns = cw_now();
-  /* The activity clock moves on here too: until the reaper's next tick (its first may still be
-   * ahead: it starts with the first connection, or again in a fork child), reads and writes on
-   * this connection would otherwise date its activity before it opened, and reap it early. */
-  cw_tick_publish();
-  c->last_ns = cw_tick();
   c->heap_idx = CW_NO_HEAP;
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(e) oom = 1
@@ -281,9 +284,22 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
     c->next_free = free_list;
     free_list = c;
     cw_tab.c.untracked++;
-    rc = -ENOMEM;
+    *rc = -ENOMEM;
     goto out_free;
   }
+  return c;
+out_free:
+  cw_mem_free(info->bt);
+  return NULL;
+}
+
+/* Count c as an open connection from now, and schedule the reaper's first look at it. */
+static void record_count(struct cw_conn *c) {
+  /* The activity clock moves on here too: until the reaper's next tick (its first may still be
+   * ahead: it starts with the first connection, or again in a fork child), reads and writes on
+   * this connection would otherwise date its activity before it opened, and reap it early. */
+  cw_tick_publish();
+  c->last_ns = cw_tick();
   if (c->dir == CW_DIR_OUT && (c->dest = cw_table_dest_locked(&c->peer))) {
     c->dest->active++;
     c->dest->opened++;
@@ -296,12 +312,36 @@ int cw_table_open_locked(const struct cw_conn_info *info) {
     k->peak[c->dir] = k->active[c->dir];
   if (k->active[0] + k->active[1] > k->peak_total)
     k->peak_total = k->active[0] + k->active[1];
-  set_slot(info->fd, c);
   cw_table_sched_locked(c, c->opened_ns); /* due: the reaper sets its real deadline */
+}
+
+int cw_table_open_locked(const struct cw_conn_info *info) {
+  int rc;
+  struct cw_conn *c = record_new(info, &rc);
+  if (!c)
+    return rc;
+  record_count(c);
+  set_slot(info->fd, c);
   return 0;
-out_free:
-  cw_mem_free(info->bt);
-  return rc;
+}
+
+struct cw_conn *cw_table_open_queued_locked(const struct cw_conn_info *info) {
+  int rc;
+  struct cw_conn *c = record_new(info, &rc);
+  if (!c)
+    return NULL;
+  c->queued = 1;
+  c->holds_slot = 0;
+  set_slot(info->fd, c);
+  return c;
+}
+
+void cw_table_admit_locked(struct cw_conn *c) {
+  c->queued = 0;
+  c->wait = NULL;
+  c->holds_slot = 1;
+  c->opened_ns = cw_now();
+  record_count(c);
 }
 
 int cw_table_open(const struct cw_conn_info *info) {
@@ -324,7 +364,7 @@ void cw_table_dup(int oldfd, int newfd) {
   cw_table_lock();
   detach(newfd, 0);
   struct cw_conn *c = cw_table_get(oldfd);
-  if (c && c != &cw_parked_conn) { /* a dup of a parked fd names the placeholder: not ours */
+  if (c) {
     c->nfds++;
     set_slot(newfd, c);
   }
@@ -378,6 +418,13 @@ void cw_table_fork_child(void) {
   memset(k, 0, sizeof *k);
   struct cw_conn *c, *tmp;
   CW_FOREACH_CONN(c, tmp) {
+    if (c->queued || c->failed) { /* the parent's queue: its socket completes (or fails) there */
+      for (int i = 0; i < cw_tab.hiwater; i++)
+        if (cw_slots[i] == c)
+          set_slot(i, NULL);
+      conn_free(c);
+      continue;
+    }
     c->inherited = 1;
     c->holds_slot = 0; /* the child's caps count its own connects */
     cw_table_sched_locked(c, 0); /* the child's reaper looks at each once */
@@ -495,7 +542,7 @@ struct cw_conn *cw_table_pop_due_locked(int64_t now) {
 void cw_table_resched_all_locked(int64_t when) {
   struct cw_conn *c, *tmp;
   CW_FOREACH_CONN(c, tmp) {
-    if (!c->released)
+    if (!c->released && !c->queued && !c->failed)
       cw_table_sched_locked(c, when);
   }
 }

@@ -33,7 +33,8 @@ struct cw_dest {
   UT_hash_handle hh;
 };
 
-enum cw_reason { CW_REAP_IDLE = 0, CW_REAP_LIFETIME = 1, CW_REAP_MANUAL = 2 };
+enum cw_reason { CW_REAP_IDLE = 0, CW_REAP_LIFETIME = 1, CW_REAP_MANUAL = 2, CW_REAP_EVICTED = 3 };
+#define CW_NREASONS 4
 
 struct cw_conn {
   /* Hot: written with relaxed atomics by the thread doing I/O on one of the conn's fds, read by
@@ -41,9 +42,14 @@ struct cw_conn {
    * thread at a time in every host we know, and a lost count under a racing second reader is
    * worth less than a bus lock on every call. */
   uint64_t bytes_in, bytes_out, calls_in, calls_out;
-  int64_t last_ns;     /* the activity clock (cw_tick) at the last read or write */
+  int64_t last_ns;     /* the activity clock (cw_tick) at the last read or write; its low bit is
+                        * set when that was a write (CW_LAST_WROTE) */
   uint8_t peer_closed; /* a read returned 0: EOF, if the TCP state agrees (CLOSE_WAIT) */
-  uint8_t parked;      /* 1 only in cw_parked_conn: the I/O wrappers answer EAGAIN */
+  /* Written under table_mu, read lock-free by the wrappers. queued: a connect waiting for a cap
+   * slot (policy.c); not a connection yet, counted nowhere. failed: a queued connect that failed
+   * (queue timeout, or its real connect failed at once); the kernel reports ECONNREFUSED once,
+   * which the wrappers turn into `acked` (the errno to report). Neither is ever reaped. */
+  uint8_t queued, failed;
   /* Cold: written under table_mu. Flags are bit-fields: 50,000 connections fit in 12 MB. */
   unsigned dir : 1;        /* enum cw_dir */
   unsigned inherited : 1;  /* adopted at start-up or from a parent: not this process's leak */
@@ -52,16 +58,19 @@ struct cw_conn {
   unsigned holds_slot : 1; /* counted against the caps until it ends or is released */
   unsigned released : 1;   /* its kernel socket was replaced by the dead placeholder */
   unsigned cw_logged : 1;  /* its close-wait leak was counted and logged */
-  unsigned reaped : 2;     /* 0, or 1 + enum cw_reason once shut down by the reaper */
+  unsigned reaped : 3;     /* 0, or 1 + enum cw_reason once shut down by the reaper */
   int fd;                  /* an fd naming it (the first; another once that one closes) */
   int nfds;                /* fds naming it; the connection ends when this reaches 0 */
-  uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look */
+  uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look; failed: the errno */
   uint32_t heap_idx;       /* its place in the reaper's deadline heap, or CW_NO_HEAP */
   uint64_t id;             /* unique in the process; the hash key */
   uint64_t ino;            /* socket inode, to tell the fd number's reuse from our connection */
   int64_t opened_ns;       /* monotonic */
   int64_t deadline_ns;     /* when the reaper next looks at it (heap key) */
-  int64_t reaped_ns;       /* when it was reaped (monotonic) */
+  union {
+    int64_t reaped_ns;     /* when it was reaped (monotonic) */
+    struct cw_wait *wait;  /* queued: its place in the queue (policy.c) */
+  };
   int64_t peer_closed_ns;  /* when the reaper first saw the peer closed, 0 before */
   struct cw_addr local, peer;
   union {
@@ -72,6 +81,10 @@ struct cw_conn {
   UT_hash_handle hh;
 };
 
+/* last_ns's low bit: the host's last transfer on it was a write (a request waiting for its
+ * answer), so it is not idle in a pool. One OR on the write path, one AND on the read path. */
+#define CW_LAST_WROTE 1
+
 #define CW_HIST_BUCKETS 13
 extern CW_HIDDEN const double cw_hist_bounds_s[CW_HIST_BUCKETS];
 
@@ -81,8 +94,8 @@ struct cw_counters {
   int64_t active[2], peak[2], peak_total, opened[2], closed[2];
   int64_t inherited, missed_closes, untracked;
   int64_t bytes_in_closed, bytes_out_closed; /* bytes of connections that have ended */
-  int64_t refused, waited, wait_ms, queued;
-  int64_t reaped[3], released, close_wait_leaks;
+  int64_t refused, waited, wait_ms, queued, queue_timeouts;
+  int64_t reaped[CW_NREASONS], released, close_wait_leaks;
   int64_t slots; /* outbound cap slots held */
   int64_t hist[CW_HIST_BUCKETS + 1]; /* connection durations; last is +Inf */
   double hist_sum_s;
@@ -112,7 +125,11 @@ extern CW_HIDDEN struct cw_table cw_tab;
  * zeroes. */
 #define CW_SLOTS (1u << 22)
 #define CW_SLOT_MASK (CW_SLOTS - 1)
-enum { CW_FD_OWN = 1, CW_FD_PARKED = 2, CW_FD_TCP = 4 /* made by socket() as a TCP socket */ };
+enum {
+  CW_FD_OWN = 1,
+  CW_FD_FOLLOW = 2, /* the host's epoll registrations of it are followed (follow.c) */
+  CW_FD_TCP = 4,    /* made by socket() as a TCP socket */
+};
 extern CW_HIDDEN struct cw_conn **cw_slots;
 extern CW_HIDDEN unsigned char *cw_fdflags;
 extern CW_HIDDEN unsigned cw_slot_cap;
@@ -196,10 +213,20 @@ CW_HIDDEN int cw_table_defer_slots(int on);
 CW_HIDDEN int cw_table_slots_pending(void);
 CW_HIDDEN void cw_table_settle_locked(int from);
 
-/* A parked fd's slot points here: its reads and writes get EAGAIN, as a connect in progress
- * gives them. Never in the hash, never ended. */
-extern CW_HIDDEN struct cw_conn cw_parked_conn;
-CW_HIDDEN void cw_table_park_slot_locked(int fd, int parked);
+/* Queued connects (policy.c). open_queued makes a record for a connect waiting for a slot: in
+ * the hash and on its fd, but counted nowhere and never scheduled. admit turns it into the
+ * connection it now is (counted, holding a slot, scheduled). When the last fd of a queued or
+ * failed record goes, cw_table_on_unqueue (set by policy) is told before the record is freed.
+ * Caller holds table_mu. */
+CW_HIDDEN struct cw_conn *cw_table_open_queued_locked(const struct cw_conn_info *info);
+CW_HIDDEN void cw_table_admit_locked(struct cw_conn *c);
+extern CW_HIDDEN void (*cw_table_on_unqueue)(struct cw_conn *c);
+
+/* The switch generation: odd while policy.c moves a queued socket to its real peer (or to its
+ * failure), bumped again after. The poll and select wrappers compare it before and after the
+ * real call: a change means they may have seen the switch's passing state. */
+extern CW_HIDDEN unsigned cw_switch_gen;
+static inline unsigned cw_switch_gen_now(void) { return __atomic_load_n(&cw_switch_gen, __ATOMIC_ACQUIRE); }
 
 /* After fork, in the child: new mutex, every connection inherited, counters restarted. */
 CW_HIDDEN void cw_table_fork_child(void);

@@ -34,7 +34,8 @@ static long long get2(json_t *o, const char *a, const char *b) {
   return cw_json_ll(json_object_get(json_object_get(o, a), b));
 }
 static long long reaped_sum(json_t *s) {
-  return get2(s, "reaped", "idle") + get2(s, "reaped", "lifetime") + get2(s, "reaped", "manual");
+  return get2(s, "reaped", "idle") + get2(s, "reaped", "lifetime") + get2(s, "reaped", "manual") +
+         get2(s, "reaped", "evicted");
 }
 
 long long cw_topframe_pid(const struct cw_sample *s) { return get(s->stats, "pid"); }
@@ -342,12 +343,12 @@ void cw_topframe_draw(struct cw_frame *f, const struct cw_sample *cur, const str
   put(f, 0, LABEL "opened %s  closed %s  refused %s  reaped %s", "rates",
       rate(cur, prev, opened_sum, r1, sizeof r1), rate(cur, prev, closed_sum, r2, sizeof r2),
       rate(cur, prev, refused_count, r3, sizeof r3), rate(cur, prev, reaped_sum, r4, sizeof r4));
-  put(f, 0, LABEL "%lld (in %lld, out %lld)  closed %lld (in %lld, out %lld)  refused %lld", "opened",
-      opened_sum(s), get2(s, "opened", "in"), get2(s, "opened", "out"), closed_sum(s),
-      get2(s, "closed", "in"), get2(s, "closed", "out"), get(s, "refused"));
-  put(f, 0, LABEL "%lld (idle %lld, lifetime %lld, manual %lld)  released %lld  close-wait leaks %lld",
+  put(f, 0, LABEL "%lld (in %lld, out %lld)  closed %lld (in %lld, out %lld)  refused %lld  queue timeouts %lld",
+      "opened", opened_sum(s), get2(s, "opened", "in"), get2(s, "opened", "out"), closed_sum(s),
+      get2(s, "closed", "in"), get2(s, "closed", "out"), get(s, "refused"), get(s, "queue_timeouts"));
+  put(f, 0, LABEL "%lld (idle %lld, lifetime %lld, manual %lld, evicted %lld)  released %lld  close-wait leaks %lld",
       "reaped", reaped_sum(s), get2(s, "reaped", "idle"), get2(s, "reaped", "lifetime"),
-      get2(s, "reaped", "manual"), get(s, "released"), get(s, "close_wait_leaks"));
+      get2(s, "reaped", "manual"), get2(s, "reaped", "evicted"), get(s, "released"), get(s, "close_wait_leaks"));
   long long bin = get2(s, "bytes", "in"), bout = get2(s, "bytes", "out");
   put(f, 0, LABEL "%lld (%s in total)  queued %lld  bytes in %s, out %s", "waited", get(s, "waited"),
       cw_fmt_duration(get(s, "wait_ms"), a, sizeof a), queued,

@@ -74,8 +74,8 @@ assert_eq "$(jq_py "$R" '(j["ok"], j["errors"])')" "(8, {'ETIMEDOUT': 24})" "tim
   fail "timeout: failed connects did not wait about 300 ms: $R"
 expect_served timeout "0 8 8"
 S=$(query "$(sock_of "$PID_TIMEOUT")" stats)
-assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["peak"]["out"], j["refused"], j["queued"])')" \
-  "(8, 8, 24, 0)" "timeout: stats opened, peak, refused, queued"
+assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["peak"]["out"], j["refused"], j["queue_timeouts"], j["queued"])')" \
+  "(8, 8, 0, 24, 0)" "timeout: stats opened, peak, refused, queue_timeouts, queued"
 [ "$(jq_py "$S" 'j["waited"]')" -ge 24 ] || fail "timeout: waited < 24: $S"
 CLIENT_MS=$(jq_py "$R" 'int(j["connect_secs_sum"] * 1000)')
 WAIT_MS=$(jq_py "$S" 'j["wait_ms"]')

@@ -91,8 +91,8 @@ for l in "${LOOPS[@]}"; do
   expect_served "timeout_$l" "0 6 6"
   eval "pid=\$PID_timeout_$l"
   S=$(stats "$pid")
-  assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["refused"], j["queued"])')" "(6, 18, 0)" \
-    "$l queue timeout: stats opened, refused, queued"
+  assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["refused"], j["queue_timeouts"], j["queued"])')" "(6, 0, 18, 0)" \
+    "$l queue timeout: stats opened, refused, queue_timeouts, queued"
   [ "$(jq_py "$S" 'j["waited"]')" -ge 18 ] && [ "$(jq_py "$S" 'j["wait_ms"]')" -ge $((18 * 300)) ] ||
     fail "$l queue timeout: waited or wait_ms too small: $S"
   grep -q "queue timeout: connect fd [0-9]* to 127.0.0.1:" "$T/timeout_$l.err" || fail "$l: no queue timeout logged"

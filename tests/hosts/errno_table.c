@@ -7,7 +7,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/select.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,9 @@ static void setup(void) {
 }
 
 #define SA(x) ((struct sockaddr *)&(x))
+/* the fortified poll entry points, declared here: no header does without _FORTIFY_SOURCE */
+int __poll_chk(struct pollfd *fds, nfds_t n, int ms, size_t fdslen);
+int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *m, size_t fdslen);
 #define CASE(name, expr) static long case_##name(void) { return (long)(expr); }
 
 /* ---- failures ---- */
@@ -118,6 +123,12 @@ CASE(splice_badfds, splice(-1, NULL, -1, NULL, 10, 0))
 CASE(syscall_close_minus1, syscall(SYS_close, -1))
 CASE(syscall_dup_badfd, syscall(SYS_dup, -1))
 CASE(getsockopt_notsock, getsockopt(devnull, SOL_SOCKET, SO_ERROR, buf, &(socklen_t){sizeof(int)}))
+CASE(poll_badaddr, poll((struct pollfd *)8, 1, 0))
+CASE(ppoll_badtime, ppoll(&(struct pollfd){.fd = -1}, 1, &(struct timespec){.tv_nsec = -1}, NULL))
+CASE(__poll_chk_badaddr, __poll_chk((struct pollfd *)8, 1, 0, 8))
+CASE(__ppoll_chk_badtime, __ppoll_chk(&(struct pollfd){.fd = -1}, 1, &(struct timespec){.tv_nsec = -1}, NULL, 8))
+CASE(select_badnfds, select(-1, NULL, NULL, NULL, &(struct timeval){0}))
+CASE(pselect_badnfds, pselect(-1, NULL, NULL, NULL, &(struct timespec){0}, NULL))
 CASE(epoll_ctl_badfd, epoll_ctl(epfd, EPOLL_CTL_ADD, -1, &(struct epoll_event){.events = EPOLLIN}))
 CASE(execve_missing, execve("/nonexistent/errno_table", (char *[]){"x", NULL}, (char *[]){NULL}))
 CASE(__read_chk_badfd, __read_chk(-1, buf, 10, sizeof buf))
@@ -170,6 +181,12 @@ CASE(second_connect_ok, connect(c2, SA(listen_addr), sizeof listen_addr))
 CASE(accept4_ok, a2 = accept4(lfd, NULL, NULL, SOCK_CLOEXEC))
 CASE(close_second_pair_ok, close(c2) | close(a2))
 CASE(getsockopt_ok, getsockopt(c, SOL_SOCKET, SO_ERROR, buf, &(socklen_t){sizeof(int)}))
+CASE(poll_ok, poll(&(struct pollfd){.fd = c, .events = POLLOUT}, 1, 0))
+CASE(ppoll_ok, ppoll(&(struct pollfd){.fd = c, .events = POLLOUT}, 1, &(struct timespec){0}, NULL))
+CASE(__poll_chk_ok, __poll_chk(&(struct pollfd){.fd = c, .events = POLLOUT}, 1, 0, sizeof(struct pollfd)))
+CASE(__ppoll_chk_ok, __ppoll_chk(&(struct pollfd){.fd = c, .events = POLLOUT}, 1, &(struct timespec){0}, NULL, sizeof(struct pollfd)))
+CASE(select_ok, select(0, NULL, NULL, NULL, &(struct timeval){0}))
+CASE(pselect_ok, pselect(0, NULL, NULL, NULL, &(struct timespec){0}, NULL))
 CASE(epoll_ctl_ok, epoll_ctl(epfd, EPOLL_CTL_ADD, c, &(struct epoll_event){.events = EPOLLIN}))
 CASE(dup_ok, d = dup(c))
 CASE(dup2_ok, dup2(c, 50))
@@ -232,7 +249,8 @@ static const struct entry table[] = {
     E(dup2_to_minus1), E(dup2_badfd), E(dup3_same_fd), E(fcntl_dupfd_badfd),
     E(fcntl_dupfd_badarg), E(fcntl_getfl_badfd), E(close_range_inverted),
     E(close_range_badflags), E(sendfile_badfds), E(splice_badfds), E(syscall_close_minus1),
-    E(syscall_dup_badfd), E(getsockopt_notsock), E(epoll_ctl_badfd), E(execve_missing),
+    E(syscall_dup_badfd), E(getsockopt_notsock), E(poll_badaddr), E(ppoll_badtime), E(__poll_chk_badaddr),
+    E(__ppoll_chk_badtime), E(select_badnfds), E(pselect_badnfds), E(epoll_ctl_badfd), E(execve_missing),
     E(__read_chk_badfd), E(__recv_chk_badfd), E(__recvfrom_chk_badfd), E(fcntl64_getfl_badfd),
     E(sendfile64_badfds), E(execv_missing), E(execvp_missing), E(execvpe_missing),
     E(execveat_badfd), E(fexecve_badfd), E(execl_missing), E(execlp_missing), E(execle_missing),
@@ -242,7 +260,8 @@ static const struct entry table[] = {
     E(__recv_chk_ok), E(__recvfrom_chk_ok), E(recv_tracked_wouldblock), E(sendfile_ok),
     E(splice_ok), E(recv_all_ok), E(sendfile64_ok), E(recv_sendfile64_ok), E(fcntl64_getfl_ok),
     E(second_socket_ok), E(second_connect_ok), E(accept4_ok), E(close_second_pair_ok),
-    E(pthread_create_ok), E(getsockopt_ok), E(epoll_ctl_ok), E(dup_ok), E(dup2_ok),
+    E(pthread_create_ok), E(getsockopt_ok), E(poll_ok), E(ppoll_ok), E(__poll_chk_ok),
+    E(__ppoll_chk_ok), E(select_ok), E(pselect_ok), E(epoll_ctl_ok), E(dup_ok), E(dup2_ok),
     E(dup3_ok), E(fcntl_dupfd_ok), E(fcntl_dupfd_cloexec_ok), E(fcntl_getfl_ok), E(close_ok),
     E(close_range_ok), E(syscall_close_ok), E(closefrom_ok), E(fclose_ok), E(fork_ok),
     E(shutdown_ok), E(close_accepted_ok),
