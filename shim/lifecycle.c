@@ -120,6 +120,9 @@ void cw_lifecycle_before_exec(char *const envp[]) {
     cw_guard--;
   }
   cw_server_unlink();
+  cw_guard++;
+  cw_policy_before_exec();
+  cw_guard--;
 }
 void cw_lifecycle_exec_failed(void) { cw_server_relisten(); }
 

@@ -593,4 +593,23 @@ void cw_policy_fork_child(void) {
   }
 }
 
+void cw_policy_before_exec(void) {
+  if (!__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED))
+    return;
+  cw_table_lock();
+  for (struct cw_wait *w = head, *next; w; w = next) {
+    next = w->next;
+    int survives = 0;
+    FOREACH_FD(w->rec, i) {
+      int fl = CW_REAL(fcntl)(i, F_GETFD);
+      survives |= fl >= 0 && !(fl & FD_CLOEXEC);
+    }
+    if (survives && still_queued(w->rec)) {
+      take(w->dest); /* above the cap, for a moment: the process is being replaced */
+      hand_over(w);
+    }
+  }
+  cw_table_unlock();
+}
+
 void cw_policy_init(void) { cw_table_on_unqueue = on_unqueue; }

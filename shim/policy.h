@@ -77,6 +77,10 @@ CW_HIDDEN void cw_policy_grant_locked(void);
 /* How the reaper is told that the queue changed (a new deadline). Set by the reaper. */
 extern CW_HIDDEN void (*cw_policy_on_park)(void);
 
+/* Before exec: a queued connect whose fd survives exec is started now, slot or not: the new
+ * program's shim cannot know this queue, and the kernel's connect would go on across exec. */
+CW_HIDDEN void cw_policy_before_exec(void);
+
 /* Once, at start-up: the table tells policy when a queued record's last fd goes. */
 CW_HIDDEN void cw_policy_init(void);
 

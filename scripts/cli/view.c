@@ -165,7 +165,8 @@ static int show_destinations(json_t *dests) {
 /* The keys shown by name above the generic ones, in this order. */
 static const char *const stats_keys[] = {
     "pid",      "version",   "uptime_s",      "active",    "peak",   "opened",       "closed",
-    "refused",  "waited",    "wait_ms",       "queued",    "reaped", "released",     "close_wait_leaks",
+    "refused",  "waited",    "wait_ms",       "queued",    "queue_timeouts", "reaped", "released",
+    "close_wait_leaks",
     "bytes",    "inherited", "missed_closes", "untracked", "config", "destinations", NULL};
 
 int cw_view_stats(json_t *j) {
@@ -203,6 +204,7 @@ int cw_view_stats(json_t *j) {
   label_line("waited", "%s (%s in total)", scalar(json_object_get(j, "waited"), a, sizeof a),
              json_is_number(wait_ms) ? cw_fmt_duration(cw_json_ll(wait_ms), b, sizeof b) : "-");
   label_line("queued", "%s now", scalar(json_object_get(j, "queued"), a, sizeof a));
+  label_line("queue timeouts", "%s", scalar(json_object_get(j, "queue_timeouts"), a, sizeof a));
   parts(json_object_get(j, "reaped"), a, sizeof a);
   label_line("reaped", "%s", a);
   label_line("released", "%s", scalar(json_object_get(j, "released"), a, sizeof a));

@@ -51,7 +51,8 @@ done
 assert_eq "$(nums refused)" "$(j 'j["refused"]')" "refused"
 assert_eq "$(line waited)" "$(j '"%d (%dms in total)" % (j["waited"], j["wait_ms"])')" "waited and the time"
 assert_eq "$(nums queued)" "$(j 'j["queued"]')" "queued"
-assert_eq "$(nums reaped)" "$(j '"%d %d %d %d" % (sum(j["reaped"].values()), j["reaped"]["idle"], j["reaped"]["lifetime"], j["reaped"]["manual"])')" "reaped"
+assert_eq "$(nums 'queue timeouts')" "$(j 'j["queue_timeouts"]')" "queue timeouts"
+assert_eq "$(nums reaped)" "$(j '"%d %d %d %d %d" % (sum(j["reaped"].values()), j["reaped"]["idle"], j["reaped"]["lifetime"], j["reaped"]["manual"], j["reaped"]["evicted"])')" "reaped"
 assert_eq "$(nums released)" "$(j 'j["released"]')" "released"
 assert_eq "$(nums 'close-wait leaks')" "$(j 'j["close_wait_leaks"]')" "close-wait leaks"
 for k in inherited untracked; do assert_eq "$(nums $k)" "$(j 'j["'$k'"]')" "$k"; done
@@ -75,6 +76,7 @@ assert_contains "$want" "127.0.0.1:" "the host's one destination"
 prom=$("$CW" stats --prom "$pid")
 for m in connections_active connections_peak connections_opened_total connections_closed_total \
   connect_refused_total connect_waited_total connect_queued connect_wait_seconds_total \
+  connect_queue_timeouts_total \
   connections_reaped_total connections_released_total close_wait_leaks_total bytes_total \
   connection_duration_seconds max_connections; do
   assert_contains "$prom" "# TYPE connwarden_$m " "metric $m"
