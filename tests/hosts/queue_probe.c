@@ -569,7 +569,8 @@ static void reap(pid_t pid) {
     die("the child failed (status 0x%x)", st);
 }
 
-/* fork while the connect waits. who_closes: 0 nobody (both look, the child first), 1 the parent
+/* fork while the connect waits. who_closes: 0 nobody (both look, the child first; when the slot
+ * comes both wait at once, the parent's lines kept until the child's are out), 1 the parent
  * closes its copy at once (the child waits for completion), 2 the child closes its own (the
  * parent waits). */
 static void scenario_fork(int who_closes) {
@@ -612,14 +613,20 @@ static void scenario_fork(int who_closes) {
   if (who_closes == 0)
     observe_pending(fd);
   free_slot();
-  if (who_closes != 2) {
+  if (who_closes != 2)
     tell(down[1]);
-    reap(pid);
-  }
+  struct obs_buf mine = {.len = 0};
+  if (who_closes == 0)
+    obs_capture = &mine;
   if (who_closes != 1) {
     wait_done(fd);
     obs_state(fd);
   }
+  obs_capture = NULL;
+  if (who_closes != 2)
+    reap(pid);
+  if (mine.len && write(1, mine.text, mine.len) != (ssize_t)mine.len)
+    die("stdout");
 }
 
 /* exec while the connect waits: the probe runs itself again, which looks at the inherited fd
