@@ -81,6 +81,7 @@ static void fork_prepare(void) {
 }
 
 static void fork_parent(void) {
+  cw_policy_forked();
   cw_mem_unlock();
   cw_own_unlock();
   cw_table_unlock();
@@ -124,7 +125,12 @@ void cw_lifecycle_before_exec(char *const envp[]) {
   cw_policy_before_exec();
   cw_guard--;
 }
-void cw_lifecycle_exec_failed(void) { cw_server_relisten(); }
+void cw_lifecycle_exec_failed(void) {
+  cw_guard++;
+  cw_policy_exec_failed();
+  cw_guard--;
+  cw_server_relisten();
+}
 
 /* ---- start-up and exit ---------------------------------------------------------------------- */
 
@@ -153,7 +159,7 @@ static int adopt_inherited(void) {
   while ((e = readdir(d))) {
     char *end;
     long fd = strtol(e->d_name, &end, 10);
-    if (*end || fd < 0 || fd == self)
+    if (*end || fd < 0 || fd == self || cw_own_is((int)fd) || cw_table_get((int)fd))
       continue;
     struct cw_conn_info info;
     if (cw_sock_probe_inherited((int)fd, &info) == 0 && cw_table_open(&info) == 0)
@@ -205,7 +211,8 @@ static void init(void) {
     cw_bt_warm();
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   on_exit(at_exit, NULL);
-  if (adopt_inherited() > 0)
+  int carried = cw_policy_adopt_carried(); /* before adoption: those fds are queued connects */
+  if (adopt_inherited() + carried > 0)
     cw_lifecycle_start_server();
   cw_guard--;
 }

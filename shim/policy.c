@@ -28,11 +28,13 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "config.h"
 #include "follow.h"
+#include "lifecycle.h"
 #include "log.h"
 #include "ownfd.h"
 #include "real.h"
@@ -57,10 +59,17 @@ struct cw_wait {
   union cw_sa to;
   socklen_t tolen;
   int fastopen; /* TCP_FASTOPEN_CONNECT was on: off while queued, on again for the real connect */
+  unsigned gen; /* the process's fork count when it queued */
+  /* An orphan: this process closed its last fd of it after forking, so another process may still
+   * hold the socket and wait for it. It keeps its place through an own fd (rec NULL), and its turn
+   * starts the real connect for whoever holds it, with no slot here. */
+  int own;
+  uint64_t own_ino;
 };
 
 /* guarded by table_mu */
 static struct cw_wait *head, *tail;
+static unsigned forks; /* forks this process made: a queued socket may since be shared */
 static int64_t refuse_log_ns, refuse_quiet, timeout_log_ns, timeout_quiet;
 
 void (*cw_policy_on_park)(void); /* set once by the reaper before any park */
@@ -132,6 +141,8 @@ static void count_timeout(struct cw_conn *c) {
 
 static void enqueue(struct cw_wait *w) {
   w->next = NULL;
+  w->gen = forks;
+  w->own = -1;
   w->prev = tail;
   if (tail)
     tail->next = w;
@@ -156,14 +167,37 @@ static void dequeue(struct cw_wait *w) {
   cw_tab.c.wait_ms += (cw_now() - w->since_ns) / 1000000;
   if (w->rec && w->rec->wait == w)
     w->rec->wait = NULL;
+  if (w->own >= 0) {
+    cw_own_del(&w->own);
+    CW_REAL(close)(w->own);
+  }
   cw_table_defer_free(w);
 }
 
-/* The table tells us a queued or failed record lost its last fd (the host closed it). */
+/* The table tells us a queued or failed record lost its last fd (the host closes it now). If the
+ * process forked since it queued, a child may hold the same socket and wait for it as for any
+ * connect in progress: the wait goes on as an orphan (see struct cw_wait). */
 static void on_unqueue(struct cw_conn *c) {
-  if (c->queued && c->wait)
-    dequeue(c->wait);
+  struct cw_wait *w = c->wait;
+  if (!c->queued || !w)
+    return;
+  w->rec = NULL;
+  c->wait = NULL;
+  if (w->gen != forks && cw_sock_ino(c->fd) == c->ino) {
+    int d = CW_REAL(fcntl)(c->fd, F_DUPFD_CLOEXEC, 3);
+    if (d >= 0) {
+      w->own = cw_own_high_fd(d);
+      w->own_ino = c->ino;
+      if (cw_own_add(&w->own) == 0)
+        return;
+      CW_REAL(close)(w->own);
+      w->own = -1;
+    }
+  }
+  dequeue(w);
 }
+
+void cw_policy_forked(void) { forks++; }
 
 int64_t cw_policy_waiting_ms_locked(int64_t now) {
   int64_t ms = 0;
@@ -311,15 +345,18 @@ static int connect_nonblocking(int fd, const struct sockaddr *sa, socklen_t len,
   for (int i = (c)->nfds > 1 ? 0 : (c)->fd; i < ((c)->nfds > 1 ? cw_tab.hiwater : (c)->fd + 1); i++) \
     if (cw_slots[i] == (c))
 
-/* Move c's socket from the black hole to sa (its real peer, or the refusing port), or only off the
- * hole when sa is NULL. Returns 0 or -errno of the new connect. */
-static int switch_locked(struct cw_conn *c, const struct sockaddr *sa, socklen_t len) {
+/* Move the socket of c (or of an orphan's own fd, c NULL) from the black hole to sa (its real
+ * peer, or the refusing port), or only off the hole when sa is NULL. Returns 0 or -errno of the
+ * new connect. */
+static int switch_locked(struct cw_conn *c, int fd, const struct sockaddr *sa, socklen_t len) {
   static const struct sockaddr unspec = {.sa_family = AF_UNSPEC};
   __atomic_store_n(&cw_switch_gen, cw_switch_gen + 1, __ATOMIC_RELEASE); /* odd: switching */
-  FOREACH_FD(c, i) cw_follow_off_locked(i);
-  CW_REAL(connect)(c->fd, &unspec, sizeof unspec);
-  int rc = sa ? connect_nonblocking(c->fd, sa, len, 0) : 0;
-  FOREACH_FD(c, i) cw_follow_on_locked(i);
+  if (c)
+    FOREACH_FD(c, i) cw_follow_off_locked(i);
+  CW_REAL(connect)(fd, &unspec, sizeof unspec);
+  int rc = sa ? connect_nonblocking(fd, sa, len, 0) : 0;
+  if (c)
+    FOREACH_FD(c, i) cw_follow_on_locked(i);
   __atomic_store_n(&cw_switch_gen, cw_switch_gen + 1, __ATOMIC_RELEASE);
   return rc;
 }
@@ -340,9 +377,9 @@ static void fail_locked(struct cw_conn *c, int err) {
   socklen_t len;
   int blocking = is_blocking(c->fd);
   if (!blocking && hole_for(c->peer.family == AF_INET6 ? AF_INET6 : AF_INET, &at, &refuse, &len) == 0)
-    switch_locked(c, &refuse.sa, len);
+    switch_locked(c, c->fd, &refuse.sa, len);
   else
-    switch_locked(c, NULL, 0);
+    switch_locked(c, c->fd, NULL, 0);
   if (c->wait)
     dequeue(c->wait);
   c->queued = 0;
@@ -354,15 +391,29 @@ static void fail_locked(struct cw_conn *c, int err) {
  * ETIMEDOUT; a non-blocking one fails as refused, with the cap errno. */
 static int timeout_errno(struct cw_conn *c) { return is_blocking(c->fd) ? ETIMEDOUT : cw_cfg.cap_errno; }
 
-/* Is c still the host's socket, still connecting to the hole? (The host may have shut it down,
+/* Is fd still the socket ino, still connecting to the hole? (The host may have shut it down,
  * or closed its number where no wrapper saw it.) */
-static int still_queued(struct cw_conn *c) {
-  if (cw_sock_ino(c->fd) != c->ino)
+static int still_queued(int fd, uint64_t ino) {
+  if (cw_sock_ino(fd) != ino)
     return 0;
   struct tcp_info ti;
   socklen_t l = sizeof ti;
-  return CW_REAL(getsockopt)(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
+  return CW_REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
          ti.tcpi_state == TCP_SYN_SENT;
+}
+
+/* An orphan's turn (start its real connect), or its timeout (fail it as refused): then it leaves
+ * the queue. No slot: the connection is not this process's. */
+static void orphan_done(struct cw_wait *w, int turn) {
+  union cw_sa at, refuse;
+  socklen_t len;
+  if (still_queued(w->own, w->own_ino)) {
+    if (turn)
+      switch_locked(NULL, w->own, &w->to.sa, w->tolen);
+    else if (hole_for(w->to.sa.sa_family, &at, &refuse, &len) == 0)
+      switch_locked(NULL, w->own, &refuse.sa, len);
+  }
+  dequeue(w);
 }
 
 /* The slot is w's (taken): start its real connect. */
@@ -376,7 +427,7 @@ static void hand_over(struct cw_wait *w) {
   socklen_t tolen = w->tolen;
   struct cw_dest *d = w->dest;
   dequeue(w);
-  int rc = switch_locked(c, &to.sa, tolen);
+  int rc = switch_locked(c, c->fd, &to.sa, tolen);
   if (rc < 0) {
     cw_table_slot_put_locked(d);
     fail_locked(c, -rc);
@@ -393,7 +444,11 @@ static void grant_locked(void) {
       break;
     if (!fits(w->dest))
       continue; /* its destination is full; others behind it may still go */
-    if (!still_queued(w->rec)) { /* the host ended it: it leaves the queue without a slot */
+    if (!w->rec) {
+      orphan_done(w, 1);
+      continue;
+    }
+    if (!still_queued(w->rec->fd, w->rec->ino)) { /* the host ended it: no slot for it */
       cw_table_end_locked(w->rec, 0);
       continue;
     }
@@ -411,7 +466,7 @@ void cw_policy_grant_locked(void) {
 
 int cw_policy_stuck_locked(struct cw_stuck *out) {
   for (struct cw_wait *w = head; w; w = w->next) {
-    if (fits(w->dest))
+    if (fits(w->dest) || !w->rec)
       continue;
     out->dest = w->dest;
     out->peer = w->rec->peer;
@@ -572,6 +627,10 @@ int64_t cw_policy_expire(int64_t now) {
       continue;
     }
     struct cw_conn *c = w->rec;
+    if (!c) {
+      orphan_done(w, 0);
+      continue;
+    }
     count_timeout(c);
     fail_locked(c, timeout_errno(c));
   }
@@ -584,6 +643,10 @@ void cw_policy_fork_child(void) {
    * them). The table forgets the records; the holes are the parent's too. */
   for (struct cw_wait *w = head, *next; w; w = next) {
     next = w->next;
+    if (w->own >= 0) {
+      cw_own_del(&w->own);
+      CW_REAL(close)(w->own);
+    }
     cw_mem_free(w);
   }
   head = tail = NULL;
@@ -593,23 +656,209 @@ void cw_policy_fork_child(void) {
   }
 }
 
+/* ---- exec ----------------------------------------------------------------------------------- */
+
+/* exec keeps the process and its fds: its caps go on in the new program. A queued connect whose
+ * fd survives exec goes on waiting there, as the kernel's connect would go on (the holes survive
+ * exec too), and a connection that survives it keeps its slot. A file in the run directory, named
+ * by the PID that exec keeps, tells the new program's shim (cw_policy_adopt_carried) which fds
+ * are queued (for where, since when) and which hold slots. Where that file cannot be written,
+ * the queued connects start now, slot or not, and the connections are adopted as inherited. */
+static char carry_path[CW_PATH_MAX + 32];
+
+static int carry_name(pid_t pid) {
+  if (!cw_cfg.rundir[0])
+    return -1;
+  int n = snprintf(carry_path, sizeof carry_path, "%s/%d.queue", cw_cfg.rundir, (int)pid);
+  return n > 0 && (size_t)n < sizeof carry_path ? 0 : -1;
+}
+
+static void holes_cloexec(int on) {
+  for (int i = 0; i < 2; i++) {
+    int *fds[] = {&holes[i].lfd, &holes[i].filler, &holes[i].refuser};
+    for (int k = 0; k < 3; k++)
+      if (*fds[k] >= 0)
+        CW_REAL(fcntl)(*fds[k], F_SETFD, on ? FD_CLOEXEC : 0);
+  }
+}
+
+static int survives_exec(int fd) {
+  int fl = CW_REAL(fcntl)(fd, F_GETFD);
+  return fl >= 0 && !(fl & FD_CLOEXEC);
+}
+
+/* One line each: "hole V4OR6 LFD FILLER REFUSER", "q FD INO SINCE_NS DEADLINE_NS FASTOPEN HEX"
+ * (a queued connect), "s FD INO" (a connection holding a slot). */
+static int carry_write(int out) {
+  char line[512];
+  int n = 0;
+  struct cw_conn *c, *tmp;
+  CW_FOREACH_CONN(c, tmp) {
+    if (!c->holds_slot || c->queued || c->failed)
+      continue;
+    FOREACH_FD(c, i) {
+      if (!survives_exec(i))
+        continue;
+      int l = snprintf(line, sizeof line, "s %d %llu\n", i, (unsigned long long)c->ino);
+      if (CW_RAW(SYS_write, out, line, l) != l)
+        return -1;
+      n++;
+      break;
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (holes[i].lfd >= 0) {
+      int l = snprintf(line, sizeof line, "hole %d %d %d %d\n", i, holes[i].lfd, holes[i].filler,
+                       holes[i].refuser);
+      if (CW_RAW(SYS_write, out, line, l) != l)
+        return -1;
+    }
+  for (struct cw_wait *w = head; w; w = w->next) {
+    if (!w->rec)
+      continue;
+    int l = snprintf(line, sizeof line, "q %d %llu %lld %lld %d ", w->rec->fd,
+                     (unsigned long long)w->rec->ino, (long long)w->since_ns,
+                     (long long)w->deadline_ns, w->fastopen);
+    for (socklen_t k = 0; k < w->tolen && l < (int)sizeof line - 3; k++)
+      l += snprintf(line + l, sizeof line - (size_t)l, "%02x", ((unsigned char *)&w->to)[k]);
+    line[l++] = '\n';
+    if (CW_RAW(SYS_write, out, line, l) != l)
+      return -1;
+    n++;
+  }
+  return n;
+}
+
 void cw_policy_before_exec(void) {
-  if (!__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED))
+  if (!__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) && !cw_tab.c.slots)
     return;
   cw_table_lock();
-  for (struct cw_wait *w = head, *next; w; w = next) {
-    next = w->next;
-    int survives = 0;
-    FOREACH_FD(w->rec, i) {
-      int fl = CW_REAL(fcntl)(i, F_GETFD);
-      survives |= fl >= 0 && !(fl & FD_CLOEXEC);
+  int survivors = 0;
+  for (struct cw_wait *w = head; w; w = w->next) {
+    if (!w->rec)
+      continue;
+    FOREACH_FD(w->rec, i) survivors += survives_exec(i);
+  }
+  if (carry_name(cw_pid) == 0) {
+    int out = (int)CW_RAW(SYS_openat, AT_FDCWD, carry_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (out >= 0) {
+      int ok = carry_write(out) > 0;
+      CW_REAL(close)(out);
+      if (ok) {
+        if (survivors)
+          holes_cloexec(0);
+        cw_table_unlock();
+        return;
+      }
+      CW_RAW(SYS_unlink, carry_path);
     }
-    if (survives && still_queued(w->rec)) {
+  }
+  carry_path[0] = '\0';
+  for (struct cw_wait *w = head, *next; w && survivors; w = next) {
+    next = w->next;
+    if (w->rec && still_queued(w->rec->fd, w->rec->ino)) {
       take(w->dest); /* above the cap, for a moment: the process is being replaced */
       hand_over(w);
     }
   }
   cw_table_unlock();
+}
+
+void cw_policy_exec_failed(void) {
+  if (!carry_path[0])
+    return;
+  cw_table_lock();
+  holes_cloexec(1);
+  CW_RAW(SYS_unlink, carry_path);
+  carry_path[0] = '\0';
+  cw_table_unlock();
+}
+
+static int unhex(const char *h, unsigned char *out, size_t max) {
+  size_t n = 0;
+  for (; h[0] && h[1] && h[0] != '\n' && n < max; h += 2) {
+    unsigned v;
+    if (sscanf(h, "%2x", &v) != 1)
+      return -1;
+    out[n++] = (unsigned char)v;
+  }
+  return (int)n;
+}
+
+int cw_policy_adopt_carried(void) {
+  if (carry_name(getpid()) < 0)
+    return 0;
+  FILE *f = fopen(carry_path, "re");
+  if (!f)
+    return 0;
+  unlink(carry_path);
+  char line[512];
+  int n = 0;
+  cw_table_lock();
+  while (fgets(line, sizeof line, f)) {
+    int i, a, b, c, fd, fo;
+    unsigned long long ino;
+    long long since, deadline;
+    char hex[300];
+    if (sscanf(line, "hole %d %d %d %d", &i, &a, &b, &c) == 4 && (i == 0 || i == 1) &&
+        holes[i].lfd < 0) {
+      struct hole *h = &holes[i];
+      int *fds[] = {&h->lfd, &h->filler, &h->refuser}, vals[] = {a, b, c};
+      for (int k = 0; k < 3; k++) {
+        *fds[k] = vals[k];
+        if (CW_REAL(fcntl)(vals[k], F_SETFD, FD_CLOEXEC) < 0 || cw_own_add(fds[k]) < 0)
+          *fds[k] = -1;
+      }
+      socklen_t l = sizeof h->at;
+      h->len = i ? sizeof h->at.in6 : sizeof h->at.in;
+      socklen_t l2 = sizeof h->refuse;
+      if (h->lfd < 0 || h->filler < 0 || h->refuser < 0 ||
+          CW_RAW(SYS_getsockname, h->lfd, &h->at.sa, &l) < 0 ||
+          CW_RAW(SYS_getsockname, h->refuser, &h->refuse.sa, &l2) < 0)
+        hole_close(h);
+      h->tried = 1;
+    } else if (sscanf(line, "s %d %llu", &fd, &ino) == 2) {
+      struct cw_conn_info info;
+      if (cw_sock_probe_inherited(fd, &info) == 0 && info.ino == ino) {
+        info.holds_slot = 1;
+        info.dir = CW_DIR_OUT; /* only outbound connections hold slots */
+        info.policed = cw_policy_scoped(info.dir, &info.peer);
+        info.bt = NULL;
+        if (cw_table_open_locked(&info) == 0)
+          take(cw_table_get(fd)->dest);
+      }
+    } else if (sscanf(line, "q %d %llu %lld %lld %d %299s", &fd, &ino, &since, &deadline, &fo, hex) == 6 &&
+               still_queued(fd, ino)) {
+      struct cw_wait *w = cw_mem_alloc(sizeof *w);
+      if (!w)
+        continue;
+      memset(w, 0, sizeof *w);
+      int len = unhex(hex, (unsigned char *)&w->to, sizeof w->to);
+      struct cw_conn_info info = {.fd = fd, .dir = CW_DIR_OUT, .policed = 1, .ino = ino};
+      struct cw_conn *rec = NULL;
+      if (len > 0 && (w->to.sa.sa_family == AF_INET || w->to.sa.sa_family == AF_INET6)) {
+        cw_addr_from_sockaddr(&info.peer, &w->to.sa, (socklen_t)len);
+        rec = cw_table_open_queued_locked(&info);
+      }
+      if (!rec) {
+        cw_mem_free(w);
+        continue;
+      }
+      w->tolen = (socklen_t)len;
+      w->fastopen = fo;
+      w->rec = rec;
+      w->dest = cw_table_dest_locked(&info.peer);
+      w->since_ns = since;
+      w->deadline_ns = deadline;
+      rec->wait = w;
+      enqueue(w);
+      cw_tab.c.waited--; /* counted by the process it began in */
+      n++;
+    }
+  }
+  cw_table_unlock();
+  fclose(f);
+  return n;
 }
 
 void cw_policy_init(void) { cw_table_on_unqueue = on_unqueue; }

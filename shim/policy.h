@@ -77,12 +77,17 @@ CW_HIDDEN void cw_policy_grant_locked(void);
 /* How the reaper is told that the queue changed (a new deadline). Set by the reaper. */
 extern CW_HIDDEN void (*cw_policy_on_park)(void);
 
-/* Before exec: a queued connect whose fd survives exec is started now, slot or not: the new
- * program's shim cannot know this queue, and the kernel's connect would go on across exec. */
+/* exec: a queued connect whose fd survives exec goes on waiting in the new program's shim, which
+ * adopts it at start-up (adopt_carried returns how many); exec_failed undoes before_exec. */
 CW_HIDDEN void cw_policy_before_exec(void);
+CW_HIDDEN void cw_policy_exec_failed(void);
+CW_HIDDEN int cw_policy_adopt_carried(void);
 
 /* Once, at start-up: the table tells policy when a queued record's last fd goes. */
 CW_HIDDEN void cw_policy_init(void);
+
+/* At fork, in the parent (table_mu held): queued sockets may now be shared with a child. */
+CW_HIDDEN void cw_policy_forked(void);
 
 /* At fork, in the child: the parent's queue is not ours. */
 CW_HIDDEN void cw_policy_fork_child(void);

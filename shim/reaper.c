@@ -37,6 +37,7 @@ static uint64_t dead_ino;
 
 static const char *const reason_names[CW_NREASONS] = {"idle", "lifetime", "manual", "evicted"};
 static int64_t starve_log_ns; /* the reaper thread's own */
+static int64_t reuses;        /* pool reuses seen while the queue waited; under table_mu */
 
 void cw_reaper_wake(void) {
   cw_mutex_lock(&reaper_mu);
@@ -270,29 +271,39 @@ static int pools_locked(int64_t now, int64_t tick) {
     evicted++;
     cw_policy_grant_locked();
   }
-  if (!cw_policy_stuck_locked(&st))
+  if (!cw_policy_stuck_locked(&st)) {
+    reuses = 0;
     return evicted;
-  int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
-  if (waited < (half < 1000000000 ? half : 1000000000) || now - starve_log_ns < 1000000000)
-    return evicted;
-  int pool = 0, reused = 0;
+  }
+  /* A reuse: a connection seen idle in its pool at one look has been written to (a new request)
+   * by the next, while the queue waited. Holding a connection, even quietly, is not one. */
+  int pool = 0;
   struct cw_conn *c, *tmp;
   CW_FOREACH_CONN(c, tmp) {
     if (!in_scope(c, &st))
       continue;
     pool++;
-    reused += __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) > st.since_ns;
+    uint8_t calls = (uint8_t)__atomic_load_n(&c->calls_out, __ATOMIC_RELAXED);
+    if (c->pool_seen && calls != c->pool_calls)
+      reuses++;
+    c->pool_seen = !(__atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) & CW_LAST_WROTE);
+    c->pool_calls = calls;
   }
-  if (!reused)
+  int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
+  if (!reuses || waited < (half < 1000000000 ? half : 1000000000) ||
+      now - starve_log_ns < 1000000000)
     return evicted;
+  int64_t reused = reuses;
+  reuses = 0;
   starve_log_ns = now;
   char p[CW_ADDR_STRLEN];
   cw_log(CW_LOG_WARN,
-         "pool starvation: %d connect%s to %s waiting %.1fs while %d of the %d connections under the "
-         "%s cap were reused meanwhile (the program's pool, %d seen, reuses idle connections ahead "
-         "of the queue): cap at least the pool size, or set CONNWARDEN_EVICT_IDLE",
+         "pool starvation: %d connect%s to %s waiting %.1fs while the %d connections under the %s "
+         "cap were reused %lld time%s (the program's pool reuses idle connections ahead of the "
+         "queue; pool of %d seen): cap at least the pool size, or set CONNWARDEN_EVICT_IDLE",
          st.waiting, st.waiting == 1 ? "" : "s", cw_addr_format(&st.peer, p, sizeof p),
-         (double)waited / 1e9, reused, pool, st.global ? "process" : "destination", pool);
+         (double)waited / 1e9, pool, st.global ? "process" : "destination", (long long)reused,
+         reused == 1 ? "" : "s", pool);
   return evicted;
 }
 

@@ -50,6 +50,7 @@ struct cw_conn {
    * (queue timeout, or its real connect failed at once); the kernel reports ECONNREFUSED once,
    * which the wrappers turn into `acked` (the errno to report). Neither is ever reaped. */
   uint8_t queued, failed;
+  uint8_t pool_calls; /* the reaper's: calls_out (low bits) when it last saw it idle in a pool */
   /* Cold: written under table_mu. Flags are bit-fields: 50,000 connections fit in 12 MB. */
   unsigned dir : 1;        /* enum cw_dir */
   unsigned inherited : 1;  /* adopted at start-up or from a parent: not this process's leak */
@@ -59,6 +60,8 @@ struct cw_conn {
   unsigned released : 1;   /* its kernel socket was replaced by the dead placeholder */
   unsigned cw_logged : 1;  /* its close-wait leak was counted and logged */
   unsigned reaped : 3;     /* 0, or 1 + enum cw_reason once shut down by the reaper */
+  unsigned pool_seen : 1;  /* the reaper saw it idle in a pool (last transfer a read) while a
+                            * queue waited: a write after that is a reuse ahead of the queue */
   int fd;                  /* an fd naming it (the first; another once that one closes) */
   int nfds;                /* fds naming it; the connection ends when this reaches 0 */
   uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look; failed: the errno */
