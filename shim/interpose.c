@@ -223,10 +223,11 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
       (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || !may_track())
     return CW_REAL(connect)(fd, sa, salen);
   struct cw_conn *c = cw_table_get(fd);
-  if (CW_UNLIKELY(c != NULL) && (c->queued || c->failed)) {
+  if (CW_UNLIKELY(c != NULL) && (__atomic_load_n(&c->queued, __ATOMIC_RELAXED) ||
+                                  __atomic_load_n(&c->failed, __ATOMIC_RELAXED))) {
     /* the host asks again about a queued connect: the kernel answers (EALREADY), a blocking one
      * waits for its turn, and a failure is told as such */
-    if (c->queued && !is_nonblocking(fd))
+    if (__atomic_load_n(&c->queued, __ATOMIC_RELAXED) && !is_nonblocking(fd))
       return wait_queued(fd, sa, salen, c->id);
     int r = CW_REAL(connect)(fd, sa, salen);
     if (r < 0)

@@ -382,8 +382,8 @@ static void fail_locked(struct cw_conn *c, int err) {
     switch_locked(c, c->fd, NULL, 0);
   if (c->wait)
     dequeue(c->wait);
-  c->queued = 0;
-  c->failed = 1;
+  __atomic_store_n(&c->queued, 0, __ATOMIC_RELAXED); /* read lock-free by the wrappers */
+  __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
   c->acked = (uint32_t)err;
 }
 
