@@ -14,7 +14,7 @@ enum cw_dir { CW_DIR_OUT = 0, CW_DIR_IN = 1 };
 enum cw_on_cap { CW_ON_CAP_QUEUE = 0, CW_ON_CAP_REFUSE = 1 };
 
 /* One item of CONNWARDEN_ONLY / CONNWARDEN_EXCLUDE. */
-enum cw_filter_kind { CW_F_IN, CW_F_OUT, CW_F_HOSTPORT, CW_F_PORT, CW_F_CIDR };
+enum cw_filter_kind { CW_F_IN, CW_F_OUT, CW_F_ALL, CW_F_HOSTPORT, CW_F_PORT, CW_F_CIDR };
 struct cw_filter {
   enum cw_filter_kind kind;
   struct cw_addr addr; /* HOSTPORT: ip, family and port; PORT: port; CIDR: ip and family */
@@ -39,7 +39,7 @@ struct cw_config {
   int n_only;
   struct cw_filter exclude[CW_MAX_FILTERS];
   int n_exclude;
-  char only_text[512], exclude_text[512]; /* as given, for `config` */
+  char only_text[512], exclude_text[512]; /* as given, for `config`; ONLY is "out" by default */
   int stats_off;
   int stats_explicit; /* CONNWARDEN_STATS named the path: a fork child keeps it */
   char stats_path[CW_PATH_MAX]; /* the socket path; rundir below when not given */

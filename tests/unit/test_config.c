@@ -269,15 +269,47 @@ static void test_filters_lists_allow_spaces_around_items(void **state) {
   assert_int_equal(f[3].addr.port, 9000);
 }
 
+/* text is one IP/PREFIX item of bits holding host: it matches host in either direction, not other */
+static void assert_one_host(const char *text, int bits, struct cw_addr host, struct cw_addr other) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  assert_int_equal(filters_ok(text, f), 1);
+  assert_int_equal(f[0].kind, CW_F_CIDR);
+  assert_int_equal(f[0].addr.family, host.family);
+  assert_int_equal(f[0].prefix, bits);
+  assert_memory_equal(f[0].addr.ip, host.ip, 16);
+  assert_true(cw_filters_match(f, 1, CW_DIR_OUT, &host));
+  assert_true(cw_filters_match(f, 1, CW_DIR_IN, &host));
+  assert_false(cw_filters_match(f, 1, CW_DIR_OUT, &other));
+}
+
+/* A bare address, with no port and no /bits, is one host: a /32 or a /128. */
+static void test_filters_bare_address_is_one_host(void **state) {
+  assert_one_host("192.0.2.7", 32, v4("192.0.2.7", 443), v4("192.0.2.6", 443));
+  assert_one_host("192.0.2.7/32", 32, v4("192.0.2.7", 443), v4("192.0.2.6", 443));
+  assert_one_host("2001:db8::1", 128, v6("2001:db8::1", 80), v6("2001:db8::2", 80));
+  /* IPv6 forms that start with "::" are addresses, not :PORT; a port needs the brackets */
+  assert_one_host("::1", 128, v6("::1", 80), v6("::2", 80));
+  assert_one_host("::1:80", 128, v6("::1:80", 443), v6("::1", 80));
+}
+
+static void test_filters_all_matches_both_directions(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  struct cw_addr p = v4("10.1.2.3", 8000);
+  assert_int_equal(filters_ok("all", f), 1);
+  assert_int_equal(f[0].kind, CW_F_ALL);
+  assert_true(cw_filters_match(f, 1, CW_DIR_OUT, &p));
+  assert_true(cw_filters_match(f, 1, CW_DIR_IN, &p));
+}
+
 static void test_filters_refuse_hostnames_bad_ports_and_prefixes(void **state) {
   static const char *const bad_values[] = {
-      "",           "localhost:80",    "example.com:443", "127.0.0.1",      "127.0.0.1:0",
+      "",           "localhost:80",    "example.com:443", "localhost",      "127.0.0.1:0",
       "127.0.0.1:65536", ":0",         ":65536",          ":",              ":http",
       "10.0.0.0/33", "::/129",         "10.0.0.0/",       "10.0.0.0/-1",    "10.0.0.0/8x",
-      "host/8",     "::1:80",          "[::1]80",         "[::1]",          "[127.0.0.1]:80",
+      "host/8",     "1.2.3.256",       "[::1]80",         "[::1]",          "[127.0.0.1]:80",
       "[::1:80",    "1.2.3.4:80:90",   "IN",              "inbound",        "in,,out",
       "in,",        ",in",             " , ",             "1.2.3.256:80",   "127.0.0.1: 80",
-      "127.0.0.1:-80",
+      "127.0.0.1:-80", "ALL",          "1.2.3",           "::1::2",         "127.0.0.1/32/8",
   };
   for (size_t i = 0; i < CW_ARRAY_LEN(bad_values); i++) {
     struct cw_filter f[CW_MAX_FILTERS];
@@ -413,9 +445,10 @@ static void test_load_with_nothing_set_gives_the_documented_defaults(void **stat
   assert_int_equal(cfg.idle_timeout_ms, 0);
   assert_int_equal(cfg.max_lifetime_ms, 0);
   assert_int_equal(cfg.reap_grace_ms, 5000);
-  assert_int_equal(cfg.n_only, 0);
+  assert_int_equal(cfg.n_only, 1);
+  assert_int_equal(cfg.only[0].kind, CW_F_OUT);
   assert_int_equal(cfg.n_exclude, 0);
-  assert_string_equal(cfg.only_text, "");
+  assert_string_equal(cfg.only_text, "out");
   assert_string_equal(cfg.exclude_text, "");
   assert_int_equal(cfg.stats_off, 0);
   assert_int_equal(cfg.stats_explicit, 0);
@@ -473,6 +506,42 @@ static void test_load_reads_every_variable(void **state) {
   assert_string_equal(cfg.report_dir, "/tmp/cw-reports");
   assert_int_equal(cfg.backtrace, 1);
   assert_int_equal(cfg.log_level, CW_LOG_DEBUG);
+}
+
+/* Timeouts and eviction are for outbound connections unless CONNWARDEN_ONLY says otherwise: the
+ * policy applies to what matches ONLY and not EXCLUDE. */
+static int policed(int dir) {
+  struct cw_addr peer = v4("198.51.100.7", 8000);
+  return cw_filters_match(cfg.only, cfg.n_only, dir, &peer) &&
+         !cw_filters_match(cfg.exclude, cfg.n_exclude, dir, &peer);
+}
+
+static void test_load_applies_the_policy_to_outbound_connections_by_default(void **state) {
+  assert_int_equal(load(), 0);
+  assert_true(policed(CW_DIR_OUT));
+  assert_false(policed(CW_DIR_IN));
+
+  env_set("CONNWARDEN_EXCLUDE", ":9999"); /* EXCLUDE alone leaves ONLY at out */
+  assert_int_equal(load(), 0);
+  assert_true(policed(CW_DIR_OUT));
+  assert_false(policed(CW_DIR_IN));
+  env_set("CONNWARDEN_EXCLUDE", "198.51.100.7");
+  assert_int_equal(load(), 0);
+  assert_false(policed(CW_DIR_OUT));
+
+  env_clear();
+  env_set("CONNWARDEN_ONLY", "in");
+  assert_int_equal(load(), 0);
+  assert_false(policed(CW_DIR_OUT));
+  assert_true(policed(CW_DIR_IN));
+  assert_string_equal(cfg.only_text, "in");
+  static const char *const both[] = {"all", "in,out", ":8000", "198.51.100.0/24", "198.51.100.7"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(both); i++) {
+    env_set("CONNWARDEN_ONLY", both[i]);
+    assert_int_equal(load(), 0);
+    if (!policed(CW_DIR_OUT) || !policed(CW_DIR_IN))
+      fail_msg("CONNWARDEN_ONLY=%s does not cover both directions", both[i]);
+  }
 }
 
 static void test_load_accepts_each_log_level_and_on_cap_queue(void **state) {
@@ -735,6 +804,8 @@ int main(void) {
       T(test_filters_parse_each_kind),
       T(test_filters_accept_ipv6_cidr_starting_with_double_colon),
       T(test_filters_lists_allow_spaces_around_items),
+      T(test_filters_bare_address_is_one_host),
+      T(test_filters_all_matches_both_directions),
       T(test_filters_refuse_hostnames_bad_ports_and_prefixes),
       T(test_filters_refuse_more_items_than_room),
       T(test_filters_match_direction_port_hostport_and_cidr),
@@ -742,6 +813,7 @@ int main(void) {
       T(test_filters_match_any_item_of_a_list_and_none_of_an_empty_one),
       T(test_load_with_nothing_set_gives_the_documented_defaults),
       T(test_load_reads_every_variable),
+      T(test_load_applies_the_policy_to_outbound_connections_by_default),
       T(test_load_accepts_each_log_level_and_on_cap_queue),
       T(test_load_refuses_each_bad_variable_naming_it_and_its_value),
       T(test_load_refuses_cap_errnos_that_event_loops_read_as_in_progress),
