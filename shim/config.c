@@ -357,6 +357,7 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
       (rc = get_duration(env, "CONNWARDEN_IDLE_TIMEOUT", &cfg->idle_timeout_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_MAX_LIFETIME", &cfg->max_lifetime_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_REAP_GRACE", &cfg->reap_grace_ms, err, errlen)) < 0 ||
+      (rc = get_duration(env, "CONNWARDEN_EVICT_IDLE", &cfg->evict_idle_ms, err, errlen)) < 0 ||
       (rc = get_bool(env, "CONNWARDEN_LEAK_CHECK", &cfg->leak_check, err, errlen)) < 0 ||
       (rc = get_bool(env, "CONNWARDEN_BACKTRACE", &cfg->backtrace, err, errlen)) < 0 ||
       (rc = get_filters(env, "CONNWARDEN_ONLY", cfg->only, &cfg->n_only, cfg->only_text,
@@ -456,8 +457,13 @@ int cw_config_set(struct cw_config *cfg, const char *name, const char *value, ch
   } else if (strcmp(name, "max_lifetime") == 0) {
     field = &cfg->max_lifetime_ms;
     duration = 1;
+  } else if (strcmp(name, "evict_idle") == 0) {
+    field = &cfg->evict_idle_ms;
+    duration = 1;
   } else {
-    snprintf(err, errlen, "unknown setting '%.64s' (max_conns, max_conns_per_dest, idle_timeout, max_lifetime)", name);
+    snprintf(err, errlen,
+             "unknown setting '%.64s' (max_conns, max_conns_per_dest, idle_timeout, max_lifetime, evict_idle)",
+             name);
     return -EINVAL;
   }
   if ((duration ? cw_parse_duration_ms(value, &v) : cw_parse_count(value, &v)) < 0) {

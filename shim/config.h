@@ -30,6 +30,7 @@ struct cw_config {
   int64_t max_conns_per_dest; /* 0 = no cap */
   int64_t idle_timeout_ms;    /* 0 = off */
   int64_t max_lifetime_ms;    /* 0 = off */
+  int64_t evict_idle_ms;      /* 0 = off; eviction at a cap with connects waiting */
   /* immutable after start-up */
   enum cw_on_cap on_cap;
   int64_t queue_timeout_ms;
@@ -73,7 +74,7 @@ CW_HIDDEN int cw_config_load(struct cw_config *cfg, const char *(*getenv_fn)(con
 CW_HIDDEN int cw_config_default_stats_path(struct cw_config *cfg, pid_t pid);
 
 /* Set one run-time field by its stats name (max_conns, max_conns_per_dest, idle_timeout,
- * max_lifetime). Returns 0, or -EINVAL with a reason in err. */
+ * max_lifetime, evict_idle). Returns 0, or -EINVAL with a reason in err. */
 CW_HIDDEN int cw_config_set(struct cw_config *cfg, const char *name, const char *value, char *err,
                             size_t errlen);
 

@@ -38,6 +38,7 @@ static const struct opt opts[] = {
     {"idle-timeout", "CONNWARDEN_IDLE_TIMEOUT", "D", "reap a connection with no activity for D"},
     {"max-lifetime", "CONNWARDEN_MAX_LIFETIME", "D", "reap a connection open longer than D"},
     {"reap-grace", "CONNWARDEN_REAP_GRACE", "D", "time the program gets to close a reaped fd (5s)"},
+    {"evict-idle", "CONNWARDEN_EVICT_IDLE", "D", "at a cap with connects waiting, evict a connection idle D"},
     {"only", "CONNWARDEN_ONLY", "LIST", "apply policy only to: out (default), in, all, IP:PORT, :PORT, CIDR, IP"},
     {"exclude", "CONNWARDEN_EXCLUDE", "LIST", "never apply policy to these (same forms)"},
     {"stats", "CONNWARDEN_STATS", "PATH|off", "stats socket path (RUNDIR/PID.sock), or off"},

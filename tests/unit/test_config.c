@@ -445,6 +445,7 @@ static void test_load_with_nothing_set_gives_the_documented_defaults(void **stat
   assert_int_equal(cfg.idle_timeout_ms, 0);
   assert_int_equal(cfg.max_lifetime_ms, 0);
   assert_int_equal(cfg.reap_grace_ms, 5000);
+  assert_int_equal(cfg.evict_idle_ms, 0);
   assert_int_equal(cfg.n_only, 1);
   assert_int_equal(cfg.only[0].kind, CW_F_OUT);
   assert_int_equal(cfg.n_exclude, 0);
@@ -470,6 +471,7 @@ static void test_load_reads_every_variable(void **state) {
   env_set("CONNWARDEN_IDLE_TIMEOUT", "30s");
   env_set("CONNWARDEN_MAX_LIFETIME", "10m");
   env_set("CONNWARDEN_REAP_GRACE", "250ms");
+  env_set("CONNWARDEN_EVICT_IDLE", "1.5s");
   env_set("CONNWARDEN_ONLY", "out, :443");
   env_set("CONNWARDEN_EXCLUDE", "10.0.0.0/8,[::1]:9000");
   env_set("CONNWARDEN_STATS", "/tmp/cw-unit/app.sock");
@@ -488,6 +490,7 @@ static void test_load_reads_every_variable(void **state) {
   assert_int_equal(cfg.idle_timeout_ms, 30000);
   assert_int_equal(cfg.max_lifetime_ms, 600000);
   assert_int_equal(cfg.reap_grace_ms, 250);
+  assert_int_equal(cfg.evict_idle_ms, 1500);
   assert_int_equal(cfg.n_only, 2);
   assert_int_equal(cfg.only[0].kind, CW_F_OUT);
   assert_int_equal(cfg.only[1].kind, CW_F_PORT);
@@ -584,6 +587,8 @@ static void test_load_refuses_each_bad_variable_naming_it_and_its_value(void **s
       {"CONNWARDEN_IDLE_TIMEOUT", "30 s"},
       {"CONNWARDEN_MAX_LIFETIME", "1.2.3"},
       {"CONNWARDEN_REAP_GRACE", ""},
+      {"CONNWARDEN_EVICT_IDLE", "5x"},
+      {"CONNWARDEN_EVICT_IDLE", "-1s"},
       {"CONNWARDEN_ONLY", "localhost:80"},
       {"CONNWARDEN_ONLY", ""},
       {"CONNWARDEN_EXCLUDE", "in,,out"},
@@ -736,6 +741,8 @@ static void test_set_changes_each_runtime_setting(void **state) {
   assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 30000);
   assert_int_equal(cw_config_set(&cfg, "max_lifetime", "1.5h", err, sizeof err), 0);
   assert_int_equal(cw_cfg_get(&cfg.max_lifetime_ms), 5400000);
+  assert_int_equal(cw_config_set(&cfg, "evict_idle", "250ms", err, sizeof err), 0);
+  assert_int_equal(cw_cfg_get(&cfg.evict_idle_ms), 250);
   assert_int_equal(cw_config_set(&cfg, "idle_timeout", "off", err, sizeof err), 0);
   assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 0);
   assert_int_equal(cw_config_set(&cfg, "max_conns", "0", err, sizeof err), 0);
@@ -751,7 +758,7 @@ static void test_set_refuses_unknown_names_and_leaves_config_alone(void **state)
     err[0] = '\0';
     assert_int_equal(cw_config_set(&cfg, names[i], "1", err, sizeof err), -EINVAL);
     assert_contains(err, "unknown setting");
-    assert_contains(err, "max_conns, max_conns_per_dest, idle_timeout, max_lifetime");
+    assert_contains(err, "max_conns, max_conns_per_dest, idle_timeout, max_lifetime, evict_idle");
   }
   assert_int_equal(cfg.max_conns, 0);
   assert_int_equal(cfg.max_conns_per_dest, 0);
@@ -771,7 +778,7 @@ static void test_set_refuses_bad_values_and_keeps_the_old_one(void **state) {
                {"max_conns", "1000000001"},  {"max_conns", ""},
                {"max_conns_per_dest", "x"},  {"idle_timeout", "5x"},
                {"idle_timeout", "-1"},       {"max_lifetime", "1.2.3"},
-               {"max_lifetime", "9000h"}};
+               {"max_lifetime", "9000h"},    {"evict_idle", "1e3"}};
   for (size_t i = 0; i < CW_ARRAY_LEN(cases); i++) {
     err[0] = '\0';
     int rc = cw_config_set(&cfg, cases[i].name, cases[i].value, err, sizeof err);
@@ -787,6 +794,7 @@ static void test_set_refuses_bad_values_and_keeps_the_old_one(void **state) {
   assert_int_equal(cw_cfg_get(&cfg.max_conns_per_dest), 0);
   assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 9000);
   assert_int_equal(cw_cfg_get(&cfg.max_lifetime_ms), 0);
+  assert_int_equal(cw_cfg_get(&cfg.evict_idle_ms), 0);
 }
 
 #define T(f) cmocka_unit_test_setup(f, reset_env)
