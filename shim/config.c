@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include "log.h"
+#include "statspath.h"
 
 struct cw_config cw_cfg; /* see config.h */
 
@@ -262,6 +262,7 @@ int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_
 #define FORMS_DURATION "a duration: 250ms, 30s, 10m, 1h, a number of seconds, or off"
 #define FORMS_COUNT "a whole number from 0 to 1000000000"
 #define FORMS_BOOL "0 or 1"
+#define FORMS_STATS "a socket path shorter than 108 bytes once each %p is the PID, or off"
 #define FORMS_FILTER "a comma list of in, out, all, IP:PORT, [IPv6]:PORT, :PORT, IP/PREFIX, IP"
 
 static int bad(char *err, size_t errlen, const char *var, const char *value, const char *forms) {
@@ -412,32 +413,20 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
   if (v && strcmp(v, "off") == 0) {
     cfg->stats_off = 1;
   } else if (v) {
-    struct sockaddr_un sun;
+    if (!*v)
+      return bad(err, errlen, "CONNWARDEN_STATS", v, "a path");
     cfg->stats_explicit = 1;
-    if ((rc = get_path("CONNWARDEN_STATS", v, cfg->stats_path, sizeof cfg->stats_path, err, errlen)) < 0)
-      return rc;
-    if (strlen(v) >= sizeof sun.sun_path)
-      return bad(err, errlen, "CONNWARDEN_STATS", v, "a socket path shorter than 108 bytes, or off");
-    /* the socket's own directory is the one created and checked */
-    snprintf(cfg->rundir, sizeof cfg->rundir, "%s", v);
-    char *slash = strrchr(cfg->rundir, '/');
-    if (slash == cfg->rundir)
-      slash[1] = '\0';
-    else if (slash)
-      *slash = '\0';
-    else
-      snprintf(cfg->rundir, sizeof cfg->rundir, ".");
-  } else if (cw_config_default_stats_path(cfg, getpid()) < 0) {
+    cfg->stats_first = !cw_statspath_is_descendant(env(CW_STATS_OWNER_VAR), v, getpid());
+    if (strlen(v) >= sizeof cfg->stats_spec)
+      return bad(err, errlen, "CONNWARDEN_STATS", v, FORMS_STATS);
+    snprintf(cfg->stats_spec, sizeof cfg->stats_spec, "%s", v);
+    if (cw_statspath_build(cfg, getpid()) < 0)
+      return bad(err, errlen, "CONNWARDEN_STATS", v, FORMS_STATS);
+  } else if (cw_statspath_build(cfg, getpid()) < 0) {
       return bad(err, errlen, env("CONNWARDEN_RUNDIR") ? "CONNWARDEN_RUNDIR" : "XDG_RUNTIME_DIR",
                  cfg->rundir, "a directory whose socket paths fit in 108 bytes");
   }
   return 0;
-}
-
-int cw_config_default_stats_path(struct cw_config *cfg, pid_t pid) {
-  struct sockaddr_un sun;
-  int n = snprintf(cfg->stats_path, sizeof cfg->stats_path, "%s/%d.sock", cfg->rundir, (int)pid);
-  return n < 0 || (size_t)n >= sizeof sun.sun_path ? -ENAMETOOLONG : 0;
 }
 
 int cw_config_set(struct cw_config *cfg, const char *name, const char *value, char *err,

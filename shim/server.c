@@ -156,8 +156,11 @@ static int path_in_use(const struct sockaddr_un *sun) {
 static int make_listener(void) {
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
   size_t plen = strlen(cw_cfg.stats_path);
-  if (plen >= sizeof sun.sun_path) /* config refuses these; never cut a path short */
+  if (plen >= sizeof sun.sun_path) { /* a descendant's PATH.PID; config refuses the others */
+    cw_log(CW_LOG_WARN, "stats off: %s is too long for a Unix socket (at most %zu bytes)",
+           cw_cfg.stats_path, sizeof sun.sun_path - 1);
     return -ENAMETOOLONG;
+  }
   memcpy(sun.sun_path, cw_cfg.stats_path, plen + 1);
   int fd = CW_REAL(socket)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)

@@ -41,7 +41,7 @@ static const struct opt opts[] = {
     {"evict-idle", "CONNWARDEN_EVICT_IDLE", "D", "at a cap with connects waiting, evict a connection idle D"},
     {"only", "CONNWARDEN_ONLY", "LIST", "apply policy only to: out (default), in, all, IP:PORT, :PORT, CIDR, IP"},
     {"exclude", "CONNWARDEN_EXCLUDE", "LIST", "never apply policy to these (same forms)"},
-    {"stats", "CONNWARDEN_STATS", "PATH|off", "stats socket path (RUNDIR/PID.sock), or off"},
+    {"stats", "CONNWARDEN_STATS", "PATH|off", "stats socket path (RUNDIR/PID.sock; %p: the PID), or off"},
     {"rundir", "CONNWARDEN_RUNDIR", "DIR", "directory for the stats socket"},
     {"check-leaks", "CONNWARDEN_LEAK_CHECK", NULL,
      "check CMD and every process it starts for leaked connections; one summary, exit 23 on leaks"},

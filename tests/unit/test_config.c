@@ -1,7 +1,8 @@
 /* test_config.c - the configuration parsers (durations, counts, errno names, filters), filter
  * matching, cw_config_load from a fake environment (defaults, every variable, each bad value,
- * the run directory rules) and cw_config_set. No real environment is read.
- * objects: config.o
+ * the run directory rules, the stats socket's path for the first process and its descendants),
+ * and cw_config_set. No real environment is read.
+ * objects: config.o statspath.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 #include "config.h"
 #include "log.h"
+#include "statspath.h"
 
 /* ---- the fake environment: a table the test fills, read through fake_getenv ---- */
 
@@ -674,6 +676,103 @@ static void test_load_stats_path_sets_the_directory_to_create(void **state) {
   assert_string_equal(cfg.stats_path, "/a/b/c.sock");
 }
 
+static void test_stats_path_percent_p_is_the_pid(void **state) {
+  env_set("CONNWARDEN_STATS", "/run/app-%p/stats-%p.sock");
+  if (load() != 0)
+    fail_msg("refused: %s", err);
+  char want[256];
+  snprintf(want, sizeof want, "/run/app-%d/stats-%d.sock", (int)getpid(), (int)getpid());
+  assert_string_equal(cfg.stats_path, want);
+  snprintf(want, sizeof want, "/run/app-%d", (int)getpid());
+  assert_string_equal(cfg.rundir, want);
+  assert_string_equal(cfg.stats_spec, "/run/app-%p/stats-%p.sock");
+  /* a fork child: its own PID, nothing appended */
+  cfg.stats_first = 0;
+  assert_int_equal(cw_statspath_build(&cfg, 4242), 0);
+  assert_string_equal(cfg.stats_path, "/run/app-4242/stats-4242.sock");
+  assert_string_equal(cfg.rundir, "/run/app-4242");
+  char mark[256];
+  assert_int_equal(cw_statspath_mark(&cfg, 4242, mark, sizeof mark), 0); /* nothing to mark */
+}
+
+/* Without %p, the process that reads the path first keeps it exactly; every descendant, forked
+ * or exec'd, gets PATH.PID. The first one marks the environment so that exec'd ones know. */
+static void test_stats_path_without_percent_p_is_the_first_process_s_alone(void **state) {
+  env_set("CONNWARDEN_STATS", "/srv/app/stats.sock");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.stats_first, 1);
+  assert_string_equal(cfg.stats_path, "/srv/app/stats.sock");
+  char mark[256], want[256];
+  assert_int_equal(cw_statspath_mark(&cfg, getpid(), mark, sizeof mark), 1);
+  snprintf(want, sizeof want, "%d:/srv/app/stats.sock", (int)getpid());
+  assert_string_equal(mark, want);
+
+  /* a fork child */
+  cfg.stats_first = 0;
+  assert_int_equal(cw_statspath_build(&cfg, 4242), 0);
+  assert_string_equal(cfg.stats_path, "/srv/app/stats.sock.4242");
+  assert_string_equal(cfg.rundir, "/srv/app");
+  assert_int_equal(cw_statspath_mark(&cfg, 4242, mark, sizeof mark), 0);
+
+  /* the same process after exec: its own mark */
+  env_set(CW_STATS_OWNER_VAR, want);
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.stats_first, 1);
+  assert_string_equal(cfg.stats_path, "/srv/app/stats.sock");
+
+  /* a descendant that execs: an ancestor's mark for this path */
+  env_set(CW_STATS_OWNER_VAR, "1:/srv/app/stats.sock");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.stats_first, 0);
+  snprintf(want, sizeof want, "/srv/app/stats.sock.%d", (int)getpid());
+  assert_string_equal(cfg.stats_path, want);
+  assert_int_equal(cw_statspath_mark(&cfg, getpid(), mark, sizeof mark), 0);
+
+  /* a mark for another path, or not a mark at all: first for this path */
+  static const char *const not_ours[] = {"1:/srv/app/other.sock", "1:/srv/app/stats.sock.1", "",
+                                         ":/srv/app/stats.sock", "x1:/srv/app/stats.sock",
+                                         "99999999999999999999:/srv/app/stats.sock",
+                                         "1/srv/app/stats.sock"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(not_ours); i++) {
+    env_set(CW_STATS_OWNER_VAR, not_ours[i]);
+    assert_int_equal(load(), 0);
+    if (!cfg.stats_first || strcmp(cfg.stats_path, "/srv/app/stats.sock") != 0)
+      fail_msg("mark '%s' taken for an ancestor's: %s", not_ours[i], cfg.stats_path);
+  }
+  /* the default path is per PID already: nothing to mark */
+  env_clear();
+  assert_int_equal(load(), 0);
+  assert_int_equal(cw_statspath_mark(&cfg, getpid(), mark, sizeof mark), 0);
+}
+
+static void test_stats_path_that_outgrows_a_unix_socket_is_kept_whole(void **state) {
+  char spec[120];
+  memset(spec, 'p', sizeof spec);
+  spec[0] = '/';
+  spec[99] = '\0';
+  env_set("CONNWARDEN_STATS", spec);
+  assert_int_equal(load(), 0);
+  cfg.stats_first = 0;
+  assert_int_equal(cw_statspath_build(&cfg, 1234567), 0); /* 99 + 8 = 107 bytes fit */
+  assert_int_equal(strlen(cfg.stats_path), 107);
+  assert_int_equal(cw_statspath_build(&cfg, 12345678), -ENAMETOOLONG);
+  char want[160];
+  snprintf(want, sizeof want, "%s.12345678", spec);
+  assert_string_equal(cfg.stats_path, want); /* uncut, for the warning */
+
+  /* at start-up, a path too long once %p is the PID is a configuration error */
+  memcpy(spec + 99, "%p%p%p%p", 9);
+  env_set("CONNWARDEN_STATS", spec); /* 107 bytes as written; each %p becomes the PID */
+  char pid[16];
+  if (99 + 4 * snprintf(pid, sizeof pid, "%d", (int)getpid()) < 108) {
+    assert_int_equal(load(), 0); /* a PID under 100 */
+    return;
+  }
+  assert_int_equal(load(), -EINVAL);
+  assert_contains(err, "CONNWARDEN_STATS=");
+  assert_contains(err, "%p is the PID");
+}
+
 static void test_rundir_comes_from_connwarden_rundir_first(void **state) {
   env_set("CONNWARDEN_RUNDIR", "/tmp/cw-rundir");
   env_set("XDG_RUNTIME_DIR", "/run/user/1000");
@@ -828,6 +927,9 @@ int main(void) {
       T(test_load_refuses_a_stats_path_too_long_for_a_unix_socket),
       T(test_load_stats_off_turns_the_socket_off),
       T(test_load_stats_path_sets_the_directory_to_create),
+      T(test_stats_path_percent_p_is_the_pid),
+      T(test_stats_path_without_percent_p_is_the_first_process_s_alone),
+      T(test_stats_path_that_outgrows_a_unix_socket_is_kept_whole),
       T(test_rundir_comes_from_connwarden_rundir_first),
       T(test_rundir_falls_back_to_xdg_runtime_dir),
       T(test_rundir_ignores_a_relative_xdg_runtime_dir),

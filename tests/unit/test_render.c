@@ -2,7 +2,7 @@
  * JSON with DESIGN.md's exact key names and the snapshot's values (checked through jansson),
  * metrics must be Prometheus text 0.0.4 with every documented metric, and the leak report must
  * have LeakSanitizer's shape. Also JSON string escaping and the human units.
- * objects: render.o addr.o backtrace.o table.o mem.o config.o log.o
+ * objects: render.o addr.o backtrace.o table.o mem.o config.o statspath.o log.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
