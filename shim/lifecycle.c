@@ -26,6 +26,7 @@
 #include "sock.h"
 #include "statspath.h"
 #include "table.h"
+#include "vars.h"
 
 __thread int cw_guard __attribute__((tls_model("initial-exec")));
 
@@ -184,7 +185,7 @@ static void init(void) {
   cw_pid = getpid();
   cw_start_ns = cw_now();
   char err[1024];
-  if (cw_config_load(&cw_cfg, env_get, err, sizeof err) < 0) {
+  if (cw_vars_check(environ, err, sizeof err) < 0 || cw_config_load(&cw_cfg, env_get, err, sizeof err) < 0) {
     /* before main: the host has not started, so stopping it here loses nothing */
     size_t n = strlen(err);
     err[n] = '\n';

@@ -1,8 +1,9 @@
 /* test_config.c - the configuration parsers (durations, counts, errno names, filters), filter
  * matching, cw_config_load from a fake environment (defaults, every variable, each bad value,
  * the run directory rules, the stats socket's path for the first process and its descendants),
- * and cw_config_set. No real environment is read.
- * objects: config.o statspath.o
+ * cw_config_set, and the check of CONNWARDEN_* names (unknown ones, with the closest known one;
+ * those this version does not do). No real environment is read.
+ * objects: config.o statspath.o vars.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -18,6 +19,7 @@
 #include "config.h"
 #include "log.h"
 #include "statspath.h"
+#include "vars.h"
 
 /* ---- the fake environment: a table the test fills, read through fake_getenv ---- */
 
@@ -896,6 +898,129 @@ static void test_set_refuses_bad_values_and_keeps_the_old_one(void **state) {
   assert_int_equal(cw_cfg_get(&cfg.evict_idle_ms), 0);
 }
 
+/* ---- CONNWARDEN_* names ---- */
+
+static int check_names(const char *const *envp) {
+  memset(err, 0, sizeof err);
+  return cw_vars_check((char *const *)envp, err, sizeof err);
+}
+
+static void test_unknown_variable_is_refused_naming_the_closest_known_one(void **state) {
+  const char *envp[] = {"PATH=/bin", "CONNWARDEN_MAX_CONNS=5", "CONNWARDEN_MAXCONNS=5", NULL};
+  assert_int_equal(check_names(envp), -EINVAL);
+  assert_string_equal(err, "connwarden: CONNWARDEN_MAXCONNS is not a variable connwarden knows: "
+                           "did you mean CONNWARDEN_MAX_CONNS?");
+  static const struct {
+    const char *typo, *meant;
+  } typos[] = {
+      {"CONNWARDEN_IDLE_TIMOUT", "CONNWARDEN_IDLE_TIMEOUT"},
+      {"CONNWARDEN_max_conns", "CONNWARDEN_MAX_CONNS"},
+      {"CONNWARDEN_STAT", "CONNWARDEN_STATS"},
+      {"CONNWARDEN_LOGS", "CONNWARDEN_LOG"},
+      {"CONNWARDEN_LEAKCHECK", "CONNWARDEN_LEAK_CHECK"},
+      {"CONNWARDEN_BACKTRAEC", "CONNWARDEN_BACKTRACE"},
+      {"CONNWARDEN_EVICTIDLE", "CONNWARDEN_EVICT_IDLE"},
+      {"CONNWARDEN_REPORT_FMT", "CONNWARDEN_REPORT_FORMAT"},
+      {"CONNWARDEN_MAX_CONNS_PER_DESTINATION", "CONNWARDEN_MAX_CONNS_PER_DEST"},
+      {"CONNWARDEN_MAX_LIFE_TIME", "CONNWARDEN_MAX_LIFETIME"},
+      {"CONNWARDEN_RUN_DIR", "CONNWARDEN_RUNDIR"},
+      {"CONNWARDEN_CAPSCOPE", "CONNWARDEN_CAP_SCOPE"},
+  };
+  for (size_t i = 0; i < CW_ARRAY_LEN(typos); i++) {
+    char entry[128], want[160];
+    snprintf(entry, sizeof entry, "%s=1", typos[i].typo);
+    const char *one[] = {entry, NULL};
+    assert_int_equal(check_names(one), -EINVAL);
+    snprintf(want, sizeof want, "did you mean %s?", typos[i].meant);
+    assert_contains(err, typos[i].typo);
+    if (!strstr(err, want))
+      fail_msg("%s: '%s' does not suggest %s", typos[i].typo, err, typos[i].meant);
+    assert_null(strchr(err, '\n'));
+  }
+}
+
+static void test_unknown_variable_far_from_every_known_one_gets_no_suggestion(void **state) {
+  static const char *const far[] = {"CONNWARDEN_FOO=1", "CONNWARDEN_=1", "CONNWARDEN_TIMEOUT=5s",
+                                    "CONNWARDEN_ENABLE=1", "CONNWARDEN_STATS_OWNR=1:/x",
+                                    "CONNWARDEN_IDLE=5s", "CONNWARDEN_X"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(far); i++) {
+    const char *one[] = {far[i], NULL};
+    assert_int_equal(check_names(one), -EINVAL);
+    assert_contains(err, "is not a variable connwarden knows");
+    if (strstr(err, "did you mean"))
+      fail_msg("%s: '%s'", far[i], err);
+  }
+  /* a name far longer than any known one is named (cut short) and compared by its start */
+  char longname[400];
+  memset(longname, 'A', sizeof longname);
+  memcpy(longname, "CONNWARDEN_", 11);
+  longname[sizeof longname - 1] = '\0';
+  const char *one[] = {longname, NULL};
+  assert_int_equal(check_names(one), -EINVAL);
+  assert_contains(err, "CONNWARDEN_AAAA");
+  assert_true(strlen(err) < 300);
+}
+
+static void test_known_variables_and_other_names_pass(void **state) {
+  const char *envp[] = {"CONNWARDEN_MAX_CONNS=5", "CONNWARDEN_LIB=/x.so", "CONNWARDEN_ADDR2LINE=off",
+                        "CONNWARDEN_EVICT_IDLE=2s", CW_STATS_OWNER_VAR "=1:/x.sock",
+                        "connwarden_max_conns=1", "XCONNWARDEN_FOO=1", "CONNWARDENFOO=1",
+                        "HOME=/root", "=", "", NULL};
+  if (check_names(envp) != 0)
+    fail_msg("refused: %s", err);
+  assert_int_equal(cw_vars_check(NULL, err, sizeof err), 0);
+  assert_null(cw_vars_closest("CONNWARDEN_STATS_OWNR", 21)); /* the library's mark is never offered */
+}
+
+/* The contract's variables that this version does not do: only the value that is its behaviour
+ * anyway passes. */
+static void test_variables_this_version_does_not_do_stop_start_up(void **state) {
+  const char *ok[] = {"CONNWARDEN_CAP_SCOPE=process", "CONNWARDEN_DEST_BY=address", NULL};
+  if (check_names(ok) != 0)
+    fail_msg("refused: %s", err);
+  static const char *const refused[] = {
+      "CONNWARDEN_CAP_SCOPE=tree", "CONNWARDEN_CAP_SCOPE=", "CONNWARDEN_DEST_BY=name",
+      "CONNWARDEN_DEST_BY=Address", "CONNWARDEN_ABANDON_AFTER=60s", "CONNWARDEN_ABANDON_AFTER=off",
+      "CONNWARDEN_NAME=api"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(refused); i++) {
+    const char *one[] = {refused[i], NULL};
+    assert_int_equal(check_names(one), -EINVAL);
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)(strchr(refused[i], '=') - refused[i]), refused[i]);
+    assert_contains(err, name);
+    assert_contains(err, "not supported by this version");
+    assert_null(strchr(err, '\n'));
+  }
+  const char *tree[] = {"CONNWARDEN_CAP_SCOPE=tree", NULL};
+  assert_int_equal(check_names(tree), -EINVAL);
+  assert_contains(err, "CONNWARDEN_CAP_SCOPE=\"tree\"");
+  assert_contains(err, "only CONNWARDEN_CAP_SCOPE=process is");
+}
+
+/* Every CONNWARDEN_* variable cw_config_load asks for is one the check knows. */
+static const char *asked[64];
+static int nasked;
+static const char *recording_getenv(const char *name) {
+  if (nasked < (int)CW_ARRAY_LEN(asked))
+    asked[nasked++] = name;
+  return fake_getenv(name);
+}
+
+static void test_every_variable_the_configuration_reads_is_known(void **state) {
+  nasked = 0;
+  env_set("CONNWARDEN_STATS", "/srv/app.sock"); /* the path's branch asks for the mark too */
+  assert_int_equal(cw_config_load(&cfg, recording_getenv, err, sizeof err), 0);
+  int ours = 0;
+  for (int i = 0; i < nasked; i++) {
+    if (strncmp(asked[i], "CONNWARDEN_", 11) != 0)
+      continue;
+    ours++;
+    if (!cw_vars_known(asked[i]))
+      fail_msg("cw_config_load reads %s, which the name check refuses", asked[i]);
+  }
+  assert_true(ours >= 20);
+}
+
 #define T(f) cmocka_unit_test_setup(f, reset_env)
 
 int main(void) {
@@ -939,6 +1064,11 @@ int main(void) {
       T(test_set_changes_each_runtime_setting),
       T(test_set_refuses_unknown_names_and_leaves_config_alone),
       T(test_set_refuses_bad_values_and_keeps_the_old_one),
+      T(test_unknown_variable_is_refused_naming_the_closest_known_one),
+      T(test_unknown_variable_far_from_every_known_one_gets_no_suggestion),
+      T(test_known_variables_and_other_names_pass),
+      T(test_variables_this_version_does_not_do_stop_start_up),
+      T(test_every_variable_the_configuration_reads_is_known),
   };
   return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
