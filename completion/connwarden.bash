@@ -56,7 +56,7 @@ _connwarden() {
     if [ "$COMP_CWORD" -eq 2 ]; then
       mapfile -t COMPREPLY < <(compgen -W "$(_connwarden_pids)" -- "$cur")
     elif [ "$verb" = set ] && [ "$COMP_CWORD" -eq 3 ]; then
-      mapfile -t COMPREPLY < <(compgen -W "max_conns max_conns_per_dest idle_timeout max_lifetime" -- "$cur")
+      mapfile -t COMPREPLY < <(compgen -W "max_conns max_conns_per_dest idle_timeout max_lifetime evict_idle" -- "$cur")
     fi
     ;;
   exporter)

@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include "log.h"
+#include "statspath.h"
 
 struct cw_config cw_cfg; /* see config.h */
 
@@ -124,6 +124,19 @@ static int parse_port(const char *s, uint16_t *port) {
   return 0;
 }
 
+/* An IPv4 or IPv6 address into a (family and ip): its length in bits, or -EINVAL. */
+static int parse_ip(const char *s, struct cw_addr *a) {
+  if (inet_pton(AF_INET, s, a->ip) == 1) {
+    a->family = AF_INET;
+    return 32;
+  }
+  if (inet_pton(AF_INET6, s, a->ip) == 1) {
+    a->family = AF_INET6;
+    return 128;
+  }
+  return -EINVAL;
+}
+
 /* One filter item, already cut out of the list (len bytes at s). */
 static int parse_filter(const char *s, size_t len, struct cw_filter *f) {
   char item[128];
@@ -140,27 +153,26 @@ static int parse_filter(const char *s, size_t len, struct cw_filter *f) {
     f->kind = CW_F_OUT;
     return 0;
   }
+  if (strcmp(item, "all") == 0) {
+    f->kind = CW_F_ALL;
+    return 0;
+  }
   if (item[0] == ':' && item[1] != ':') { /* :PORT (not an IPv6 address such as ::1/128) */
     f->kind = CW_F_PORT;
     return parse_port(item + 1, &f->addr.port);
   }
+  /* IP/PREFIX, or a bare address: one host, /32 or /128 */
   char *slash = strchr(item, '/');
-  if (slash) { /* CIDR */
+  if (slash)
     *slash = '\0';
-    int64_t prefix;
-    if (cw_parse_count(slash + 1, &prefix) < 0)
+  int bits = parse_ip(item, &f->addr);
+  if (bits > 0 || slash) {
+    int64_t prefix = bits;
+    if (bits < 0 || (slash && (cw_parse_count(slash + 1, &prefix) < 0 || prefix > bits)))
       return -EINVAL;
     f->kind = CW_F_CIDR;
     f->prefix = (int)prefix;
-    if (inet_pton(AF_INET, item, f->addr.ip) == 1) {
-      f->addr.family = AF_INET;
-      return prefix <= 32 ? 0 : -EINVAL;
-    }
-    if (inet_pton(AF_INET6, item, f->addr.ip) == 1) {
-      f->addr.family = AF_INET6;
-      return prefix <= 128 ? 0 : -EINVAL;
-    }
-    return -EINVAL;
+    return 0;
   }
   /* HOST:PORT with an IP literal; IPv6 in brackets */
   f->kind = CW_F_HOSTPORT;
@@ -169,18 +181,16 @@ static int parse_filter(const char *s, size_t len, struct cw_filter *f) {
     if (!close || close[1] != ':')
       return -EINVAL;
     *close = '\0';
-    if (inet_pton(AF_INET6, item + 1, f->addr.ip) != 1)
+    if (parse_ip(item + 1, &f->addr) != 128)
       return -EINVAL;
-    f->addr.family = AF_INET6;
     return parse_port(close + 2, &f->addr.port);
   }
   char *colon = strrchr(item, ':');
   if (!colon || strchr(item, ':') != colon)
     return -EINVAL;
   *colon = '\0';
-  if (inet_pton(AF_INET, item, f->addr.ip) != 1)
+  if (parse_ip(item, &f->addr) != 32)
     return -EINVAL;
-  f->addr.family = AF_INET;
   return parse_port(colon + 1, &f->addr.port);
 }
 
@@ -228,6 +238,8 @@ int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_
       if (dir == CW_DIR_OUT)
         return 1;
       break;
+    case CW_F_ALL:
+      return 1;
     case CW_F_PORT:
       if (peer->port == f[i].addr.port)
         return 1;
@@ -250,7 +262,8 @@ int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_
 #define FORMS_DURATION "a duration: 250ms, 30s, 10m, 1h, a number of seconds, or off"
 #define FORMS_COUNT "a whole number from 0 to 1000000000"
 #define FORMS_BOOL "0 or 1"
-#define FORMS_FILTER "a comma list of in, out, IP:PORT, [IPv6]:PORT, :PORT, IP/PREFIX"
+#define FORMS_STATS "a socket path shorter than 108 bytes once each %p is the PID, or off"
+#define FORMS_FILTER "a comma list of in, out, all, IP:PORT, [IPv6]:PORT, :PORT, IP/PREFIX, IP"
 
 static int bad(char *err, size_t errlen, const char *var, const char *value, const char *forms) {
   snprintf(err, errlen, "connwarden: %s=\"%.200s\" is not valid: expected %s", var, value, forms);
@@ -332,6 +345,11 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
   cfg->cap_errno = ECONNREFUSED;
   cfg->reap_grace_ms = 5000;
   cfg->log_level = CW_LOG_WARN;
+  /* timeouts and eviction are for outbound connections unless CONNWARDEN_ONLY says otherwise: an
+   * inbound client waiting on a slow answer is idle through no fault of its own */
+  cfg->only[0].kind = CW_F_OUT;
+  cfg->n_only = 1;
+  snprintf(cfg->only_text, sizeof cfg->only_text, "out");
   const char *v;
   int rc;
   if ((rc = get_count(env, "CONNWARDEN_MAX_CONNS", &cfg->max_conns, err, errlen)) < 0 ||
@@ -340,6 +358,7 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
       (rc = get_duration(env, "CONNWARDEN_IDLE_TIMEOUT", &cfg->idle_timeout_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_MAX_LIFETIME", &cfg->max_lifetime_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_REAP_GRACE", &cfg->reap_grace_ms, err, errlen)) < 0 ||
+      (rc = get_duration(env, "CONNWARDEN_EVICT_IDLE", &cfg->evict_idle_ms, err, errlen)) < 0 ||
       (rc = get_bool(env, "CONNWARDEN_LEAK_CHECK", &cfg->leak_check, err, errlen)) < 0 ||
       (rc = get_bool(env, "CONNWARDEN_BACKTRACE", &cfg->backtrace, err, errlen)) < 0 ||
       (rc = get_filters(env, "CONNWARDEN_ONLY", cfg->only, &cfg->n_only, cfg->only_text,
@@ -394,32 +413,20 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
   if (v && strcmp(v, "off") == 0) {
     cfg->stats_off = 1;
   } else if (v) {
-    struct sockaddr_un sun;
+    if (!*v)
+      return bad(err, errlen, "CONNWARDEN_STATS", v, "a path");
     cfg->stats_explicit = 1;
-    if ((rc = get_path("CONNWARDEN_STATS", v, cfg->stats_path, sizeof cfg->stats_path, err, errlen)) < 0)
-      return rc;
-    if (strlen(v) >= sizeof sun.sun_path)
-      return bad(err, errlen, "CONNWARDEN_STATS", v, "a socket path shorter than 108 bytes, or off");
-    /* the socket's own directory is the one created and checked */
-    snprintf(cfg->rundir, sizeof cfg->rundir, "%s", v);
-    char *slash = strrchr(cfg->rundir, '/');
-    if (slash == cfg->rundir)
-      slash[1] = '\0';
-    else if (slash)
-      *slash = '\0';
-    else
-      snprintf(cfg->rundir, sizeof cfg->rundir, ".");
-  } else if (cw_config_default_stats_path(cfg, getpid()) < 0) {
+    cfg->stats_first = !cw_statspath_is_descendant(env(CW_STATS_OWNER_VAR), v, getpid());
+    if (strlen(v) >= sizeof cfg->stats_spec)
+      return bad(err, errlen, "CONNWARDEN_STATS", v, FORMS_STATS);
+    snprintf(cfg->stats_spec, sizeof cfg->stats_spec, "%s", v);
+    if (cw_statspath_build(cfg, getpid()) < 0)
+      return bad(err, errlen, "CONNWARDEN_STATS", v, FORMS_STATS);
+  } else if (cw_statspath_build(cfg, getpid()) < 0) {
       return bad(err, errlen, env("CONNWARDEN_RUNDIR") ? "CONNWARDEN_RUNDIR" : "XDG_RUNTIME_DIR",
                  cfg->rundir, "a directory whose socket paths fit in 108 bytes");
   }
   return 0;
-}
-
-int cw_config_default_stats_path(struct cw_config *cfg, pid_t pid) {
-  struct sockaddr_un sun;
-  int n = snprintf(cfg->stats_path, sizeof cfg->stats_path, "%s/%d.sock", cfg->rundir, (int)pid);
-  return n < 0 || (size_t)n >= sizeof sun.sun_path ? -ENAMETOOLONG : 0;
 }
 
 int cw_config_set(struct cw_config *cfg, const char *name, const char *value, char *err,
@@ -439,8 +446,13 @@ int cw_config_set(struct cw_config *cfg, const char *name, const char *value, ch
   } else if (strcmp(name, "max_lifetime") == 0) {
     field = &cfg->max_lifetime_ms;
     duration = 1;
+  } else if (strcmp(name, "evict_idle") == 0) {
+    field = &cfg->evict_idle_ms;
+    duration = 1;
   } else {
-    snprintf(err, errlen, "unknown setting '%.64s' (max_conns, max_conns_per_dest, idle_timeout, max_lifetime)", name);
+    snprintf(err, errlen,
+             "unknown setting '%.64s' (max_conns, max_conns_per_dest, idle_timeout, max_lifetime, evict_idle)",
+             name);
     return -EINVAL;
   }
   if ((duration ? cw_parse_duration_ms(value, &v) : cw_parse_count(value, &v)) < 0) {

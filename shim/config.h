@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include "addr.h"
 #include "cw.h"
 
@@ -14,7 +15,7 @@ enum cw_dir { CW_DIR_OUT = 0, CW_DIR_IN = 1 };
 enum cw_on_cap { CW_ON_CAP_QUEUE = 0, CW_ON_CAP_REFUSE = 1 };
 
 /* One item of CONNWARDEN_ONLY / CONNWARDEN_EXCLUDE. */
-enum cw_filter_kind { CW_F_IN, CW_F_OUT, CW_F_HOSTPORT, CW_F_PORT, CW_F_CIDR };
+enum cw_filter_kind { CW_F_IN, CW_F_OUT, CW_F_ALL, CW_F_HOSTPORT, CW_F_PORT, CW_F_CIDR };
 struct cw_filter {
   enum cw_filter_kind kind;
   struct cw_addr addr; /* HOSTPORT: ip, family and port; PORT: port; CIDR: ip and family */
@@ -40,11 +41,15 @@ struct cw_config {
   int n_only;
   struct cw_filter exclude[CW_MAX_FILTERS];
   int n_exclude;
-  char only_text[512], exclude_text[512]; /* as given, for `config` */
+  char only_text[512], exclude_text[512]; /* as given, for `config`; ONLY is "out" by default */
   int stats_off;
-  int stats_explicit; /* CONNWARDEN_STATS named the path: a fork child keeps it */
-  char stats_path[CW_PATH_MAX]; /* the socket path; rundir below when not given */
-  char rundir[CW_PATH_MAX];     /* the directory the socket lives in (created 0700) */
+  int stats_explicit; /* CONNWARDEN_STATS named the path (stats_spec) */
+  /* This process keeps the exact path of a CONNWARDEN_STATS without %p: it read the path first
+   * (no ancestor marked it, see statspath.h). Cleared in a fork child. */
+  int stats_first;
+  char stats_spec[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* as given; %p is the PID */
+  char stats_path[CW_PATH_MAX]; /* this process's socket path */
+  char rundir[CW_PATH_MAX];     /* the directory the socket lives in (created 0700 if missing) */
   int leak_check;
   int leak_exitcode;
   char report_dir[CW_PATH_MAX]; /* "" = stderr */
@@ -70,11 +75,8 @@ CW_HIDDEN int cw_filters_match(const struct cw_filter *f, int n, int dir, const 
 CW_HIDDEN int cw_config_load(struct cw_config *cfg, const char *(*getenv_fn)(const char *),
                              char *err, size_t errlen);
 
-/* stats_path = RUNDIR/PID.sock. 0, or -ENAMETOOLONG when it would not fit in sun_path. */
-CW_HIDDEN int cw_config_default_stats_path(struct cw_config *cfg, pid_t pid);
-
 /* Set one run-time field by its stats name (max_conns, max_conns_per_dest, idle_timeout,
- * max_lifetime). Returns 0, or -EINVAL with a reason in err. */
+ * max_lifetime, evict_idle). Returns 0, or -EINVAL with a reason in err. */
 CW_HIDDEN int cw_config_set(struct cw_config *cfg, const char *name, const char *value, char *err,
                             size_t errlen);
 

@@ -24,7 +24,9 @@
 #include "real.h"
 #include "server.h"
 #include "sock.h"
+#include "statspath.h"
 #include "table.h"
+#include "vars.h"
 
 __thread int cw_guard __attribute__((tls_model("initial-exec")));
 
@@ -103,8 +105,8 @@ static void fork_child(void) {
   cw_reaper_fork_child();
   child_restart = cw_server_fork_child();
   cw_server_wanted = 0;
-  if (!cw_cfg.stats_explicit)
-    cw_config_default_stats_path(&cw_cfg, cw_pid);
+  cw_cfg.stats_first = 0; /* the exact CONNWARDEN_STATS path stays the parent's */
+  cw_statspath_build(&cw_cfg, cw_pid); /* too long: the server says so when it starts */
 }
 
 void cw_lifecycle_fork_child(void) {
@@ -192,7 +194,7 @@ static void init(void) {
   cw_pid = getpid();
   cw_start_ns = cw_now();
   char err[1024];
-  if (cw_config_load(&cw_cfg, env_get, err, sizeof err) < 0) {
+  if (cw_vars_check(environ, err, sizeof err) < 0 || cw_config_load(&cw_cfg, env_get, err, sizeof err) < 0) {
     /* before main: the host has not started, so stopping it here loses nothing */
     size_t n = strlen(err);
     err[n] = '\n';
@@ -200,6 +202,10 @@ static void init(void) {
     _exit(2);
   }
   cw_log_level = (enum cw_level)cw_cfg.log_level;
+  char mark[sizeof cw_cfg.stats_spec + 16];
+  if (cw_statspath_mark(&cw_cfg, cw_pid, mark, sizeof mark) && setenv(CW_STATS_OWNER_VAR, mark, 1) < 0)
+    cw_log(CW_LOG_WARN, "cannot set %s: programs its children exec will find %s taken", CW_STATS_OWNER_VAR,
+           cw_cfg.stats_path);
   cw_real_use_raw(count_threads() == 1);
   if (cw_table_init() < 0) { /* inert from here on: no handler, no report, no adoption */
     cw_log(CW_LOG_ERROR, "cannot map the connection table: tracking and stats are off");

@@ -100,9 +100,10 @@ static void json_addr(struct cw_buf *b, const struct cw_addr *a) {
 static void config_core(struct cw_buf *b, const struct cw_config *c) {
   cw_buf_printf(b,
                 "\"max_conns\": %lld, \"max_conns_per_dest\": %lld, \"idle_timeout_ms\": %lld, "
-                "\"max_lifetime_ms\": %lld",
+                "\"max_lifetime_ms\": %lld, \"evict_idle_ms\": %lld",
                 (long long)c->max_conns, (long long)c->max_conns_per_dest,
-                (long long)c->idle_timeout_ms, (long long)c->max_lifetime_ms);
+                (long long)c->idle_timeout_ms, (long long)c->max_lifetime_ms,
+                (long long)c->evict_idle_ms);
 }
 
 void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
@@ -271,7 +272,7 @@ void cw_render_help(struct cw_buf *b) {
                    "conns            one object per live connection (JSON)\n"
                    "metrics          Prometheus text format\n"
                    "config           the effective configuration (JSON)\n"
-                   "set NAME VALUE   change max_conns, max_conns_per_dest, idle_timeout, max_lifetime\n"
+                   "set NAME VALUE   change max_conns, max_conns_per_dest, idle_timeout, max_lifetime, evict_idle\n"
                    "reap FD          reap one connection now (shutdown; released after the grace)\n"
                    "help             this list\n");
 }

@@ -110,8 +110,12 @@ void cw_server_command(const char *line, struct cw_buf *out) {
 
 /* ---- the socket ----------------------------------------------------------------------------- */
 
-/* mkdir -p with 0700 for what we create; then the directory itself must be ours and private. */
-static int ensure_dir(const char *dir) {
+/* mkdir -p with 0700 for what we create; then the directory itself must be safe. A run directory
+ * (RUNDIR, ours for sockets) must be a real directory of ours, private (0700). The directory of a
+ * path the user named (CONNWARDEN_STATS) follows OpenSSH's StrictModes: after symbolic links, owned
+ * by the user or root and writable by no one else, so that nobody else can replace the socket;
+ * the warning names the real directory. */
+static int ensure_dir(const char *dir, int named) {
   char tmp[CW_PATH_MAX];
   snprintf(tmp, sizeof tmp, "%s", dir);
   for (char *p = tmp + 1; *p; p++)
@@ -124,20 +128,31 @@ static int ensure_dir(const char *dir) {
     cw_log(CW_LOG_WARN, "stats off: cannot create %s: %s", dir, strerror(errno));
     return -errno;
   }
+  const char *shown = dir;
+  if (named) {
+    if (!realpath(dir, tmp)) {
+      cw_log(CW_LOG_WARN, "stats off: %s: %s", dir, strerror(errno));
+      return -errno;
+    }
+    shown = tmp;
+  }
   struct stat st;
-  if (lstat(dir, &st) < 0)
+  if ((named ? stat(shown, &st) : lstat(shown, &st)) < 0)
     return -errno;
-  const char *why = NULL;
+  char why[96] = "";
+  unsigned mode = (unsigned)(st.st_mode & 07777);
   if (S_ISLNK(st.st_mode))
-    why = "is a symbolic link";
+    snprintf(why, sizeof why, "is a symbolic link");
   else if (!S_ISDIR(st.st_mode))
-    why = "is not a directory";
-  else if (st.st_uid != geteuid())
-    why = "is owned by another user";
-  else if (st.st_mode & 077)
-    why = "is open to group or others (must be 0700)";
-  if (why) {
-    cw_log(CW_LOG_WARN, "stats off: %s %s", dir, why);
+    snprintf(why, sizeof why, "is not a directory");
+  else if (st.st_uid != geteuid() && !(named && st.st_uid == 0))
+    snprintf(why, sizeof why, "is owned by another user (uid %u)", (unsigned)st.st_uid);
+  else if (!named && (mode & 077))
+    snprintf(why, sizeof why, "is open to group or others (mode %04o, must be 0700)", mode);
+  else if (named && (mode & 022))
+    snprintf(why, sizeof why, "is writable by group or others (mode %04o)", mode);
+  if (why[0]) {
+    cw_log(CW_LOG_WARN, "stats off: %s %s", shown, why);
     return -EPERM;
   }
   return 0;
@@ -156,8 +171,11 @@ static int path_in_use(const struct sockaddr_un *sun) {
 static int make_listener(void) {
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
   size_t plen = strlen(cw_cfg.stats_path);
-  if (plen >= sizeof sun.sun_path) /* config refuses these; never cut a path short */
+  if (plen >= sizeof sun.sun_path) { /* a descendant's PATH.PID; config refuses the others */
+    cw_log(CW_LOG_WARN, "stats off: %s is too long for a Unix socket (at most %zu bytes)",
+           cw_cfg.stats_path, sizeof sun.sun_path - 1);
     return -ENAMETOOLONG;
+  }
   memcpy(sun.sun_path, cw_cfg.stats_path, plen + 1);
   int fd = CW_REAL(socket)(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
@@ -402,7 +420,7 @@ void *cw_server_run(void *arg) {
 int cw_server_prepare(void) {
   if (cw_cfg.stats_off || srv.running)
     return 0;
-  int rc = ensure_dir(cw_cfg.rundir);
+  int rc = ensure_dir(cw_cfg.rundir, cw_cfg.stats_explicit);
   if (rc < 0)
     return rc;
   for (int i = 0; i < MAX_CLIENTS; i++)

@@ -22,6 +22,9 @@ assert_eq "$(cfg max_conns)" 5 "config shows the new cap"
 out=$("$CW" set "$(sock_of "$pid")" idle_timeout 2s)
 assert_eq "$out" "ok idle_timeout 2s" "a socket path names the process too"
 assert_eq "$(cfg idle_timeout_ms)" 2000 "config shows the new idle timeout"
+assert_eq "$(cfg evict_idle_ms)" 0 "eviction off before"
+assert_eq "$("$CW" set "$pid" evict_idle 1.5s)" "ok evict_idle 1.5s" "eviction is set at run time"
+assert_eq "$(cfg evict_idle_ms)" 1500 "config shows the eviction's idle time"
 assert_eq "$(jq_py "$("$CW" stats --json "$pid")" 'j["config"]["max_conns"]')" 5 "stats agrees"
 
 bad() { # STATUS TEXT ARGS...: fails with one "connwarden: " line on stderr, nothing on stdout
@@ -36,6 +39,7 @@ bad() { # STATUS TEXT ARGS...: fails with one "connwarden: " line on stderr, not
 bad 1 "bad value 'lots' for max_conns" "$pid" max_conns lots
 bad 1 "unknown setting 'colour'" "$pid" colour blue
 bad 1 "bad value '-3s' for max_lifetime" "$pid" max_lifetime -3s
+bad 1 "bad value 'soon' for evict_idle" "$pid" evict_idle soon
 bad 2 "usage: connwarden set" "$pid" max_conns
 bad 2 "usage: connwarden set" "$pid" max_conns 1 2
 bad 2 "single words" "$pid" max_conns "1 2"

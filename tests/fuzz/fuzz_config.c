@@ -1,17 +1,19 @@
-/* fuzz_config.c - libFuzzer target for the configuration parsers (shim/config.c). The first byte
- * picks the parser: a duration, a count, an errno name, a filter list (then matched against an
- * address), a run-time `set NAME VALUE`, or a whole environment of NAME=VALUE lines for
- * cw_config_load. Each must accept with a result in range or refuse with -EINVAL. */
+/* fuzz_config.c - libFuzzer target for the configuration parsers (shim/config.c, statspath.c,
+ * vars.c). The first byte picks the parser: a duration, a count, an errno name, a filter list
+ * (then matched against an address), a run-time `set NAME VALUE`, or a whole environment of
+ * NAME=VALUE lines for the name check (cw_vars_check) and cw_config_load. Each must accept with a
+ * result in range or refuse with -EINVAL. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "config.h"
+#include "vars.h"
 
 #define MAX_MS ((int64_t)365 * 24 * 3600 * 1000)
 
-static char envbuf[4096];
-static char *env_names[32], *env_values[32];
+static char envbuf[4096], entrybuf[4096];
+static char *env_names[32], *env_values[32], *entries[33];
 static int env_n;
 
 static const char *fake_env(const char *name) {
@@ -21,11 +23,18 @@ static const char *fake_env(const char *name) {
   return NULL;
 }
 
-/* Lines NAME=VALUE; a line without '=' is skipped. */
+/* Lines NAME=VALUE: all of them as an environment (entries), and those with a '=' split for
+ * fake_env. */
 static void load_env(const char *s) {
+  snprintf(entrybuf, sizeof entrybuf, "%s", s);
+  int k = 0;
+  char *save = NULL;
+  for (char *l = strtok_r(entrybuf, "\n", &save); l && k < 32; l = strtok_r(NULL, "\n", &save))
+    entries[k++] = l;
+  entries[k] = NULL;
   snprintf(envbuf, sizeof envbuf, "%s", s);
   env_n = 0;
-  char *save = NULL;
+  save = NULL;
   for (char *l = strtok_r(envbuf, "\n", &save); l && env_n < 32; l = strtok_r(NULL, "\n", &save)) {
     char *eq = strchr(l, '=');
     if (!eq)
@@ -37,6 +46,11 @@ static void load_env(const char *s) {
 }
 
 static struct cw_config cfg;
+
+/* 0, or -EINVAL with a refusal that names itself in one terminated line */
+static int accepted_or_refused(int rc, const char *err, size_t errlen) {
+  return rc == 0 || (rc == -EINVAL && memchr(err, '\0', errlen) && strncmp(err, "connwarden: ", 12) == 0);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size < 1)
@@ -99,10 +113,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   default: {
     char err[1024];
     load_env(s);
+    if (!accepted_or_refused(cw_vars_check(entries, err, sizeof err), err, sizeof err))
+      abort();
     rc = cw_config_load(&cfg, fake_env, err, sizeof err);
-    if (rc != 0 &&
-        (rc != -EINVAL || !memchr(err, '\0', sizeof err) || strncmp(err, "connwarden: ", 12)))
-      abort(); /* a refusal names itself in one line */
+    if (!accepted_or_refused(rc, err, sizeof err))
+      abort();
     if (rc == 0 && (!memchr(cfg.stats_path, '\0', sizeof cfg.stats_path) ||
                     cfg.n_only < 0 || cfg.n_only > CW_MAX_FILTERS || cfg.leak_exitcode > 255))
       abort();

@@ -1,7 +1,9 @@
 /* test_config.c - the configuration parsers (durations, counts, errno names, filters), filter
  * matching, cw_config_load from a fake environment (defaults, every variable, each bad value,
- * the run directory rules) and cw_config_set. No real environment is read.
- * objects: config.o
+ * the run directory rules, the stats socket's path for the first process and its descendants),
+ * cw_config_set, and the check of CONNWARDEN_* names (unknown ones, with the closest known one;
+ * those this version does not do). No real environment is read.
+ * objects: config.o statspath.o vars.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,6 +18,8 @@
 #include <unistd.h>
 #include "config.h"
 #include "log.h"
+#include "statspath.h"
+#include "vars.h"
 
 /* ---- the fake environment: a table the test fills, read through fake_getenv ---- */
 
@@ -269,15 +273,47 @@ static void test_filters_lists_allow_spaces_around_items(void **state) {
   assert_int_equal(f[3].addr.port, 9000);
 }
 
+/* text is one IP/PREFIX item of bits holding host: it matches host in either direction, not other */
+static void assert_one_host(const char *text, int bits, struct cw_addr host, struct cw_addr other) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  assert_int_equal(filters_ok(text, f), 1);
+  assert_int_equal(f[0].kind, CW_F_CIDR);
+  assert_int_equal(f[0].addr.family, host.family);
+  assert_int_equal(f[0].prefix, bits);
+  assert_memory_equal(f[0].addr.ip, host.ip, 16);
+  assert_true(cw_filters_match(f, 1, CW_DIR_OUT, &host));
+  assert_true(cw_filters_match(f, 1, CW_DIR_IN, &host));
+  assert_false(cw_filters_match(f, 1, CW_DIR_OUT, &other));
+}
+
+/* A bare address, with no port and no /bits, is one host: a /32 or a /128. */
+static void test_filters_bare_address_is_one_host(void **state) {
+  assert_one_host("192.0.2.7", 32, v4("192.0.2.7", 443), v4("192.0.2.6", 443));
+  assert_one_host("192.0.2.7/32", 32, v4("192.0.2.7", 443), v4("192.0.2.6", 443));
+  assert_one_host("2001:db8::1", 128, v6("2001:db8::1", 80), v6("2001:db8::2", 80));
+  /* IPv6 forms that start with "::" are addresses, not :PORT; a port needs the brackets */
+  assert_one_host("::1", 128, v6("::1", 80), v6("::2", 80));
+  assert_one_host("::1:80", 128, v6("::1:80", 443), v6("::1", 80));
+}
+
+static void test_filters_all_matches_both_directions(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  struct cw_addr p = v4("10.1.2.3", 8000);
+  assert_int_equal(filters_ok("all", f), 1);
+  assert_int_equal(f[0].kind, CW_F_ALL);
+  assert_true(cw_filters_match(f, 1, CW_DIR_OUT, &p));
+  assert_true(cw_filters_match(f, 1, CW_DIR_IN, &p));
+}
+
 static void test_filters_refuse_hostnames_bad_ports_and_prefixes(void **state) {
   static const char *const bad_values[] = {
-      "",           "localhost:80",    "example.com:443", "127.0.0.1",      "127.0.0.1:0",
+      "",           "localhost:80",    "example.com:443", "localhost",      "127.0.0.1:0",
       "127.0.0.1:65536", ":0",         ":65536",          ":",              ":http",
       "10.0.0.0/33", "::/129",         "10.0.0.0/",       "10.0.0.0/-1",    "10.0.0.0/8x",
-      "host/8",     "::1:80",          "[::1]80",         "[::1]",          "[127.0.0.1]:80",
+      "host/8",     "1.2.3.256",       "[::1]80",         "[::1]",          "[127.0.0.1]:80",
       "[::1:80",    "1.2.3.4:80:90",   "IN",              "inbound",        "in,,out",
       "in,",        ",in",             " , ",             "1.2.3.256:80",   "127.0.0.1: 80",
-      "127.0.0.1:-80",
+      "127.0.0.1:-80", "ALL",          "1.2.3",           "::1::2",         "127.0.0.1/32/8",
   };
   for (size_t i = 0; i < CW_ARRAY_LEN(bad_values); i++) {
     struct cw_filter f[CW_MAX_FILTERS];
@@ -413,9 +449,11 @@ static void test_load_with_nothing_set_gives_the_documented_defaults(void **stat
   assert_int_equal(cfg.idle_timeout_ms, 0);
   assert_int_equal(cfg.max_lifetime_ms, 0);
   assert_int_equal(cfg.reap_grace_ms, 5000);
-  assert_int_equal(cfg.n_only, 0);
+  assert_int_equal(cfg.evict_idle_ms, 0);
+  assert_int_equal(cfg.n_only, 1);
+  assert_int_equal(cfg.only[0].kind, CW_F_OUT);
   assert_int_equal(cfg.n_exclude, 0);
-  assert_string_equal(cfg.only_text, "");
+  assert_string_equal(cfg.only_text, "out");
   assert_string_equal(cfg.exclude_text, "");
   assert_int_equal(cfg.stats_off, 0);
   assert_int_equal(cfg.stats_explicit, 0);
@@ -437,6 +475,7 @@ static void test_load_reads_every_variable(void **state) {
   env_set("CONNWARDEN_IDLE_TIMEOUT", "30s");
   env_set("CONNWARDEN_MAX_LIFETIME", "10m");
   env_set("CONNWARDEN_REAP_GRACE", "250ms");
+  env_set("CONNWARDEN_EVICT_IDLE", "1.5s");
   env_set("CONNWARDEN_ONLY", "out, :443");
   env_set("CONNWARDEN_EXCLUDE", "10.0.0.0/8,[::1]:9000");
   env_set("CONNWARDEN_STATS", "/tmp/cw-unit/app.sock");
@@ -455,6 +494,7 @@ static void test_load_reads_every_variable(void **state) {
   assert_int_equal(cfg.idle_timeout_ms, 30000);
   assert_int_equal(cfg.max_lifetime_ms, 600000);
   assert_int_equal(cfg.reap_grace_ms, 250);
+  assert_int_equal(cfg.evict_idle_ms, 1500);
   assert_int_equal(cfg.n_only, 2);
   assert_int_equal(cfg.only[0].kind, CW_F_OUT);
   assert_int_equal(cfg.only[1].kind, CW_F_PORT);
@@ -473,6 +513,42 @@ static void test_load_reads_every_variable(void **state) {
   assert_string_equal(cfg.report_dir, "/tmp/cw-reports");
   assert_int_equal(cfg.backtrace, 1);
   assert_int_equal(cfg.log_level, CW_LOG_DEBUG);
+}
+
+/* Timeouts and eviction are for outbound connections unless CONNWARDEN_ONLY says otherwise: the
+ * policy applies to what matches ONLY and not EXCLUDE. */
+static int policed(int dir) {
+  struct cw_addr peer = v4("198.51.100.7", 8000);
+  return cw_filters_match(cfg.only, cfg.n_only, dir, &peer) &&
+         !cw_filters_match(cfg.exclude, cfg.n_exclude, dir, &peer);
+}
+
+static void test_load_applies_the_policy_to_outbound_connections_by_default(void **state) {
+  assert_int_equal(load(), 0);
+  assert_true(policed(CW_DIR_OUT));
+  assert_false(policed(CW_DIR_IN));
+
+  env_set("CONNWARDEN_EXCLUDE", ":9999"); /* EXCLUDE alone leaves ONLY at out */
+  assert_int_equal(load(), 0);
+  assert_true(policed(CW_DIR_OUT));
+  assert_false(policed(CW_DIR_IN));
+  env_set("CONNWARDEN_EXCLUDE", "198.51.100.7");
+  assert_int_equal(load(), 0);
+  assert_false(policed(CW_DIR_OUT));
+
+  env_clear();
+  env_set("CONNWARDEN_ONLY", "in");
+  assert_int_equal(load(), 0);
+  assert_false(policed(CW_DIR_OUT));
+  assert_true(policed(CW_DIR_IN));
+  assert_string_equal(cfg.only_text, "in");
+  static const char *const both[] = {"all", "in,out", ":8000", "198.51.100.0/24", "198.51.100.7"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(both); i++) {
+    env_set("CONNWARDEN_ONLY", both[i]);
+    assert_int_equal(load(), 0);
+    if (!policed(CW_DIR_OUT) || !policed(CW_DIR_IN))
+      fail_msg("CONNWARDEN_ONLY=%s does not cover both directions", both[i]);
+  }
 }
 
 static void test_load_accepts_each_log_level_and_on_cap_queue(void **state) {
@@ -515,6 +591,8 @@ static void test_load_refuses_each_bad_variable_naming_it_and_its_value(void **s
       {"CONNWARDEN_IDLE_TIMEOUT", "30 s"},
       {"CONNWARDEN_MAX_LIFETIME", "1.2.3"},
       {"CONNWARDEN_REAP_GRACE", ""},
+      {"CONNWARDEN_EVICT_IDLE", "5x"},
+      {"CONNWARDEN_EVICT_IDLE", "-1s"},
       {"CONNWARDEN_ONLY", "localhost:80"},
       {"CONNWARDEN_ONLY", ""},
       {"CONNWARDEN_EXCLUDE", "in,,out"},
@@ -600,6 +678,103 @@ static void test_load_stats_path_sets_the_directory_to_create(void **state) {
   assert_string_equal(cfg.stats_path, "/a/b/c.sock");
 }
 
+static void test_stats_path_percent_p_is_the_pid(void **state) {
+  env_set("CONNWARDEN_STATS", "/run/app-%p/stats-%p.sock");
+  if (load() != 0)
+    fail_msg("refused: %s", err);
+  char want[256];
+  snprintf(want, sizeof want, "/run/app-%d/stats-%d.sock", (int)getpid(), (int)getpid());
+  assert_string_equal(cfg.stats_path, want);
+  snprintf(want, sizeof want, "/run/app-%d", (int)getpid());
+  assert_string_equal(cfg.rundir, want);
+  assert_string_equal(cfg.stats_spec, "/run/app-%p/stats-%p.sock");
+  /* a fork child: its own PID, nothing appended */
+  cfg.stats_first = 0;
+  assert_int_equal(cw_statspath_build(&cfg, 4242), 0);
+  assert_string_equal(cfg.stats_path, "/run/app-4242/stats-4242.sock");
+  assert_string_equal(cfg.rundir, "/run/app-4242");
+  char mark[256];
+  assert_int_equal(cw_statspath_mark(&cfg, 4242, mark, sizeof mark), 0); /* nothing to mark */
+}
+
+/* Without %p, the process that reads the path first keeps it exactly; every descendant, forked
+ * or exec'd, gets PATH.PID. The first one marks the environment so that exec'd ones know. */
+static void test_stats_path_without_percent_p_is_the_first_process_s_alone(void **state) {
+  env_set("CONNWARDEN_STATS", "/srv/app/stats.sock");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.stats_first, 1);
+  assert_string_equal(cfg.stats_path, "/srv/app/stats.sock");
+  char mark[256], want[256];
+  assert_int_equal(cw_statspath_mark(&cfg, getpid(), mark, sizeof mark), 1);
+  snprintf(want, sizeof want, "%d:/srv/app/stats.sock", (int)getpid());
+  assert_string_equal(mark, want);
+
+  /* a fork child */
+  cfg.stats_first = 0;
+  assert_int_equal(cw_statspath_build(&cfg, 4242), 0);
+  assert_string_equal(cfg.stats_path, "/srv/app/stats.sock.4242");
+  assert_string_equal(cfg.rundir, "/srv/app");
+  assert_int_equal(cw_statspath_mark(&cfg, 4242, mark, sizeof mark), 0);
+
+  /* the same process after exec: its own mark */
+  env_set(CW_STATS_OWNER_VAR, want);
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.stats_first, 1);
+  assert_string_equal(cfg.stats_path, "/srv/app/stats.sock");
+
+  /* a descendant that execs: an ancestor's mark for this path */
+  env_set(CW_STATS_OWNER_VAR, "1:/srv/app/stats.sock");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.stats_first, 0);
+  snprintf(want, sizeof want, "/srv/app/stats.sock.%d", (int)getpid());
+  assert_string_equal(cfg.stats_path, want);
+  assert_int_equal(cw_statspath_mark(&cfg, getpid(), mark, sizeof mark), 0);
+
+  /* a mark for another path, or not a mark at all: first for this path */
+  static const char *const not_ours[] = {"1:/srv/app/other.sock", "1:/srv/app/stats.sock.1", "",
+                                         ":/srv/app/stats.sock", "x1:/srv/app/stats.sock",
+                                         "99999999999999999999:/srv/app/stats.sock",
+                                         "1/srv/app/stats.sock"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(not_ours); i++) {
+    env_set(CW_STATS_OWNER_VAR, not_ours[i]);
+    assert_int_equal(load(), 0);
+    if (!cfg.stats_first || strcmp(cfg.stats_path, "/srv/app/stats.sock") != 0)
+      fail_msg("mark '%s' taken for an ancestor's: %s", not_ours[i], cfg.stats_path);
+  }
+  /* the default path is per PID already: nothing to mark */
+  env_clear();
+  assert_int_equal(load(), 0);
+  assert_int_equal(cw_statspath_mark(&cfg, getpid(), mark, sizeof mark), 0);
+}
+
+static void test_stats_path_that_outgrows_a_unix_socket_is_kept_whole(void **state) {
+  char spec[120];
+  memset(spec, 'p', sizeof spec);
+  spec[0] = '/';
+  spec[99] = '\0';
+  env_set("CONNWARDEN_STATS", spec);
+  assert_int_equal(load(), 0);
+  cfg.stats_first = 0;
+  assert_int_equal(cw_statspath_build(&cfg, 1234567), 0); /* 99 + 8 = 107 bytes fit */
+  assert_int_equal(strlen(cfg.stats_path), 107);
+  assert_int_equal(cw_statspath_build(&cfg, 12345678), -ENAMETOOLONG);
+  char want[160];
+  snprintf(want, sizeof want, "%s.12345678", spec);
+  assert_string_equal(cfg.stats_path, want); /* uncut, for the warning */
+
+  /* at start-up, a path too long once %p is the PID is a configuration error */
+  memcpy(spec + 99, "%p%p%p%p", 9);
+  env_set("CONNWARDEN_STATS", spec); /* 107 bytes as written; each %p becomes the PID */
+  char pid[16];
+  if (99 + 4 * snprintf(pid, sizeof pid, "%d", (int)getpid()) < 108) {
+    assert_int_equal(load(), 0); /* a PID under 100 */
+    return;
+  }
+  assert_int_equal(load(), -EINVAL);
+  assert_contains(err, "CONNWARDEN_STATS=");
+  assert_contains(err, "%p is the PID");
+}
+
 static void test_rundir_comes_from_connwarden_rundir_first(void **state) {
   env_set("CONNWARDEN_RUNDIR", "/tmp/cw-rundir");
   env_set("XDG_RUNTIME_DIR", "/run/user/1000");
@@ -667,6 +842,8 @@ static void test_set_changes_each_runtime_setting(void **state) {
   assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 30000);
   assert_int_equal(cw_config_set(&cfg, "max_lifetime", "1.5h", err, sizeof err), 0);
   assert_int_equal(cw_cfg_get(&cfg.max_lifetime_ms), 5400000);
+  assert_int_equal(cw_config_set(&cfg, "evict_idle", "250ms", err, sizeof err), 0);
+  assert_int_equal(cw_cfg_get(&cfg.evict_idle_ms), 250);
   assert_int_equal(cw_config_set(&cfg, "idle_timeout", "off", err, sizeof err), 0);
   assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 0);
   assert_int_equal(cw_config_set(&cfg, "max_conns", "0", err, sizeof err), 0);
@@ -682,7 +859,7 @@ static void test_set_refuses_unknown_names_and_leaves_config_alone(void **state)
     err[0] = '\0';
     assert_int_equal(cw_config_set(&cfg, names[i], "1", err, sizeof err), -EINVAL);
     assert_contains(err, "unknown setting");
-    assert_contains(err, "max_conns, max_conns_per_dest, idle_timeout, max_lifetime");
+    assert_contains(err, "max_conns, max_conns_per_dest, idle_timeout, max_lifetime, evict_idle");
   }
   assert_int_equal(cfg.max_conns, 0);
   assert_int_equal(cfg.max_conns_per_dest, 0);
@@ -702,7 +879,7 @@ static void test_set_refuses_bad_values_and_keeps_the_old_one(void **state) {
                {"max_conns", "1000000001"},  {"max_conns", ""},
                {"max_conns_per_dest", "x"},  {"idle_timeout", "5x"},
                {"idle_timeout", "-1"},       {"max_lifetime", "1.2.3"},
-               {"max_lifetime", "9000h"}};
+               {"max_lifetime", "9000h"},    {"evict_idle", "1e3"}};
   for (size_t i = 0; i < CW_ARRAY_LEN(cases); i++) {
     err[0] = '\0';
     int rc = cw_config_set(&cfg, cases[i].name, cases[i].value, err, sizeof err);
@@ -718,6 +895,130 @@ static void test_set_refuses_bad_values_and_keeps_the_old_one(void **state) {
   assert_int_equal(cw_cfg_get(&cfg.max_conns_per_dest), 0);
   assert_int_equal(cw_cfg_get(&cfg.idle_timeout_ms), 9000);
   assert_int_equal(cw_cfg_get(&cfg.max_lifetime_ms), 0);
+  assert_int_equal(cw_cfg_get(&cfg.evict_idle_ms), 0);
+}
+
+/* ---- CONNWARDEN_* names ---- */
+
+static int check_names(const char *const *envp) {
+  memset(err, 0, sizeof err);
+  return cw_vars_check((char *const *)envp, err, sizeof err);
+}
+
+static void test_unknown_variable_is_refused_naming_the_closest_known_one(void **state) {
+  const char *envp[] = {"PATH=/bin", "CONNWARDEN_MAX_CONNS=5", "CONNWARDEN_MAXCONNS=5", NULL};
+  assert_int_equal(check_names(envp), -EINVAL);
+  assert_string_equal(err, "connwarden: CONNWARDEN_MAXCONNS is not a variable connwarden knows: "
+                           "did you mean CONNWARDEN_MAX_CONNS?");
+  static const struct {
+    const char *typo, *meant;
+  } typos[] = {
+      {"CONNWARDEN_IDLE_TIMOUT", "CONNWARDEN_IDLE_TIMEOUT"},
+      {"CONNWARDEN_max_conns", "CONNWARDEN_MAX_CONNS"},
+      {"CONNWARDEN_STAT", "CONNWARDEN_STATS"},
+      {"CONNWARDEN_LOGS", "CONNWARDEN_LOG"},
+      {"CONNWARDEN_LEAKCHECK", "CONNWARDEN_LEAK_CHECK"},
+      {"CONNWARDEN_BACKTRAEC", "CONNWARDEN_BACKTRACE"},
+      {"CONNWARDEN_EVICTIDLE", "CONNWARDEN_EVICT_IDLE"},
+      {"CONNWARDEN_REPORT_FMT", "CONNWARDEN_REPORT_FORMAT"},
+      {"CONNWARDEN_MAX_CONNS_PER_DESTINATION", "CONNWARDEN_MAX_CONNS_PER_DEST"},
+      {"CONNWARDEN_MAX_LIFE_TIME", "CONNWARDEN_MAX_LIFETIME"},
+      {"CONNWARDEN_RUN_DIR", "CONNWARDEN_RUNDIR"},
+      {"CONNWARDEN_CAPSCOPE", "CONNWARDEN_CAP_SCOPE"},
+  };
+  for (size_t i = 0; i < CW_ARRAY_LEN(typos); i++) {
+    char entry[128], want[160];
+    snprintf(entry, sizeof entry, "%s=1", typos[i].typo);
+    const char *one[] = {entry, NULL};
+    assert_int_equal(check_names(one), -EINVAL);
+    snprintf(want, sizeof want, "did you mean %s?", typos[i].meant);
+    assert_contains(err, typos[i].typo);
+    if (!strstr(err, want))
+      fail_msg("%s: '%s' does not suggest %s", typos[i].typo, err, typos[i].meant);
+    assert_null(strchr(err, '\n'));
+  }
+}
+
+static void test_unknown_variable_far_from_every_known_one_gets_no_suggestion(void **state) {
+  static const char *const far[] = {"CONNWARDEN_FOO=1", "CONNWARDEN_=1", "CONNWARDEN_TIMEOUT=5s",
+                                    "CONNWARDEN_ENABLE=1", "CONNWARDEN_STATS_OWNR=1:/x",
+                                    "CONNWARDEN_IDLE=5s", "CONNWARDEN_X"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(far); i++) {
+    const char *one[] = {far[i], NULL};
+    assert_int_equal(check_names(one), -EINVAL);
+    assert_contains(err, "is not a variable connwarden knows");
+    if (strstr(err, "did you mean"))
+      fail_msg("%s: '%s'", far[i], err);
+  }
+  /* a name far longer than any known one is named (cut short) and compared by its start */
+  char longname[400];
+  memset(longname, 'A', sizeof longname);
+  memcpy(longname, "CONNWARDEN_", 11);
+  longname[sizeof longname - 1] = '\0';
+  const char *one[] = {longname, NULL};
+  assert_int_equal(check_names(one), -EINVAL);
+  assert_contains(err, "CONNWARDEN_AAAA");
+  assert_true(strlen(err) < 300);
+}
+
+static void test_known_variables_and_other_names_pass(void **state) {
+  const char *envp[] = {"CONNWARDEN_MAX_CONNS=5", "CONNWARDEN_LIB=/x.so", "CONNWARDEN_ADDR2LINE=off",
+                        "CONNWARDEN_EVICT_IDLE=2s", CW_STATS_OWNER_VAR "=1:/x.sock",
+                        "connwarden_max_conns=1", "XCONNWARDEN_FOO=1", "CONNWARDENFOO=1",
+                        "HOME=/root", "=", "", NULL};
+  if (check_names(envp) != 0)
+    fail_msg("refused: %s", err);
+  assert_int_equal(cw_vars_check(NULL, err, sizeof err), 0);
+  assert_null(cw_vars_closest("CONNWARDEN_STATS_OWNR", 21)); /* the library's mark is never offered */
+}
+
+/* The contract's variables that this version does not do: only the value that is its behaviour
+ * anyway passes. */
+static void test_variables_this_version_does_not_do_stop_start_up(void **state) {
+  const char *ok[] = {"CONNWARDEN_CAP_SCOPE=process", "CONNWARDEN_DEST_BY=address", NULL};
+  if (check_names(ok) != 0)
+    fail_msg("refused: %s", err);
+  static const char *const refused[] = {
+      "CONNWARDEN_CAP_SCOPE=tree", "CONNWARDEN_CAP_SCOPE=", "CONNWARDEN_DEST_BY=name",
+      "CONNWARDEN_DEST_BY=Address", "CONNWARDEN_ABANDON_AFTER=60s", "CONNWARDEN_ABANDON_AFTER=off",
+      "CONNWARDEN_NAME=api"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(refused); i++) {
+    const char *one[] = {refused[i], NULL};
+    assert_int_equal(check_names(one), -EINVAL);
+    char name[64];
+    snprintf(name, sizeof name, "%.*s", (int)(strchr(refused[i], '=') - refused[i]), refused[i]);
+    assert_contains(err, name);
+    assert_contains(err, "not supported by this version");
+    assert_null(strchr(err, '\n'));
+  }
+  const char *tree[] = {"CONNWARDEN_CAP_SCOPE=tree", NULL};
+  assert_int_equal(check_names(tree), -EINVAL);
+  assert_contains(err, "CONNWARDEN_CAP_SCOPE=\"tree\"");
+  assert_contains(err, "only CONNWARDEN_CAP_SCOPE=process is");
+}
+
+/* Every CONNWARDEN_* variable cw_config_load asks for is one the check knows. */
+static const char *asked[64];
+static int nasked;
+static const char *recording_getenv(const char *name) {
+  if (nasked < (int)CW_ARRAY_LEN(asked))
+    asked[nasked++] = name;
+  return fake_getenv(name);
+}
+
+static void test_every_variable_the_configuration_reads_is_known(void **state) {
+  nasked = 0;
+  env_set("CONNWARDEN_STATS", "/srv/app.sock"); /* the path's branch asks for the mark too */
+  assert_int_equal(cw_config_load(&cfg, recording_getenv, err, sizeof err), 0);
+  int ours = 0;
+  for (int i = 0; i < nasked; i++) {
+    if (strncmp(asked[i], "CONNWARDEN_", 11) != 0)
+      continue;
+    ours++;
+    if (!cw_vars_known(asked[i]))
+      fail_msg("cw_config_load reads %s, which the name check refuses", asked[i]);
+  }
+  assert_true(ours >= 20);
 }
 
 #define T(f) cmocka_unit_test_setup(f, reset_env)
@@ -735,6 +1036,8 @@ int main(void) {
       T(test_filters_parse_each_kind),
       T(test_filters_accept_ipv6_cidr_starting_with_double_colon),
       T(test_filters_lists_allow_spaces_around_items),
+      T(test_filters_bare_address_is_one_host),
+      T(test_filters_all_matches_both_directions),
       T(test_filters_refuse_hostnames_bad_ports_and_prefixes),
       T(test_filters_refuse_more_items_than_room),
       T(test_filters_match_direction_port_hostport_and_cidr),
@@ -742,12 +1045,16 @@ int main(void) {
       T(test_filters_match_any_item_of_a_list_and_none_of_an_empty_one),
       T(test_load_with_nothing_set_gives_the_documented_defaults),
       T(test_load_reads_every_variable),
+      T(test_load_applies_the_policy_to_outbound_connections_by_default),
       T(test_load_accepts_each_log_level_and_on_cap_queue),
       T(test_load_refuses_each_bad_variable_naming_it_and_its_value),
       T(test_load_refuses_cap_errnos_that_event_loops_read_as_in_progress),
       T(test_load_refuses_a_stats_path_too_long_for_a_unix_socket),
       T(test_load_stats_off_turns_the_socket_off),
       T(test_load_stats_path_sets_the_directory_to_create),
+      T(test_stats_path_percent_p_is_the_pid),
+      T(test_stats_path_without_percent_p_is_the_first_process_s_alone),
+      T(test_stats_path_that_outgrows_a_unix_socket_is_kept_whole),
       T(test_rundir_comes_from_connwarden_rundir_first),
       T(test_rundir_falls_back_to_xdg_runtime_dir),
       T(test_rundir_ignores_a_relative_xdg_runtime_dir),
@@ -757,6 +1064,11 @@ int main(void) {
       T(test_set_changes_each_runtime_setting),
       T(test_set_refuses_unknown_names_and_leaves_config_alone),
       T(test_set_refuses_bad_values_and_keeps_the_old_one),
+      T(test_unknown_variable_is_refused_naming_the_closest_known_one),
+      T(test_unknown_variable_far_from_every_known_one_gets_no_suggestion),
+      T(test_known_variables_and_other_names_pass),
+      T(test_variables_this_version_does_not_do_stop_start_up),
+      T(test_every_variable_the_configuration_reads_is_known),
   };
   return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

@@ -2,7 +2,7 @@
  * JSON with DESIGN.md's exact key names and the snapshot's values (checked through jansson),
  * metrics must be Prometheus text 0.0.4 with every documented metric, and the leak report must
  * have LeakSanitizer's shape. Also JSON string escaping and the human units.
- * objects: render.o addr.o backtrace.o table.o mem.o config.o log.o
+ * objects: render.o addr.o backtrace.o table.o mem.o config.o statspath.o log.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -67,6 +67,7 @@ static int build_snapshot(void **state) {
   snap.cfg.max_conns_per_dest = 6;
   snap.cfg.idle_timeout_ms = 30000;
   snap.cfg.max_lifetime_ms = 600000;
+  snap.cfg.evict_idle_ms = 1500;
   snap.cfg.on_cap = CW_ON_CAP_REFUSE;
   snap.cfg.queue_timeout_ms = 2000;
   snap.cfg.cap_errno = ETIMEDOUT;
@@ -200,6 +201,7 @@ static void test_stats_is_json_with_the_documented_keys_and_values(void **state)
   assert_int_member(cfg, "max_conns_per_dest", 6);
   assert_int_member(cfg, "idle_timeout_ms", 30000);
   assert_int_member(cfg, "max_lifetime_ms", 600000);
+  assert_int_member(cfg, "evict_idle_ms", 1500);
 
   json_t *dests = member(j, "destinations");
   assert_true(json_is_array(dests));
@@ -319,6 +321,7 @@ static void test_config_is_json_of_the_effective_configuration(void **state) {
   assert_int_member(j, "max_conns_per_dest", 6);
   assert_int_member(j, "idle_timeout_ms", 30000);
   assert_int_member(j, "max_lifetime_ms", 600000);
+  assert_int_member(j, "evict_idle_ms", 1500);
   assert_str_member(j, "on_cap", "refuse");
   assert_int_member(j, "queue_timeout_ms", 2000);
   assert_str_member(j, "cap_errno", "ETIMEDOUT");
