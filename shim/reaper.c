@@ -92,7 +92,7 @@ static void reap_locked(struct cw_conn *c, int reason, int64_t now) {
 
 /* The host kept a reaped connection past the grace period: free the kernel socket (and the
  * peer's) by putting the dead placeholder on its number; the number stays the host's. */
-static void release_locked(struct cw_conn *c, int64_t now) {
+static void release_locked(struct cw_conn *c, int64_t now, enum cw_level lvl, const char *why) {
   /* An abortive close: the last reference, dropped below, must not linger (block) under the lock
    * on a peer that stopped reading; the peer gets a reset. */
   struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -115,7 +115,7 @@ static void release_locked(struct cw_conn *c, int64_t now) {
     cw_table_slot_put_locked(c->dest);
   }
   cw_tab.c.released++;
-  log_conn(CW_LOG_WARN, "released", c, now, " (not closed by the host within the grace period)");
+  log_conn(lvl, "released", c, now, why);
 }
 
 /* What the kernel says about c: TCP state and bytes acknowledged. */
@@ -169,7 +169,7 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
       return 0;
     }
     if (same_socket(c, c->fd))
-      release_locked(c, now);
+      release_locked(c, now, CW_LOG_WARN, " (not closed by the host within the grace period)");
     else
       cw_table_end_locked(c, 1); /* closed where no wrapper saw it */
     return 1;
@@ -264,7 +264,7 @@ static int pools_locked(int64_t now, int64_t tick) {
       break;
     if (same_socket(victim, victim->fd)) {
       reap_locked(victim, CW_REAP_EVICTED, now);
-      release_locked(victim, now);
+      release_locked(victim, now, CW_LOG_INFO, " (evicted: idle in its pool, its slot went to a waiting connect)");
     } else {
       cw_table_end_locked(victim, 1); /* closed where no wrapper saw it: its slot is free anyway */
     }
