@@ -107,7 +107,7 @@ static void write_out(const char *text, size_t len, const char *what, const char
   unlink(tmp); /* left by a killed process that had this pid */
   int fd = (int)CW_RAW(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0 || cw_write_all(fd, text, len) < 0) {
-    cw_log(CW_LOG_ERROR, "cannot write the leak report in %s: %s", dir, strerror(errno));
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "cannot write the leak report in %s: %s", dir, strerror(errno));
     if (fd >= 0) {
       CW_REAL(close)(fd);
       unlink(tmp);
@@ -127,7 +127,7 @@ static void write_out(const char *text, size_t len, const char *what, const char
       continue;
     if (access(path, F_OK) != 0 && rename(tmp, path) == 0) /* no hard links here */
       return;
-    cw_log(CW_LOG_ERROR, "cannot write the leak report %s: %s", path, strerror(errno));
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "cannot write the leak report %s: %s", path, strerror(errno));
     break;
   }
   unlink(tmp);
@@ -162,7 +162,7 @@ static void report(struct cw_leak_view *leaks, int n, int dropped, int status, c
   else
     cw_render_leak_text(&b, &r);
   if (b.failed)
-    cw_log(CW_LOG_ERROR, "leak report cut short: out of memory");
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "leak report cut short: out of memory");
   if (b.len)
     write_out(b.p, b.len, "", cw_cfg.report_json ? "json" : "txt");
   cw_buf_free(&b);
@@ -173,14 +173,14 @@ static void report(struct cw_leak_view *leaks, int n, int dropped, int status, c
 int cw_leakcheck_run(int status) {
   struct cw_snapshot s;
   if (cw_snapshot_take(&s, CW_SNAP_CONNS | CW_SNAP_BT) < 0) {
-    cw_log(CW_LOG_ERROR, "leak check skipped: out of memory");
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "leak check skipped: out of memory");
     return 0;
   }
   int nn, dropped;
   struct note **mine = my_notes(&nn, &dropped);
   struct cw_leak_view *v = calloc((size_t)(s.nconns + nn) + 1, sizeof *v);
   if (!v) {
-    cw_log(CW_LOG_ERROR, "leak check skipped: out of memory");
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "leak check skipped: out of memory");
     free(mine);
     cw_snapshot_free(&s);
     return 0;

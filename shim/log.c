@@ -1,5 +1,6 @@
-/* log.c - one-line events written straight to the kernel; no stdio, no allocation. Called from any
- * thread, including the host's inside wrappers. */
+/* log.c - one-line events: rate-limited per kind, formatted, and written straight to the kernel on
+ * stderr. Called from any thread (the host's inside wrappers and signal handlers, the reaper, the
+ * stats server); no stdio stream, no allocation, no lock: the limiter is atomics. */
 #define _GNU_SOURCE
 #include "log.h"
 
@@ -8,9 +9,25 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
-#include "table.h"
 
-enum cw_level cw_log_level = CW_LOG_WARN; /* immutable after config_load */
+enum cw_level cw_log_level = CW_LOG_WARN; /* immutable after start-up */
+
+#define WINDOW_NS 1000000000LL /* one line of a kind a second */
+
+#define CW_EV_LABEL_(name, label) label,
+static const char *const labels[CW_EV_KINDS] = {CW_EVENTS(CW_EV_LABEL_)};
+#undef CW_EV_LABEL_
+
+const char *cw_log_label(enum cw_event ev) { return labels[ev]; }
+
+/* One window per kind: since is when its last written line was written (0: none yet), more counts
+ * the lines held back since. Written with atomics by every thread that logs, and by the reaper's
+ * flush. A line past the window wins the window by compare-and-swap on since; whoever takes the
+ * count (by exchange: that line, or a flush) writes its summary, so none is lost or told twice.
+ * A line racing the turn of a window may be counted in the next one. Reset in a fork child. */
+static struct {
+  int64_t since, more;
+} win[CW_EV_KINDS];
 
 int cw_write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
@@ -27,47 +44,112 @@ int cw_write_all(int fd, const char *buf, size_t len) {
   return 0;
 }
 
+/* Write whole lines on stderr. Caller saves errno. */
+static void emit(const char *buf, size_t len) { cw_write_all(2, buf, len); }
+
+/* ---- lines held under a lock ---------------------------------------------------------------- */
+
 /* This thread's lines logged under a lock: up to 2 KiB, the rest counted. */
 static __thread char held[2048] __attribute__((tls_model("initial-exec")));
 __thread size_t cw_log_held __attribute__((tls_model("initial-exec")));
-static __thread unsigned dropped __attribute__((tls_model("initial-exec")));
+static __thread unsigned unheld __attribute__((tls_model("initial-exec")));
 #define nheld cw_log_held
+
+static int prefix(char *line, size_t size) {
+  return snprintf(line, size, "connwarden[%d]: ", (int)cw_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0));
+}
 
 void cw_log_flush_held(void) {
   CW_SAVE_ERRNO({
-    cw_write_all(2, held, nheld);
+    emit(held, nheld);
     nheld = 0;
-    if (dropped) {
+    if (unheld) {
       char line[96];
-      int n = snprintf(line, sizeof line, "connwarden[%d]: (%u more events not shown)\n",
-                       (int)getpid(), dropped);
-      dropped = 0;
-      cw_write_all(2, line, (size_t)n);
+      int n = prefix(line, sizeof line);
+      n += snprintf(line + n, sizeof line - (size_t)n, "(%u more events not shown)\n", unheld);
+      unheld = 0;
+      emit(line, (size_t)n);
     }
   });
 }
 
-void cw_log(enum cw_level level, const char *fmt, ...) {
+/* One whole line: written now, or kept until this thread lets go of its last shim lock. */
+static void put(const char *line, size_t len) {
+  if (!cw_locked) {
+    emit(line, len);
+  } else if (nheld + len <= sizeof held) {
+    memcpy(held + nheld, line, len);
+    nheld += len;
+  } else {
+    unheld++;
+  }
+}
+
+/* ---- the limiter ---------------------------------------------------------------------------- */
+
+int cw_log_admit(enum cw_event ev, int64_t now_ns, int64_t *more, int64_t *since_ns) {
+  *more = 0;
+  int64_t since = __atomic_load_n(&win[ev].since, __ATOMIC_ACQUIRE);
+  *since_ns = since;
+  if ((since && now_ns - since < WINDOW_NS) ||
+      !__atomic_compare_exchange_n(&win[ev].since, &since, now_ns, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+    __atomic_fetch_add(&win[ev].more, 1, __ATOMIC_RELAXED);
+    return 0;
+  }
+  *more = __atomic_exchange_n(&win[ev].more, 0, __ATOMIC_ACQ_REL);
+  return 1;
+}
+
+/* "connwarden[PID]: LABEL: N more in the last S.Ss" */
+static void summary(enum cw_event ev, int64_t more, int64_t since, int64_t now) {
+  char line[160];
+  int n = prefix(line, sizeof line);
+  n += snprintf(line + n, sizeof line - (size_t)n, "%s: %lld more in the last %.1fs\n", labels[ev],
+                (long long)more, (double)(now - since) / 1e9);
+  put(line, (size_t)n);
+}
+
+/* Summaries of the kinds whose window began before due - WINDOW_NS; durations up to now. */
+static void flush(int64_t now, int64_t due) {
+  CW_SAVE_ERRNO({
+    for (int ev = 0; ev < CW_EV_KINDS; ev++) {
+      int64_t since = __atomic_load_n(&win[ev].since, __ATOMIC_ACQUIRE);
+      if (!since || due - since < WINDOW_NS || !__atomic_load_n(&win[ev].more, __ATOMIC_RELAXED))
+        continue;
+      int64_t more = __atomic_exchange_n(&win[ev].more, 0, __ATOMIC_ACQ_REL);
+      if (more)
+        summary((enum cw_event)ev, more, since, now);
+    }
+  });
+}
+
+void cw_log_flush_summaries(int64_t now_ns) { flush(now_ns, now_ns); }
+
+void cw_log_flush_all_summaries(void) { flush(cw_now_coarse(), INT64_MAX); }
+
+void cw_log_fork_child(void) { memset(win, 0, sizeof win); }
+
+void cw_log(enum cw_level level, enum cw_event ev, const char *fmt, ...) {
   if (level > cw_log_level || level == CW_LOG_OFF)
     return;
   CW_SAVE_ERRNO({
-    char line[1024];
-    int n = snprintf(line, sizeof line, "connwarden[%d]: ", (int)getpid());
-    va_list ap;
-    va_start(ap, fmt);
-    int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
-    va_end(ap);
-    if (m < 0)
-      m = 0;
-    size_t len = (size_t)n + ((size_t)m < sizeof line - (size_t)n - 1 ? (size_t)m : sizeof line - (size_t)n - 2);
-    line[len++] = '\n';
-    if (!cw_locked) {
-      cw_write_all(2, line, len);
-    } else if (nheld + len <= sizeof held) {
-      memcpy(held + nheld, line, len);
-      nheld += len;
-    } else {
-      dropped++;
+    int64_t now = cw_now_coarse();
+    int64_t more;
+    int64_t since;
+    if (cw_log_admit(ev, now, &more, &since)) {
+      if (more)
+        summary(ev, more, since, now);
+      char line[1024];
+      int n = prefix(line, sizeof line);
+      va_list ap;
+      va_start(ap, fmt);
+      int m = vsnprintf(line + n, sizeof line - (size_t)n - 1, fmt, ap);
+      va_end(ap);
+      if (m < 0)
+        m = 0;
+      size_t len = (size_t)n + ((size_t)m < sizeof line - (size_t)n - 1 ? (size_t)m : sizeof line - (size_t)n - 2);
+      line[len++] = '\n';
+      put(line, len);
     }
   });
 }

@@ -46,7 +46,6 @@ struct waiter {
 /* guarded by table_mu */
 static struct waiter *head, *tail; /* waiting, blocking and parked */
 static struct waiter *failed;      /* parked connects that timed out, until the host looks */
-static int64_t refuse_log_ns, refuse_quiet;
 
 void (*cw_policy_on_park)(void); /* set once by the reaper before any park */
 
@@ -80,18 +79,10 @@ static void count_refused(struct cw_dest *d, const struct cw_addr *peer, int fd,
   cw_tab.c.refused++;
   if (d)
     d->refused++;
-  /* one line a second at most: a storm of refusals must not flood stderr */
-  int64_t now = cw_now();
-  if (now - refuse_log_ns < 1000000000) {
-    refuse_quiet++;
-    return;
-  }
   char p[CW_ADDR_STRLEN];
-  cw_log(CW_LOG_WARN, "refused: connect fd %d to %s %s (cap %lld, per destination %lld)%s", fd,
+  cw_log(CW_LOG_WARN, CW_EV_REFUSED, "refused: connect fd %d to %s %s (cap %lld, per destination %lld)", fd,
          cw_addr_format(peer, p, sizeof p), why, (long long)cw_cfg_get(&cw_cfg.max_conns),
-         (long long)cw_cfg_get(&cw_cfg.max_conns_per_dest), refuse_quiet ? " and more since" : "");
-  refuse_log_ns = now;
-  refuse_quiet = 0;
+         (long long)cw_cfg_get(&cw_cfg.max_conns_per_dest));
 }
 
 /* ---- the queue ------------------------------------------------------------------------------ */
@@ -371,7 +362,7 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
       cw_tab.c.refused++;
       if (d)
         d->refused++;
-      cw_log(CW_LOG_WARN, "queue timeout: connect fd %d to %s waited %lldms for a slot", fd,
+      cw_log(CW_LOG_WARN, CW_EV_QUEUE_TIMEOUT, "queue timeout: connect fd %d to %s waited %lldms for a slot", fd,
              cw_addr_format(&peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
       ad->result = CW_ADMIT_TIMEOUT;
     }
@@ -498,7 +489,7 @@ int64_t cw_policy_expire(int64_t now) {
     cw_tab.c.refused++;
     if (w->dest)
       w->dest->refused++;
-    cw_log(CW_LOG_WARN, "queue timeout: connect fd %d to %s waited %lldms for a slot", w->fd,
+    cw_log(CW_LOG_WARN, CW_EV_QUEUE_TIMEOUT, "queue timeout: connect fd %d to %s waited %lldms for a slot", w->fd,
            cw_addr_format(&w->peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
     cw_table_defer_free(w->bt);
     w->bt = NULL;

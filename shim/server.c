@@ -73,7 +73,7 @@ void cw_server_command(const char *line, struct cw_buf *out) {
       return;
     }
     cw_buf_printf(out, "ok %s %s\n", cmd.name, cmd.value);
-    cw_log(CW_LOG_INFO, "set %s %s", cmd.name, cmd.value);
+    cw_log(CW_LOG_INFO, CW_EV_CONFIG, "set %s %s", cmd.name, cmd.value);
     cw_policy_grant(); /* a raised cap admits the queue at once */
     cw_reaper_wake();  /* new timeouts take effect now */
     return;
@@ -121,7 +121,7 @@ static int ensure_dir(const char *dir) {
       *p = '/';
     }
   if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-    cw_log(CW_LOG_WARN, "stats off: cannot create %s: %s", dir, strerror(errno));
+    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: cannot create %s: %s", dir, strerror(errno));
     return -errno;
   }
   struct stat st;
@@ -137,7 +137,7 @@ static int ensure_dir(const char *dir) {
   else if (st.st_mode & 077)
     why = "is open to group or others (must be 0700)";
   if (why) {
-    cw_log(CW_LOG_WARN, "stats off: %s %s", dir, why);
+    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: %s %s", dir, why);
     return -EPERM;
   }
   return 0;
@@ -165,17 +165,17 @@ static int make_listener(void) {
   struct stat st;
   if (lstat(sun.sun_path, &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      cw_log(CW_LOG_WARN, "stats off: %s exists and is not a socket", sun.sun_path);
+      cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: %s exists and is not a socket", sun.sun_path);
       goto fail;
     }
     if (path_in_use(&sun)) {
-      cw_log(CW_LOG_INFO, "stats off: %s is served by another process", sun.sun_path);
+      cw_log(CW_LOG_INFO, CW_EV_STATS, "stats off: %s is served by another process", sun.sun_path);
       goto fail;
     }
     unlink(sun.sun_path); /* stale: a dead process's, or ours before exec */
   }
   if (CW_RAW(SYS_bind, fd, &sun, sizeof sun) < 0) {
-    cw_log(CW_LOG_WARN, "stats off: bind %s: %s", sun.sun_path, strerror(errno));
+    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: bind %s: %s", sun.sun_path, strerror(errno));
     goto fail;
   }
   chmod(sun.sun_path, 0600); /* the 0700 directory keeps others out meanwhile */
@@ -422,7 +422,7 @@ int cw_server_prepare(void) {
 }
 
 void cw_server_abandon(void) {
-  cw_log(CW_LOG_WARN, "stats off: cannot start the server thread");
+  cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: cannot start the server thread");
   srv.running = 0;
   unlink(srv.path);
   cw_own_del(&srv.listen_fd);
