@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "config.h"
 #include "lifecycle.h"
@@ -102,12 +101,12 @@ static void write_out(const char *text, size_t len, const char *what, const char
   }
   const char *dir = cw_cfg.report_dir;
   char tmp[CW_PATH_MAX + 64], path[CW_PATH_MAX + 96];
-  mkdir(dir, 0700);
   snprintf(tmp, sizeof tmp, "%s/.connwarden.%d%s.tmp", dir, (int)cw_pid, what);
   unlink(tmp); /* left by a killed process that had this pid */
-  int fd = (int)CW_RAW(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || cw_write_all(fd, text, len) < 0) {
-    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "cannot write the leak report in %s: %s", dir, strerror(errno));
+  int fd = cw_log_report_open(dir, tmp, O_WRONLY | O_CREAT | O_EXCL);
+  int rc = fd < 0 ? fd : cw_write_all(fd, text, len);
+  if (rc < 0) {
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "cannot write the leak report in %s: %s", dir, strerror(-rc));
     if (fd >= 0) {
       CW_REAL(close)(fd);
       unlink(tmp);
@@ -117,10 +116,7 @@ static void write_out(const char *text, size_t len, const char *what, const char
   }
   CW_REAL(close)(fd);
   for (int k = 0; k < 1000; k++) {
-    if (k)
-      snprintf(path, sizeof path, "%s/connwarden.%d%s.%d.%s", dir, (int)cw_pid, what, k, ext);
-    else
-      snprintf(path, sizeof path, "%s/connwarden.%d%s.%s", dir, (int)cw_pid, what, ext);
+    cw_log_report_name(path, sizeof path, dir, (int)cw_pid, what, k, ext);
     if (link(tmp, path) == 0)
       break;
     if (errno == EEXIST)

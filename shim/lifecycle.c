@@ -193,6 +193,7 @@ static void init(void) {
     _exit(2);
   }
   cw_log_level = (enum cw_level)cw_cfg.log_level;
+  cw_log_dir = cw_cfg.report_dir[0] ? cw_cfg.report_dir : NULL;
   cw_real_use_raw(count_threads() == 1);
   if (cw_table_init() < 0) { /* inert from here on: no handler, no report, no adoption */
     cw_log(CW_LOG_ERROR, CW_EV_STARTUP, "cannot map the connection table: tracking and stats are off");

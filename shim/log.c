@@ -1,16 +1,23 @@
 /* log.c - one-line events: rate-limited per kind, formatted, and written straight to the kernel on
- * stderr. Called from any thread (the host's inside wrappers and signal handlers, the reaper, the
- * stats server); no stdio stream, no allocation, no lock: the limiter is atomics. */
+ * stderr when stderr is a place for text, else in the report directory, else counted as dropped.
+ * Called from any thread (the host's inside wrappers and signal handlers, the reaper, the stats
+ * server); no stdio stream, no allocation, no lock: the limiter is atomics. */
 #define _GNU_SOURCE
 #include "log.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 
 enum cw_level cw_log_level = CW_LOG_WARN; /* immutable after start-up */
+const char *cw_log_dir;                   /* immutable after start-up */
 
 #define WINDOW_NS 1000000000LL /* one line of a kind a second */
 
@@ -29,6 +36,8 @@ static struct {
   int64_t since, more;
 } win[CW_EV_KINDS];
 
+static int64_t dropped_lines; /* atomic; reset in a fork child */
+
 int cw_write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
     /* straight to the kernel: no wrapper, no cancellation point, nothing else of libc */
@@ -44,14 +53,89 @@ int cw_write_all(int fd, const char *buf, size_t len) {
   return 0;
 }
 
-/* Write whole lines on stderr. Caller saves errno. */
-static void emit(const char *buf, size_t len) { cw_write_all(2, buf, len); }
+/* ---- the report directory ------------------------------------------------------------------- */
+
+int cw_log_report_name(char *buf, size_t size, const char *dir, int pid, const char *what, int k,
+                       const char *ext) {
+  int n = k ? snprintf(buf, size, "%s/connwarden.%d%s.%d.%s", dir, pid, what, k, ext)
+            : snprintf(buf, size, "%s/connwarden.%d%s.%s", dir, pid, what, ext);
+  return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+int cw_log_report_open(const char *dir, const char *path, int flags) {
+  flags |= O_CLOEXEC | O_NOCTTY;
+  long fd = cw_raw_syscall(SYS_openat, AT_FDCWD, (long)path, flags, 0600, 0, 0);
+  if (fd == -ENOENT && cw_raw_syscall(SYS_mkdirat, AT_FDCWD, (long)dir, 0700, 0, 0, 0) == 0)
+    fd = cw_raw_syscall(SYS_openat, AT_FDCWD, (long)path, flags, 0600, 0, 0);
+  return (int)fd;
+}
+
+/* ---- where lines go ------------------------------------------------------------------------- */
+
+/* Is fd 2 a place for text: a terminal, a regular file, a pipe or FIFO, or a Unix-domain socket?
+ * The last is how systemd connects a service's stderr to its journal (an AF_UNIX stream socket),
+ * where service users read their logs. Anything else is not: above all a TCP socket, which a
+ * daemon started with its stdio closed gets as fd 2 when it connects or accepts, and whose peer
+ * would read our text inside its protocol; also /dev/null and other devices, or no fd at all.
+ * Asked again for every write (a host may dup2 over fd 2 at any time): one fstat, plus one ioctl
+ * or getsockopt for a device or a socket. */
+static int stderr_is_for_text(void) {
+  struct stat st;
+  if (cw_raw_syscall(SYS_fstat, 2, (long)&st, 0, 0, 0, 0) < 0)
+    return 0;
+  switch (st.st_mode & S_IFMT) {
+  case S_IFREG:
+  case S_IFIFO:
+    return 1;
+  case S_IFCHR: {
+    struct termios t;
+    return cw_raw_syscall(SYS_ioctl, 2, TCGETS, (long)&t, 0, 0, 0) == 0;
+  }
+  case S_IFSOCK: {
+    int domain = 0;
+    socklen_t len = sizeof domain;
+    return cw_raw_syscall(SYS_getsockopt, 2, SOL_SOCKET, SO_DOMAIN, (long)&domain, (long)&len, 0) == 0 &&
+           domain == AF_UNIX;
+  }
+  default:
+    return 0;
+  }
+}
+
+/* Append to this process's file in the report directory: DIR/connwarden.PID.log. */
+static int write_report(const char *buf, size_t len) {
+  char path[strlen(cw_log_dir) + 48]; /* sized to the name: a signal handler's stack may be small */
+  int rc = cw_log_report_name(path, sizeof path, cw_log_dir, (int)cw_raw_syscall(SYS_getpid, 0, 0, 0, 0, 0, 0),
+                              "", 0, "log");
+  if (rc < 0)
+    return rc;
+  int fd = cw_log_report_open(cw_log_dir, path, O_WRONLY | O_CREAT | O_APPEND);
+  if (fd < 0)
+    return fd;
+  rc = cw_write_all(fd, buf, len);
+  cw_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+  return rc;
+}
+
+/* Write nlines whole lines where they may go, or count them dropped. Caller saves errno. */
+static void emit(const char *buf, size_t len, unsigned nlines) {
+  int rc = -ENOENT; /* nowhere to write them */
+  if (stderr_is_for_text())
+    rc = cw_write_all(2, buf, len);
+  else if (cw_log_dir)
+    rc = write_report(buf, len);
+  if (rc < 0)
+    __atomic_fetch_add(&dropped_lines, nlines, __ATOMIC_RELAXED);
+}
+
+int64_t cw_log_dropped(void) { return __atomic_load_n(&dropped_lines, __ATOMIC_RELAXED); }
 
 /* ---- lines held under a lock ---------------------------------------------------------------- */
 
 /* This thread's lines logged under a lock: up to 2 KiB, the rest counted. */
 static __thread char held[2048] __attribute__((tls_model("initial-exec")));
 __thread size_t cw_log_held __attribute__((tls_model("initial-exec")));
+static __thread unsigned held_lines __attribute__((tls_model("initial-exec")));
 static __thread unsigned unheld __attribute__((tls_model("initial-exec")));
 #define nheld cw_log_held
 
@@ -61,14 +145,15 @@ static int prefix(char *line, size_t size) {
 
 void cw_log_flush_held(void) {
   CW_SAVE_ERRNO({
-    emit(held, nheld);
+    emit(held, nheld, held_lines);
     nheld = 0;
+    held_lines = 0;
     if (unheld) {
       char line[96];
       int n = prefix(line, sizeof line);
       n += snprintf(line + n, sizeof line - (size_t)n, "(%u more events not shown)\n", unheld);
       unheld = 0;
-      emit(line, (size_t)n);
+      emit(line, (size_t)n, 1);
     }
   });
 }
@@ -76,10 +161,11 @@ void cw_log_flush_held(void) {
 /* One whole line: written now, or kept until this thread lets go of its last shim lock. */
 static void put(const char *line, size_t len) {
   if (!cw_locked) {
-    emit(line, len);
+    emit(line, len, 1);
   } else if (nheld + len <= sizeof held) {
     memcpy(held + nheld, line, len);
     nheld += len;
+    held_lines++;
   } else {
     unheld++;
   }
@@ -127,7 +213,10 @@ void cw_log_flush_summaries(int64_t now_ns) { flush(now_ns, now_ns); }
 
 void cw_log_flush_all_summaries(void) { flush(cw_now_coarse(), INT64_MAX); }
 
-void cw_log_fork_child(void) { memset(win, 0, sizeof win); }
+void cw_log_fork_child(void) {
+  memset(win, 0, sizeof win);
+  dropped_lines = 0;
+}
 
 void cw_log(enum cw_level level, enum cw_event ev, const char *fmt, ...) {
   if (level > cw_log_level || level == CW_LOG_OFF)

@@ -1,5 +1,6 @@
-/* log.h - one-line events on stderr, prefixed connwarden[PID]:, rate-limited per kind and written
- * straight to the kernel. */
+/* log.h - one-line events, prefixed connwarden[PID]:, rate-limited per kind and written straight
+ * to the kernel: on stderr when stderr is safe to write to, else in the report directory, else
+ * dropped and counted. Also the report directory's file names, shared with the leak check. */
 #ifndef CW_LOG_H
 #define CW_LOG_H
 
@@ -25,8 +26,10 @@ enum cw_level { CW_LOG_OFF, CW_LOG_ERROR, CW_LOG_WARN, CW_LOG_INFO, CW_LOG_DEBUG
 enum cw_event { CW_EVENTS(CW_EV_ENUM_) CW_EV_KINDS };
 #undef CW_EV_ENUM_
 
-/* The threshold; set once at start-up by lifecycle (immutable after). */
+/* The threshold and the report directory (CONNWARDEN_REPORT, NULL for stderr): set once at
+ * start-up by lifecycle (immutable after). */
 extern CW_HIDDEN enum cw_level cw_log_level;
+extern CW_HIDDEN const char *cw_log_dir;
 
 /* Format one line of kind ev (printf-style, truncated at 1 KiB) and write it if level passes and
  * the kind's limiter lets it through: at most one line of a kind a second. The lines held back
@@ -50,7 +53,11 @@ CW_HIDDEN void cw_log_flush_all_summaries(void);
  * second that ended): their summary goes first; 0 when it is held back (and counted). */
 CW_HIDDEN int cw_log_admit(enum cw_event ev, int64_t now_ns, int64_t *more, int64_t *since_ns);
 
-/* In a fork child: the limiter starts again (the parent's windows are the parent's). */
+/* Event lines written nowhere: stderr was no safe place (see log.c) and there was no report
+ * directory, or the write failed. Counted without a lock; the snapshot copies it. */
+CW_HIDDEN int64_t cw_log_dropped(void);
+
+/* In a fork child: the limiter and the count start again (the parent's are the parent's). */
 CW_HIDDEN void cw_log_fork_child(void);
 
 /* Lines logged while this thread holds a shim lock (cw_locked) are kept, and written here once
@@ -65,5 +72,13 @@ static inline void cw_log_flush(void) {
 /* Write a whole buffer to fd with the real write(), retrying on EINTR and short writes.
  * Returns 0 or -errno. */
 CW_HIDDEN int cw_write_all(int fd, const char *buf, size_t len);
+
+/* The report directory's files. cw_log_report_name: DIR/connwarden.PID<what>.EXT, or with k > 0
+ * DIR/connwarden.PID<what>.K.EXT (a name already taken); 0, or -ENAMETOOLONG when it does not fit.
+ * cw_log_report_open: open path (a file directly in dir) with flags | O_CLOEXEC, mode 0600,
+ * creating dir (0700) when it is missing, straight through the kernel; the fd, or -errno. */
+CW_HIDDEN int cw_log_report_name(char *buf, size_t size, const char *dir, int pid, const char *what,
+                                 int k, const char *ext);
+CW_HIDDEN int cw_log_report_open(const char *dir, const char *path, int flags);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "lifecycle.h"
+#include "log.h"
 #include "sock.h"
 
 int cw_snapshot_take(struct cw_snapshot *s, int flags) {
@@ -20,6 +21,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
 
   cw_table_lock();
   s->c = cw_tab.c;
+  s->c.log_dropped = cw_log_dropped();
   s->cfg = cw_cfg;
   int n = (int)HASH_COUNT(cw_tab.conns); /* the records, and the anchor when it is in */
   s->bytes_in = s->c.bytes_in_closed;

@@ -25,7 +25,7 @@ grep -qE "^connwarden\[$PID_storm\]: $LINE" <(sed -n 1p "$T/storm.err") ||
 grep -qE "^connwarden\[$PID_storm\]: refused: 19 more in the last 1\.[0-9]s$" <(sed -n 2p "$T/storm.err") ||
   fail "the second line is not the summary: $(cat "$T/storm.err")"
 assert_eq "$(wc -l <"$T/storm.err")" 2 "lines on stderr"
-assert_eq "$(stat_of "$PID_storm" 'j["refused"]')" 20 "refused"
+assert_eq "$(stat_of "$PID_storm" '(j["refused"], j["log_dropped"])')" "(20, 0)" "refused and log_dropped"
 
 # 2. A host that exits at once: the summary is written at exit.
 printf 'hold\nconnect 20\n' | env LD_PRELOAD=$CW_PRELOAD "${CAP[@]}" "$HOST" 9 >"$T/quick.out" 2>"$T/quick.err" ||

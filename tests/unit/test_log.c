@@ -1,7 +1,9 @@
 /* test_log.c - event lines: the limiter lets one line of a kind through a second and counts the
  * rest, kinds apart; the summary line says how many, when the next line comes or a flush finds
- * the second over (at exit, at once); lines below the level are not counted. Each test starts
- * with fresh windows and fd 2 on a file of its own.
+ * the second over (at exit, at once); lines below the level are not counted. Where lines go:
+ * stderr when it is a file, pipe, terminal or Unix socket, asked again at every line; never into
+ * a TCP socket on fd 2 (the report directory's file instead, or dropped and counted); lines kept
+ * under a lock go the same way. Each test starts with fresh windows and fd 2 on a file of its own.
  * objects: log.o table.o mem.o
  */
 #define _GNU_SOURCE
@@ -11,11 +13,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "log.h"
 
@@ -29,6 +34,7 @@ static char err_path[96]; /* the file on fd 2 */
 static int setup(void **state) {
   cw_log_fork_child(); /* fresh windows and count, as a new process has */
   cw_log_level = CW_LOG_WARN;
+  cw_log_dir = NULL;
   snprintf(dir, sizeof dir, "/tmp/cw-test-log.XXXXXX");
   assert_non_null(mkdtemp(dir));
   snprintf(err_path, sizeof err_path, "%s/err", dir);
@@ -58,6 +64,18 @@ static const char *slurp(const char *path) {
     return buf;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
+  buf[n > 0 ? n : 0] = '\0';
+  return buf;
+}
+
+/* What a socket or pipe end holds now (never waits). */
+static const char *drain(int fd) {
+  static char buf[4096];
+  ssize_t n = recv(fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+  if (n < 0 && errno == ENOTSOCK) {
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    n = read(fd, buf, sizeof buf - 1);
+  }
   buf[n > 0 ? n : 0] = '\0';
   return buf;
 }
@@ -153,6 +171,7 @@ static void test_twenty_lines_at_once_give_one_line_and_one_summary(void **state
   cw_log_flush_summaries(now + 3 * SEC); /* told once */
   cw_log_flush_all_summaries();
   assert_int_equal(count_lines(slurp(err_path)), 2);
+  assert_int_equal(cw_log_dropped(), 0);
 }
 
 static void test_the_next_line_after_the_second_brings_the_summary_first(void **state) {
@@ -189,6 +208,107 @@ static void test_lines_below_the_level_are_neither_written_nor_counted(void **st
   assert_int_equal(count_lines(slurp(err_path)), 1);
 }
 
+/* ---- where lines go ------------------------------------------------------------------------- */
+
+/* A connected TCP pair on 127.0.0.1: *client and *server. */
+static void tcp_pair(int *client, int *server) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t al = sizeof a;
+  int l = socket(AF_INET, SOCK_STREAM, 0);
+  assert_int_equal(bind(l, (struct sockaddr *)&a, al), 0);
+  assert_int_equal(listen(l, 1), 0);
+  assert_int_equal(getsockname(l, (struct sockaddr *)&a, &al), 0);
+  *client = socket(AF_INET, SOCK_STREAM, 0);
+  assert_int_equal(connect(*client, (struct sockaddr *)&a, al), 0);
+  *server = accept(l, NULL, NULL);
+  assert_true(*server >= 0);
+  close(l);
+}
+
+static void test_a_tcp_socket_on_stderr_never_gets_a_line(void **state) {
+  int c, s;
+  tcp_pair(&c, &s);
+  dup2(c, 2);
+  cw_log(CW_LOG_WARN, CW_EV_REFUSED, "refused: one");
+  assert_int_equal(cw_log_dropped(), 1); /* no report directory: dropped, and counted */
+  char rep[128];
+  snprintf(rep, sizeof rep, "%s/reports", dir); /* created on the first line */
+  cw_log_dir = rep;
+  cw_log(CW_LOG_WARN, CW_EV_QUEUE_TIMEOUT, "queue timeout: two");
+  assert_int_equal(cw_log_dropped(), 1);
+  assert_string_equal(drain(s), "");
+  char path[160];
+  snprintf(path, sizeof path, "%s/connwarden.%d.log", rep, (int)getpid());
+  assert_matches(slurp(path), "^connwarden\\[[0-9]+\\]: queue timeout: two\n$");
+  cw_log(CW_LOG_WARN, CW_EV_CLOSE_WAIT, "close-wait leak: three"); /* appended */
+  assert_int_equal(count_lines(slurp(path)), 2);
+  assert_string_equal(drain(s), "");
+  close(c);
+  close(s);
+}
+
+static void test_stderr_is_asked_again_at_every_line(void **state) {
+  int c, s, up[2], pp[2];
+  tcp_pair(&c, &s);
+  assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, up), 0);
+  assert_int_equal(pipe(pp), 0);
+  int file = dup(2);
+
+  dup2(up[0], 2); /* the journal's kind of stderr */
+  cw_log(CW_LOG_WARN, CW_EV_REFUSED, "refused: unix");
+  assert_matches(drain(up[1]), "^connwarden\\[[0-9]+\\]: refused: unix\n$");
+  dup2(c, 2);
+  cw_log(CW_LOG_WARN, CW_EV_QUEUE_TIMEOUT, "queue timeout: tcp");
+  dup2(pp[1], 2);
+  cw_log(CW_LOG_WARN, CW_EV_REAPED, "reaped: pipe");
+  assert_matches(drain(pp[0]), "^connwarden\\[[0-9]+\\]: reaped: pipe\n$");
+  int null = open("/dev/null", O_WRONLY);
+  dup2(null, 2); /* a device that is not a terminal */
+  cw_log(CW_LOG_WARN, CW_EV_RELEASED, "released: null");
+  close(2); /* no stderr at all */
+  cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: closed");
+  dup2(file, 2);
+  cw_log(CW_LOG_WARN, CW_EV_CONFIG, "config: file");
+
+  assert_string_equal(drain(s), "");
+  assert_int_equal(cw_log_dropped(), 3);
+  assert_matches(slurp(err_path), "^connwarden\\[[0-9]+\\]: config: file\n$");
+  int fds[] = {c, s, up[0], up[1], pp[0], pp[1], file, null};
+  for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+    close(fds[i]);
+}
+
+static void test_a_terminal_on_stderr_gets_the_lines(void **state) {
+  int m = posix_openpt(O_RDWR | O_NOCTTY);
+  if (m < 0 || grantpt(m) < 0 || unlockpt(m) < 0)
+    skip(); /* no pseudo-terminals here */
+  int t = open(ptsname(m), O_RDWR | O_NOCTTY);
+  assert_true(t >= 0);
+  dup2(t, 2);
+  cw_log(CW_LOG_WARN, CW_EV_REFUSED, "refused: tty");
+  usleep(20000);
+  assert_matches(drain(m), "refused: tty");
+  assert_int_equal(cw_log_dropped(), 0);
+  close(t);
+  close(m);
+}
+
+static void test_lines_kept_under_a_lock_go_the_same_way(void **state) {
+  int c, s;
+  tcp_pair(&c, &s);
+  dup2(c, 2);
+  cw_locked++; /* as inside a shim lock: kept, not written */
+  cw_log(CW_LOG_WARN, CW_EV_REFUSED, "refused: held");
+  cw_log(CW_LOG_WARN, CW_EV_QUEUE_TIMEOUT, "queue timeout: held");
+  assert_int_equal(cw_log_dropped(), 0);
+  cw_locked--;
+  cw_log_flush(); /* as the last unlock does */
+  assert_int_equal(cw_log_dropped(), 2);
+  assert_string_equal(drain(s), "");
+  close(c);
+  close(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_one_line_of_a_kind_a_second_and_the_rest_counted, setup, teardown),
@@ -198,6 +318,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_the_next_line_after_the_second_brings_the_summary_first, setup, teardown),
       cmocka_unit_test_setup_teardown(test_pending_summaries_are_written_at_exit, setup, teardown),
       cmocka_unit_test_setup_teardown(test_lines_below_the_level_are_neither_written_nor_counted, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_tcp_socket_on_stderr_never_gets_a_line, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_stderr_is_asked_again_at_every_line, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_a_terminal_on_stderr_gets_the_lines, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_lines_kept_under_a_lock_go_the_same_way, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
