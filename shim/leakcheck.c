@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 #include "config.h"
 #include "lifecycle.h"
@@ -102,12 +101,12 @@ static void write_out(const char *text, size_t len, const char *what, const char
   }
   const char *dir = cw_cfg.report_dir;
   char tmp[CW_PATH_MAX + 64], path[CW_PATH_MAX + 96];
-  mkdir(dir, 0700);
   snprintf(tmp, sizeof tmp, "%s/.connwarden.%d%s.tmp", dir, (int)cw_pid, what);
   unlink(tmp); /* left by a killed process that had this pid */
-  int fd = (int)CW_RAW(SYS_openat, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0 || cw_write_all(fd, text, len) < 0) {
-    cw_log(CW_LOG_ERROR, "cannot write the leak report in %s: %s", dir, strerror(errno));
+  int fd = cw_log_report_open(dir, tmp, O_WRONLY | O_CREAT | O_EXCL);
+  int rc = fd < 0 ? fd : cw_write_all(fd, text, len);
+  if (rc < 0) {
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "cannot write the leak report in %s: %s", dir, strerror(-rc));
     if (fd >= 0) {
       CW_REAL(close)(fd);
       unlink(tmp);
@@ -117,17 +116,14 @@ static void write_out(const char *text, size_t len, const char *what, const char
   }
   CW_REAL(close)(fd);
   for (int k = 0; k < 1000; k++) {
-    if (k)
-      snprintf(path, sizeof path, "%s/connwarden.%d%s.%d.%s", dir, (int)cw_pid, what, k, ext);
-    else
-      snprintf(path, sizeof path, "%s/connwarden.%d%s.%s", dir, (int)cw_pid, what, ext);
+    cw_log_report_name(path, sizeof path, dir, (int)cw_pid, what, k, ext);
     if (link(tmp, path) == 0)
       break;
     if (errno == EEXIST)
       continue;
     if (access(path, F_OK) != 0 && rename(tmp, path) == 0) /* no hard links here */
       return;
-    cw_log(CW_LOG_ERROR, "cannot write the leak report %s: %s", path, strerror(errno));
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "cannot write the leak report %s: %s", path, strerror(errno));
     break;
   }
   unlink(tmp);
@@ -162,7 +158,7 @@ static void report(struct cw_leak_view *leaks, int n, int dropped, int status, c
   else
     cw_render_leak_text(&b, &r);
   if (b.failed)
-    cw_log(CW_LOG_ERROR, "leak report cut short: out of memory");
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "leak report cut short: out of memory");
   if (b.len)
     write_out(b.p, b.len, "", cw_cfg.report_json ? "json" : "txt");
   cw_buf_free(&b);
@@ -173,14 +169,14 @@ static void report(struct cw_leak_view *leaks, int n, int dropped, int status, c
 int cw_leakcheck_run(int status) {
   struct cw_snapshot s;
   if (cw_snapshot_take(&s, CW_SNAP_CONNS | CW_SNAP_BT) < 0) {
-    cw_log(CW_LOG_ERROR, "leak check skipped: out of memory");
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "leak check skipped: out of memory");
     return 0;
   }
   int nn, dropped;
   struct note **mine = my_notes(&nn, &dropped);
   struct cw_leak_view *v = calloc((size_t)(s.nconns + nn) + 1, sizeof *v);
   if (!v) {
-    cw_log(CW_LOG_ERROR, "leak check skipped: out of memory");
+    cw_log(CW_LOG_ERROR, CW_EV_REPORT, "leak check skipped: out of memory");
     free(mine);
     cw_snapshot_free(&s);
     return 0;

@@ -97,6 +97,7 @@ static void fork_child(void) {
   cw_locked = 0; /* the prepare handler's locks are not held here: their mutexes are re-made */
   pthread_setcancelstate(cw_lock_cancel, NULL); /* as it was before the prepare handler's */
   cw_real_use_raw(1); /* the child has one thread, this one */
+  cw_log_fork_child();
   pthread_mutex_init(&start_mu, NULL);
   cw_mem_fork_child();
   cw_own_fork_child();
@@ -176,6 +177,7 @@ static void at_exit(int status, void *arg) {
   if (cw_in_foreign_child())
     return;
   cw_guard++;
+  cw_log_flush_all_summaries(); /* the reaper's next tick will not come */
   int leaks = cw_cfg.leak_check ? cw_leakcheck_run(status) : 0;
   cw_server_exit();
   if (leaks > 0 && cw_cfg.leak_exitcode && status == 0) {
@@ -204,11 +206,12 @@ static void init(void) {
   cw_log_level = (enum cw_level)cw_cfg.log_level;
   char mark[sizeof cw_cfg.stats_spec + 16];
   if (cw_statspath_mark(&cw_cfg, cw_pid, mark, sizeof mark) && setenv(CW_STATS_OWNER_VAR, mark, 1) < 0)
-    cw_log(CW_LOG_WARN, "cannot set %s: programs its children exec will find %s taken", CW_STATS_OWNER_VAR,
+    cw_log(CW_LOG_WARN, CW_EV_CONFIG, "cannot set %s: programs its children exec will find %s taken", CW_STATS_OWNER_VAR,
            cw_cfg.stats_path);
+  cw_log_dir = cw_cfg.report_dir[0] ? cw_cfg.report_dir : NULL;
   cw_real_use_raw(count_threads() == 1);
   if (cw_table_init() < 0) { /* inert from here on: no handler, no report, no adoption */
-    cw_log(CW_LOG_ERROR, "cannot map the connection table: tracking and stats are off");
+    cw_log(CW_LOG_ERROR, CW_EV_STARTUP, "cannot map the connection table: tracking and stats are off");
     cw_guard--;
     return;
   }

@@ -70,7 +70,6 @@ struct cw_wait {
 /* guarded by table_mu */
 static struct cw_wait *head, *tail;
 static unsigned forks; /* forks this process made: a queued socket may since be shared */
-static int64_t refuse_log_ns, refuse_quiet, timeout_log_ns, timeout_quiet;
 
 void (*cw_policy_on_park)(void); /* set once by the reaper before any park */
 
@@ -100,41 +99,23 @@ static void take(struct cw_dest *d) {
     d->slots++;
 }
 
-/* One line a second at most for a kind of event: a storm must not flood stderr. */
-static int log_due(int64_t *last_ns, int64_t *quiet) {
-  int64_t now = cw_now();
-  if (now - *last_ns < 1000000000) {
-    (*quiet)++;
-    return 0;
-  }
-  *last_ns = now;
-  return 1;
-}
-
 static void count_refused(struct cw_dest *d, const struct cw_addr *peer, int fd, const char *why) {
   cw_tab.c.refused++;
   if (d)
     d->refused++;
-  if (!log_due(&refuse_log_ns, &refuse_quiet))
-    return;
   char p[CW_ADDR_STRLEN];
-  cw_log(CW_LOG_WARN, "refused: connect fd %d to %s %s (cap %lld, per destination %lld)%s", fd,
+  cw_log(CW_LOG_WARN, CW_EV_REFUSED, "refused: connect fd %d to %s %s (cap %lld, per destination %lld)", fd,
          cw_addr_format(peer, p, sizeof p), why, (long long)cw_cfg_get(&cw_cfg.max_conns),
-         (long long)cw_cfg_get(&cw_cfg.max_conns_per_dest), refuse_quiet ? " and more since" : "");
-  refuse_quiet = 0;
+         (long long)cw_cfg_get(&cw_cfg.max_conns_per_dest));
 }
 
 static void count_timeout(struct cw_conn *c) {
   cw_tab.c.queue_timeouts++;
   if (c->wait && c->wait->dest)
     c->wait->dest->refused++;
-  if (!log_due(&timeout_log_ns, &timeout_quiet))
-    return;
   char p[CW_ADDR_STRLEN];
-  cw_log(CW_LOG_WARN, "queue timeout: connect fd %d to %s waited %lldms for a slot%s", c->fd,
-         cw_addr_format(&c->peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms,
-         timeout_quiet ? " and more since" : "");
-  timeout_quiet = 0;
+  cw_log(CW_LOG_WARN, CW_EV_QUEUE_TIMEOUT, "queue timeout: connect fd %d to %s waited %lldms for a slot",
+         c->fd, cw_addr_format(&c->peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
 }
 
 /* ---- the queue ------------------------------------------------------------------------------ */

@@ -67,10 +67,10 @@ static int64_t tick_ns(void) {
  * through any wrapper. */
 static int same_socket(const struct cw_conn *c, int fd) { return cw_sock_ino(fd) == c->ino; }
 
-static void log_conn(enum cw_level lvl, const char *what, const struct cw_conn *c, int64_t now,
+static void log_conn(enum cw_level lvl, enum cw_event ev, const struct cw_conn *c, int64_t now,
                      const char *extra) {
   char p[CW_ADDR_STRLEN];
-  cw_log(lvl, "%s: fd %d %s %s, age %.1fs, idle %.1fs%s", what, c->fd, c->dir ? "in" : "out",
+  cw_log(lvl, ev, "%s: fd %d %s %s, age %.1fs, idle %.1fs%s", cw_log_label(ev), c->fd, c->dir ? "in" : "out",
          cw_addr_format(&c->peer, p, sizeof p), (double)(now - c->opened_ns) / 1e9,
          (double)(now - c->last_ns) / 1e9, extra);
 }
@@ -87,7 +87,7 @@ static void reap_locked(struct cw_conn *c, int reason, int64_t now) {
     c->dest->reaped++;
   char why[64];
   snprintf(why, sizeof why, " (%s)", reason_names[reason]);
-  log_conn(CW_LOG_INFO, "reaped", c, now, why);
+  log_conn(CW_LOG_INFO, CW_EV_REAPED, c, now, why);
 }
 
 /* The host kept a reaped connection past the grace period: free the kernel socket (and the
@@ -115,7 +115,7 @@ static void release_locked(struct cw_conn *c, int64_t now, enum cw_level lvl, co
     cw_table_slot_put_locked(c->dest);
   }
   cw_tab.c.released++;
-  log_conn(lvl, "released", c, now, why);
+  log_conn(lvl, CW_EV_RELEASED, c, now, why);
 }
 
 /* What the kernel says about c: TCP state and bytes acknowledged. */
@@ -219,7 +219,7 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
           c->cw_logged = 1;
           cw_tab.c.close_wait_leaks++;
           cw_leakcheck_note_close_wait(c, now);
-          log_conn(CW_LOG_WARN, "close-wait leak", c, now, " (the peer closed; the host kept it open)");
+          log_conn(CW_LOG_WARN, CW_EV_CLOSE_WAIT, c, now, " (the peer closed; the host kept it open)");
         }
       }
     }
@@ -297,7 +297,7 @@ static int pools_locked(int64_t now, int64_t tick) {
   reuses = 0;
   starve_log_ns = now;
   char p[CW_ADDR_STRLEN];
-  cw_log(CW_LOG_WARN,
+  cw_log(CW_LOG_WARN, CW_EV_STARVATION,
          "pool starvation: %d connect%s to %s waiting %.1fs while the %d connections under the %s "
          "cap were reused %lld time%s (the program's pool reuses idle connections ahead of the "
          "queue; pool of %d seen): cap at least the pool size, or set CONNWARDEN_EVICT_IDLE",
@@ -375,6 +375,7 @@ void *cw_reaper_run(void *arg) {
     if (cw_reaper_tick(now) > 0)
       cw_policy_grant(); /* releases and missed closes give slots back */
     cw_table_free_deferred();
+    cw_log_flush_summaries(now); /* lines of a kind held back in a second that has ended */
   }
   return NULL;
 }
@@ -400,7 +401,7 @@ int cw_reaper_prepare(void) {
 }
 
 void cw_reaper_abandon(void) {
-  cw_log(CW_LOG_ERROR, "cannot start the reaper thread: timeouts are off");
+  cw_log(CW_LOG_ERROR, CW_EV_STARTUP, "cannot start the reaper thread: timeouts are off");
   running = 0;
 }
 

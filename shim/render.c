@@ -132,8 +132,9 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
                 (long long)k->released, (long long)k->close_wait_leaks);
   cw_buf_printf(b, " \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)s->bytes_in,
                 (long long)s->bytes_out);
-  cw_buf_printf(b, " \"inherited\": %lld, \"missed_closes\": %lld, \"untracked\": %lld,\n",
-                (long long)k->inherited, (long long)k->missed_closes, (long long)k->untracked);
+  cw_buf_printf(b, " \"inherited\": %lld, \"missed_closes\": %lld, \"untracked\": %lld, \"log_dropped\": %lld,\n",
+                (long long)k->inherited, (long long)k->missed_closes, (long long)k->untracked,
+                (long long)k->log_dropped);
   cw_buf_printf(b, " \"config\": {");
   config_core(b, &s->cfg);
   cw_buf_printf(b, "},\n \"destinations\": [");
@@ -249,6 +250,9 @@ void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
              "Reaped connections whose kernel socket was released after the grace period.", k->released);
   metric_one(b, "close_wait_leaks_total", "counter",
              "Connections kept open past the grace period after the peer closed.", k->close_wait_leaks);
+  metric_one(b, "log_lines_dropped_total", "counter",
+             "Event lines written nowhere: stderr no place for text and no report directory, or a failed write.",
+             k->log_dropped);
   int64_t bytes[2] = {[CW_DIR_IN] = s->bytes_in, [CW_DIR_OUT] = s->bytes_out};
   metric_head(b, "bytes_total", "counter", "Bytes read (in) and written (out) on TCP connections.");
   cw_buf_printf(b, "connwarden_bytes_total{direction=\"in\"} %lld\nconnwarden_bytes_total{direction=\"out\"} %lld\n",

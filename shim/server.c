@@ -73,7 +73,7 @@ void cw_server_command(const char *line, struct cw_buf *out) {
       return;
     }
     cw_buf_printf(out, "ok %s %s\n", cmd.name, cmd.value);
-    cw_log(CW_LOG_INFO, "set %s %s", cmd.name, cmd.value);
+    cw_log(CW_LOG_INFO, CW_EV_CONFIG, "set %s %s", cmd.name, cmd.value);
     cw_policy_grant(); /* a raised cap admits the queue at once */
     cw_reaper_wake();  /* new timeouts take effect now */
     return;
@@ -125,13 +125,13 @@ static int ensure_dir(const char *dir, int named) {
       *p = '/';
     }
   if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-    cw_log(CW_LOG_WARN, "stats off: cannot create %s: %s", dir, strerror(errno));
+    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: cannot create %s: %s", dir, strerror(errno));
     return -errno;
   }
   const char *shown = dir;
   if (named) {
     if (!realpath(dir, tmp)) {
-      cw_log(CW_LOG_WARN, "stats off: %s: %s", dir, strerror(errno));
+      cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: %s: %s", dir, strerror(errno));
       return -errno;
     }
     shown = tmp;
@@ -152,7 +152,7 @@ static int ensure_dir(const char *dir, int named) {
   else if (named && (mode & 022))
     snprintf(why, sizeof why, "is writable by group or others (mode %04o)", mode);
   if (why[0]) {
-    cw_log(CW_LOG_WARN, "stats off: %s %s", shown, why);
+    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: %s %s", shown, why);
     return -EPERM;
   }
   return 0;
@@ -172,7 +172,7 @@ static int make_listener(void) {
   struct sockaddr_un sun = {.sun_family = AF_UNIX};
   size_t plen = strlen(cw_cfg.stats_path);
   if (plen >= sizeof sun.sun_path) { /* a descendant's PATH.PID; config refuses the others */
-    cw_log(CW_LOG_WARN, "stats off: %s is too long for a Unix socket (at most %zu bytes)",
+    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: %s is too long for a Unix socket (at most %zu bytes)",
            cw_cfg.stats_path, sizeof sun.sun_path - 1);
     return -ENAMETOOLONG;
   }
@@ -183,17 +183,17 @@ static int make_listener(void) {
   struct stat st;
   if (lstat(sun.sun_path, &st) == 0) {
     if (!S_ISSOCK(st.st_mode)) {
-      cw_log(CW_LOG_WARN, "stats off: %s exists and is not a socket", sun.sun_path);
+      cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: %s exists and is not a socket", sun.sun_path);
       goto fail;
     }
     if (path_in_use(&sun)) {
-      cw_log(CW_LOG_INFO, "stats off: %s is served by another process", sun.sun_path);
+      cw_log(CW_LOG_INFO, CW_EV_STATS, "stats off: %s is served by another process", sun.sun_path);
       goto fail;
     }
     unlink(sun.sun_path); /* stale: a dead process's, or ours before exec */
   }
   if (CW_RAW(SYS_bind, fd, &sun, sizeof sun) < 0) {
-    cw_log(CW_LOG_WARN, "stats off: bind %s: %s", sun.sun_path, strerror(errno));
+    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: bind %s: %s", sun.sun_path, strerror(errno));
     goto fail;
   }
   chmod(sun.sun_path, 0600); /* the 0700 directory keeps others out meanwhile */
@@ -440,7 +440,7 @@ int cw_server_prepare(void) {
 }
 
 void cw_server_abandon(void) {
-  cw_log(CW_LOG_WARN, "stats off: cannot start the server thread");
+  cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: cannot start the server thread");
   srv.running = 0;
   unlink(srv.path);
   cw_own_del(&srv.listen_fd);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include "lifecycle.h"
 #include "policy.h"
+#include "log.h"
 #include "sock.h"
 
 int cw_snapshot_take(struct cw_snapshot *s, int flags) {
@@ -22,6 +23,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   cw_table_lock();
   s->c = cw_tab.c;
   s->c.wait_ms += cw_policy_waiting_ms_locked(now); /* waits still going on count too */
+  s->c.log_dropped = cw_log_dropped();
   s->cfg = cw_cfg;
   int n = (int)HASH_COUNT(cw_tab.conns); /* the records, and the anchor when it is in */
   s->bytes_in = s->c.bytes_in_closed;

@@ -102,6 +102,7 @@ struct cw_counters {
   int64_t slots; /* outbound cap slots held */
   int64_t hist[CW_HIST_BUCKETS + 1]; /* connection durations; last is +Inf */
   double hist_sum_s;
+  int64_t log_dropped; /* not under table_mu: log.c counts it (cw_log_dropped), snapshot copies it */
 };
 
 /* The shared state. All guarded by table_mu except slots (see below). */

@@ -55,6 +55,7 @@ static int build_snapshot(void **state) {
   k->inherited = 19;
   k->missed_closes = 20;
   k->untracked = 21;
+  k->log_dropped = 22;
   k->bytes_in_closed = 99; /* the rendered bytes are the snapshot's totals, below */
   k->hist[0] = 1;
   k->hist[3] = 2;
@@ -195,6 +196,7 @@ static void test_stats_is_json_with_the_documented_keys_and_values(void **state)
   assert_int_member(reaped, "manual", 16);
   assert_int_member(j, "released", 17);
   assert_int_member(j, "close_wait_leaks", 18);
+  assert_int_member(j, "log_dropped", 22);
   assert_dirs(j, "bytes", 1200, 5000);
   json_t *cfg = member(j, "config");
   assert_int_member(cfg, "max_conns", 50);
@@ -614,6 +616,8 @@ static void test_metrics_are_prometheus_text_with_every_documented_metric(void *
   assert_sample(&expo, "connwarden_connections_released_total", 17);
   assert_type(&expo, "connwarden_close_wait_leaks_total", "counter");
   assert_sample(&expo, "connwarden_close_wait_leaks_total", 18);
+  assert_type(&expo, "connwarden_log_lines_dropped_total", "counter");
+  assert_sample(&expo, "connwarden_log_lines_dropped_total", 22);
   assert_type(&expo, "connwarden_bytes_total", "counter");
   assert_sample(&expo, "connwarden_bytes_total{direction=\"in\"}", 1200);
   assert_sample(&expo, "connwarden_bytes_total{direction=\"out\"}", 5000);
