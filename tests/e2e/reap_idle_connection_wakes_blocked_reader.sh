@@ -35,7 +35,7 @@ host async "${SHIM[@]}" CONNWARDEN_IDLE_TIMEOUT=1s $PY "$HOSTSRC/reap_async_read
 host uv "${SHIM[@]}" CONNWARDEN_IDLE_TIMEOUT=1s $PY "$HOSTSRC/reap_async_reader.py" "$STALL" --loop uvloop
 host lifetime "${SHIM[@]}" CONNWARDEN_MAX_LIFETIME=1s "$READER" "$STREAM" read
 host active "${SHIM[@]}" CONNWARDEN_IDLE_TIMEOUT=1s "$READER" "$STREAM" read 2
-host unread "${SHIM[@]}" CONNWARDEN_IDLE_TIMEOUT=1s "$READER" "$STREAM" skim 2.5
+host unread "${SHIM[@]}" CONNWARDEN_IDLE_TIMEOUT=1s "$READER" "$STREAM" skim 6
 
 # 1. The blocked C reader: EOF about 1 s after the partial response.
 wait_for 5 grep -q '^eof\|^error' "$T/blocked.out"
@@ -45,7 +45,7 @@ between "$(field blocked idle)" 0.8 2.5 || fail "blocked reader: EOF $(field blo
 assert_eq "$(field blocked close)" 0 "blocked reader: its own close after EOF"
 S=$(stats "$PID_blocked")
 assert_eq "$(jq_py "$S" '(j["reaped"], j["opened"]["out"], j["closed"]["out"], j["active"]["total"])')" \
-  "({'idle': 1, 'lifetime': 0, 'manual': 0}, 1, 1, 0)" "blocked reader: stats reaped, opened, closed, active"
+  "({'idle': 1, 'lifetime': 0, 'manual': 0, 'evicted': 0}, 1, 1, 0)" "blocked reader: stats reaped, opened, closed, active"
 grep -q "^connwarden\[$PID_blocked\]: reaped: fd $(field blocked fd) out 127.0.0.1:$STALL, .*(idle)$" "$T/blocked.err" ||
   fail "blocked reader: no reaped: line in: $(cat "$T/blocked.err")"
 

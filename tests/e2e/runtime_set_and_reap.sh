@@ -54,7 +54,7 @@ for k in 1 2 3; do say "ping $k"; done
 wait_for 5 has "pong 3"
 for k in 1 2 3; do has "pong $k" || fail "connection $k no longer echoes: $(cat "$T/out")"; done
 assert_eq "$(stat_of "$PID" '(j["active"]["out"], j["reaped"], j["config"]["max_conns"])')" \
-  "(3, {'idle': 0, 'lifetime': 0, 'manual': 0}, 1)" "stats with 3 open under max_conns 1"
+  "(3, {'idle': 0, 'lifetime': 0, 'manual': 0, 'evicted': 0}, 1)" "stats with 3 open under max_conns 1"
 assert_eq "$(served)" "3 3 3" "the server's current, peak, total"
 # ... and a fourth waits until the open ones are below the cap: after all three are closed.
 say "open 4 $PORT"

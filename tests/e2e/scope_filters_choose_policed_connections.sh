@@ -39,8 +39,10 @@ sleep 0.3
 ! has ex "opened 5 " || fail "a second connection to A was admitted past max_conns 1"
 assert_eq "$(served B)" "3 3 3" "server B: current, peak, total"
 assert_eq "$(served A)" "1 1 1" "server A: current, peak, total"
-assert_eq "$(jq_py "$(query "$(sock_of "$PID_ex")" conns)" 'sorted(c["peer"] for c in j)')" \
+assert_eq "$(jq_py "$(query "$(sock_of "$PID_ex")" conns)" 'sorted(c["peer"] for c in j if c["state"] != "QUEUED")')" \
   "$($PY -c "print(sorted(['127.0.0.1:$PB'] * 3 + ['127.0.0.1:$PA']))")" "conns lists all four, policed or not"
+assert_eq "$(jq_py "$(query "$(sock_of "$PID_ex")" conns)" '[c["peer"] for c in j if c["state"] == "QUEUED"]')" \
+  "['127.0.0.1:$PA']" "conns lists the fifth, queued"
 tell ex "close 4"
 wait_for 5 has ex "opened 5 "
 assert_eq "$(stat_of "$PID_ex" '(j["active"]["out"], j["waited"], j["refused"], j["queued"])')" "(4, 1, 0, 0)" \
@@ -95,7 +97,7 @@ tell only "ping 1"
 wait_for 5 has only "pong 1\|noping 1"
 has only "pong 1" || fail "the outbound connection no longer works: $(cat "$T/only.out")"
 assert_eq "$(stat_of "$PID_only" '(j["reaped"], j["active"]["in"], j["active"]["out"])')" \
-  "({'idle': 1, 'lifetime': 0, 'manual': 0}, 1, 1)" "stats of the host with ONLY=in"
+  "({'idle': 1, 'lifetime': 0, 'manual': 0, 'evicted': 0}, 1, 1)" "stats of the host with ONLY=in"
 
 # 3. No ONLY, an idle timeout: the outbound connection is reaped, the inbound one is not.
 host dflt env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_IDLE_TIMEOUT=500ms "$STEP"
