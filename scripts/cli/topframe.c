@@ -343,12 +343,18 @@ void cw_topframe_draw(struct cw_frame *f, const struct cw_sample *cur, const str
   put(f, 0, LABEL "opened %s  closed %s  refused %s  reaped %s", "rates",
       rate(cur, prev, opened_sum, r1, sizeof r1), rate(cur, prev, closed_sum, r2, sizeof r2),
       rate(cur, prev, refused_count, r3, sizeof r3), rate(cur, prev, reaped_sum, r4, sizeof r4));
-  put(f, 0, LABEL "%lld (in %lld, out %lld)  closed %lld (in %lld, out %lld)  refused %lld  queue timeouts %lld",
-      "opened", opened_sum(s), get2(s, "opened", "in"), get2(s, "opened", "out"), closed_sum(s),
-      get2(s, "closed", "in"), get2(s, "closed", "out"), get(s, "refused"), get(s, "queue_timeouts"));
-  put(f, 0, LABEL "%lld (idle %lld, lifetime %lld, manual %lld, evicted %lld)  released %lld  close-wait leaks %lld",
+  char qt[48] = "";
+  if (get(s, "queue_timeouts") > 0) /* only when there are any: the line is long already */
+    snprintf(qt, sizeof qt, ", %lld timed out", get(s, "queue_timeouts"));
+  put(f, 0, LABEL "%lld (in %lld, out %lld)  closed %lld (in %lld, out %lld)  refused %lld%s", "opened",
+      opened_sum(s), get2(s, "opened", "in"), get2(s, "opened", "out"), closed_sum(s),
+      get2(s, "closed", "in"), get2(s, "closed", "out"), get(s, "refused"), qt);
+  char ev[48] = "";
+  if (get2(s, "reaped", "evicted") > 0) /* only when there are any, as above */
+    snprintf(ev, sizeof ev, ", evicted %lld", get2(s, "reaped", "evicted"));
+  put(f, 0, LABEL "%lld (idle %lld, lifetime %lld, manual %lld%s)  released %lld  close-wait leaks %lld",
       "reaped", reaped_sum(s), get2(s, "reaped", "idle"), get2(s, "reaped", "lifetime"),
-      get2(s, "reaped", "manual"), get2(s, "reaped", "evicted"), get(s, "released"), get(s, "close_wait_leaks"));
+      get2(s, "reaped", "manual"), ev, get(s, "released"), get(s, "close_wait_leaks"));
   long long bin = get2(s, "bytes", "in"), bout = get2(s, "bytes", "out");
   put(f, 0, LABEL "%lld (%s in total)  queued %lld  bytes in %s, out %s", "waited", get(s, "waited"),
       cw_fmt_duration(get(s, "wait_ms"), a, sizeof a), queued,

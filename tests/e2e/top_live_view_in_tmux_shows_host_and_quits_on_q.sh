@@ -60,7 +60,7 @@ assert_contains "$(line active)" "out $(j 'j["active"]["out"]') of cap 6" "activ
 filled=$(line active | sed 's/.*\[\(#*\).*/\1/' | tr -d '\n' | wc -c)
 assert_eq "$filled" "$(($(j 'j["active"]["out"]') * 24 / 6))" "the bar is out/cap of its 24 marks"
 assert_eq "$(line peak)" "peak     $(j '"%d (in %d, out %d)" % (j["peak"]["total"], j["peak"]["in"], j["peak"]["out"])')" "peak"
-assert_eq "$(line opened)" "opened   $(j '"%d (in %d, out %d)  closed %d (in %d, out %d)  refused %d" % (j["opened"]["in"] + j["opened"]["out"], j["opened"]["in"], j["opened"]["out"], j["closed"]["in"] + j["closed"]["out"], j["closed"]["in"], j["closed"]["out"], j["refused"])')" "opened, closed, refused"
+assert_eq "$(line opened)" "opened   $(j '"%d (in %d, out %d)  closed %d (in %d, out %d)  refused %d" % (j["opened"]["in"] + j["opened"]["out"], j["opened"]["in"], j["opened"]["out"], j["closed"]["in"] + j["closed"]["out"], j["closed"]["in"], j["closed"]["out"], j["refused"]) + (", %d timed out" % j["queue_timeouts"] if j["queue_timeouts"] else "")')" "opened, closed, refused"
 assert_eq "$(line reaped)" "reaped   $(j '"%d (idle %d, lifetime %d, manual %d)  released %d  close-wait leaks %d" % (sum(j["reaped"].values()), j["reaped"]["idle"], j["reaped"]["lifetime"], j["reaped"]["manual"], j["released"], j["close_wait_leaks"])')" "reaped"
 assert_eq "$(line waited)" "waited   $(j '"%d (%dms in total)  queued %d  bytes in %.1f KiB, out %.1f KiB" % (j["waited"], j["wait_ms"], j["queued"], j["bytes"]["in"] / 1024, j["bytes"]["out"] / 1024)')" "waited, queued, bytes in units"
 assert_eq "$(line rates)" "rates    opened 0.0/s  closed 0.0/s  refused 0.0/s  reaped 0.0/s" "a quiet host's rates"
