@@ -58,8 +58,8 @@
  * read or write): that ECONNREFUSED becomes the errno the failure really has (the cap errno at a
  * queue timeout). On the failure path only. */
 static inline void failed_errno(struct cw_conn *c) {
-  if (CW_UNLIKELY(__atomic_load_n(&c->failed, __ATOMIC_RELAXED)) && errno == ECONNREFUSED)
-    errno = (int)c->acked;
+  if (CW_UNLIKELY(__atomic_load_n(&c->failed, __ATOMIC_ACQUIRE)) && errno == ECONNREFUSED)
+    errno = (int)__atomic_load_n(&c->acked, __ATOMIC_RELAXED);
 }
 
 static inline void count_in(struct cw_conn *c, size_t r) {
@@ -608,7 +608,7 @@ int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
   int r = CW_REAL(getsockopt)(fd, lvl, name, val, len);
   if (r == 0 && val && len && *len >= (socklen_t)sizeof(int) && *(int *)val == ECONNREFUSED &&
       __atomic_load_n(&c->failed, __ATOMIC_RELAXED))
-    *(int *)val = (int)c->acked;
+    *(int *)val = (int)__atomic_load_n(&c->acked, __ATOMIC_RELAXED);
   return r;
 }
 

@@ -357,15 +357,16 @@ static void fail_locked(struct cw_conn *c, int err) {
   union cw_sa at, refuse;
   socklen_t len;
   int blocking = is_blocking(c->fd);
+  /* marked before the socket fails, so that the wrappers never see its refusal untranslated */
+  __atomic_store_n(&c->acked, (uint32_t)err, __ATOMIC_RELAXED);
+  __atomic_store_n(&c->failed, 1, __ATOMIC_RELEASE); /* read lock-free by the wrappers */
+  __atomic_store_n(&c->queued, 0, __ATOMIC_RELAXED);
   if (!blocking && hole_for(c->peer.family == AF_INET6 ? AF_INET6 : AF_INET, &at, &refuse, &len) == 0)
     switch_locked(c, c->fd, &refuse.sa, len);
   else
     switch_locked(c, c->fd, NULL, 0);
   if (c->wait)
     dequeue(c->wait);
-  __atomic_store_n(&c->queued, 0, __ATOMIC_RELAXED); /* read lock-free by the wrappers */
-  __atomic_store_n(&c->failed, 1, __ATOMIC_RELAXED);
-  c->acked = (uint32_t)err;
 }
 
 /* The errno a queued connect reports at its queue timeout: a blocking connect() returns
@@ -511,8 +512,9 @@ static struct cw_conn *queue(int fd, const struct sockaddr *sa, socklen_t salen,
   w->deadline_ns = w->since_ns + cw_cfg.queue_timeout_ms * 1000000;
   c->wait = w;
   enqueue(w);
-  if (cw_policy_on_park)
-    cw_policy_on_park();
+  void (*kick)(void) = __atomic_load_n(&cw_policy_on_park, __ATOMIC_ACQUIRE); /* set by the reaper */
+  if (kick)
+    kick();
   return c;
 fail:
   if (w->fastopen) {
