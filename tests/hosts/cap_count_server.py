@@ -1,9 +1,11 @@
-"""cap_count_server.py STATUS [--max-secs S] - an exact concurrency counter for the cap tests.
-One thread, one epoll loop on a 127.0.0.1 listener: every chunk a client sends is echoed back.
-Before counting a newly accepted connection it sweeps the open ones for EOF (recv with
+"""cap_count_server.py STATUS [--max-secs S] [--fastopen] - an exact concurrency counter for the
+cap tests. One thread, one epoll loop on a 127.0.0.1 listener: every chunk a client sends is echoed
+back. Before counting a newly accepted connection it sweeps the open ones for EOF (recv with
 MSG_PEEK|MSG_DONTWAIT), so a client's close that reached the kernel before the next client's SYN
 is never counted as still open. Keeps current, peak and total in the JSON file STATUS (replaced
-atomically after every change), prints {"listening": PORT, "pid": PID}, exits after S seconds."""
+atomically after every change), prints {"listening": PORT, "pid": PID}, exits after S seconds.
+--fastopen: the listener takes TCP Fast Open data in the SYN, where the machine's server side of
+Fast Open is on (bit 2 of net.ipv4.tcp_fastopen); elsewhere it changes nothing."""
 import argparse
 import json
 import os
@@ -15,6 +17,7 @@ import time
 ap = argparse.ArgumentParser()
 ap.add_argument("status")
 ap.add_argument("--max-secs", type=float, default=60)
+ap.add_argument("--fastopen", action="store_true")
 args = ap.parse_args()
 
 counts = {"current": 0, "peak": 0, "total": 0, "closed": 0}
@@ -85,6 +88,8 @@ def accept_all(lsock):
 
 lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
 lsock.bind(("127.0.0.1", 0))
+if args.fastopen:
+    lsock.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
 lsock.listen(256)
 lsock.setblocking(False)
 sel.register(lsock, selectors.EVENT_READ)
