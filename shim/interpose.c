@@ -178,8 +178,6 @@ static int track(struct cw_conn_info *info) {
   return rc;
 }
 
-static void abandon_on_cancel(void *ad) { cw_policy_abandon(ad); }
-
 /* A blocking connect() whose connect is queued (policy.c): the thread waits in the kernel's own
  * connect on its socket, which is connecting to the shim's black hole, exactly as it would wait
  * for a slow peer; signals (EINTR), SO_SNDTIMEO and cancellation act on it there. The switch to
@@ -239,6 +237,46 @@ static int may_police(const struct sockaddr *sa, socklen_t salen) {
  * then sends its data (connect has nothing left to do). */
 typedef ssize_t (*opener)(int fd, const void *arg, int after_queue);
 
+/* A call that opens a connection, as far as the caps and the table go: its admission, and the
+ * connection it describes. */
+struct opening {
+  struct cw_admit ad;
+  struct cw_conn_info info;
+  int fd, probed;
+};
+
+/* After the real call: a connection that began is tracked (holding the slot it was admitted
+ * with) and the bytes a Fast Open send carried are counted on it; otherwise the slot goes back. */
+static void settle_opening(struct opening *o, int started, ssize_t sent) {
+  CW_SAVE_ERRNO({
+    cw_guard++;
+    if (o->probed && started) {
+      o->info.policed = o->ad.policed;
+      o->info.holds_slot = o->ad.result == CW_ADMIT_OK;
+      struct cw_conn *nc;
+      if (track(&o->info) < 0)
+        cw_policy_abandon(&o->ad);
+      else if (sent > 0 && (nc = cw_table_get(o->fd)) != NULL)
+        count_out(nc, (size_t)sent); /* a Fast Open send's bytes */
+    } else {
+      if (o->probed)
+        cw_mem_free(o->info.bt);
+      cw_policy_abandon(&o->ad);
+    }
+    cw_guard--;
+  });
+}
+
+/* A thread cancelled in the real call: a connect the kernel had begun goes on without it, as
+ * after EINTR, so it is tracked and keeps its slot until the host closes the fd (in its cleanup
+ * handler, most often); a connect that never began gives its slot back. */
+static void settle_on_cancel(void *arg) {
+  struct opening *o = arg;
+  int started;
+  CW_SAVE_ERRNO(started = cw_sock_connecting(o->fd));
+  settle_opening(o, started, 0);
+}
+
 /* The caps around an opener on fd (a TCP socket, or so the caller thinks) to sa; c is fd's
  * record when it has one, never a queued one. The call may be admitted, refused, or queued
  * (non-blocking: -1 EINPROGRESS with nothing sent; blocking: the thread waits in connect). What
@@ -248,24 +286,22 @@ static ssize_t open_policed(int fd, const struct sockaddr *sa, socklen_t salen, 
   /* connect() and send() are cancellation points: a pending cancellation acts here, as at the
    * real call, before the policy may queue or refuse this one without making it */
   pthread_testcancel();
-  struct cw_conn_info info;
-  struct cw_admit ad = {.result = CW_ADMIT_PASS};
-  int probed;
+  struct opening o = {.ad = {.result = CW_ADMIT_PASS}, .fd = fd};
   CW_SAVE_ERRNO({
     cw_guard++;
-    probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &info) == 0;
+    o.probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &o.info) == 0;
     /* a repeated connect on a socket we track already (checking on progress) takes no slot */
-    if (probed && !(c && c->ino == info.ino)) {
-      info.bt = cw_bt_capture();
-      cw_policy_connect(fd, sa, salen, &info, &ad);
+    if (o.probed && !(c && c->ino == o.info.ino)) {
+      o.info.bt = cw_bt_capture();
+      cw_policy_connect(fd, sa, salen, &o.info, &o.ad);
     } else {
-      probed = 0;
+      o.probed = 0;
     }
     cw_guard--;
   });
-  switch (ad.result) {
+  switch (o.ad.result) {
   case CW_ADMIT_REFUSE:
-    cw_mem_free(info.bt);
+    cw_mem_free(o.info.bt);
     errno = cw_cfg.cap_errno;
     return -1;
   case CW_ADMIT_QUEUED: {
@@ -278,37 +314,19 @@ static ssize_t open_policed(int fd, const struct sockaddr *sa, socklen_t salen, 
       errno = EINPROGRESS;
       return -1;
     }
-    if (wait_queued(fd, sa, salen, ad.id) < 0)
+    if (wait_queued(fd, sa, salen, o.ad.id) < 0)
       return -1;
     return call(fd, arg, 1);
   }
   default:
     break;
   }
-  /* a thread cancelled in the real call must not keep its slot */
   ssize_t r;
-  pthread_cleanup_push(abandon_on_cancel, &ad);
+  pthread_cleanup_push(settle_on_cancel, &o);
   r = call(fd, arg, 0);
   pthread_cleanup_pop(0);
   /* EINPROGRESS: a non-blocking connect under way; EINTR: a blocking one goes on in the kernel */
-  int started = r >= 0 || errno == EINPROGRESS || errno == EINTR;
-  CW_SAVE_ERRNO({
-    cw_guard++;
-    if (probed && started) {
-      info.policed = ad.policed;
-      info.holds_slot = ad.result == CW_ADMIT_OK;
-      struct cw_conn *nc;
-      if (track(&info) < 0)
-        cw_policy_abandon(&ad);
-      else if (r > 0 && (nc = cw_table_get(fd)) != NULL)
-        count_out(nc, (size_t)r); /* a Fast Open send's bytes */
-    } else {
-      if (probed)
-        cw_mem_free(info.bt);
-      cw_policy_abandon(&ad);
-    }
-    cw_guard--;
-  });
+  settle_opening(&o, r >= 0 || errno == EINPROGRESS || errno == EINTR, r);
   return r;
 }
 
