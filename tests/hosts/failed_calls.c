@@ -24,23 +24,6 @@
 
 static struct sockaddr_in to_port, to_refused;
 
-static void pause_for(const char *name) {
-  printf("pause %s\n", name);
-  fflush(stdout);
-  struct pollfd p = {.fd = 0, .events = POLLIN};
-  char b[64];
-  if (poll(&p, 1, 20000) != 1 || read(0, b, sizeof b) <= 0) {
-    printf("pause %s: not released\n", name);
-    exit(1);
-  }
-}
-
-static double mono_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 static int dial(const struct sockaddr_in *a, int nonblock, int *err) {
   int fd = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
   if (fd < 0) {
@@ -137,9 +120,9 @@ int main(int argc, char **argv) {
   printf("poll E %d%s, SO_ERROR %s\n", n, (p.revents & POLLERR) ? " POLLERR" : "", res(soerr ? -1 : 0, soerr));
   TRY("close E", close(e));
 
-  double t0 = mono_ms();
+  double t0 = mono();
   int d = dial(&to_port, 0, &err);
-  double took = mono_ms() - t0;
+  double took = (mono() - t0) * 1e3;
   printf("connect D %s\n", res(err ? -1 : 0, err));
   printf("echo D %s\n", echo(d));
   fprintf(stderr, "connect D took %.1f ms\n", took);

@@ -126,17 +126,6 @@ static void echo_all(void) {
   printf("echo pairs=%d bad=%d\n", open, bad);
 }
 
-static void pause_for(const char *name) {
-  printf("pause %s\n", name);
-  fflush(stdout);
-  struct pollfd p = {.fd = 0, .events = POLLIN};
-  char b[64];
-  if (poll(&p, 1, 20000) != 1 || read(0, b, sizeof b) < 0) {
-    printf("pause %s: not released\n", name);
-    exit(1);
-  }
-}
-
 /* A pause spent at the limit calling dup(), which must keep failing. */
 static void busy_pause(void) {
   printf("pause busy\n");
