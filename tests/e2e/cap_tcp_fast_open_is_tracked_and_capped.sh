@@ -13,7 +13,7 @@
 # says so and stops; it changes no setting of the machine. Where the server side is on too (bit 2)
 # the server takes data in the SYN and a client holding a cookie sends in it: the host's lines may
 # then differ between runs, and only the counts are compared.
-# Hosts: tests/hosts/fastopen_client.c, tests/hosts/cap_count_server.py (--fastopen).
+# Hosts: tests/hosts/fastopen_client.c, tests/hosts/cap_count_server.py (--fastopen, --listeners).
 . "$(dirname "$0")/lib.bash"
 HOST=$HOSTS/fastopen_client
 [ -x "$HOST" ] || fail "build it first: make build/hosts/fastopen_client"
@@ -27,13 +27,19 @@ if [ $((TFO & 1)) -eq 0 ]; then
 fi
 SERVER_TFO=$((TFO & 2))
 
-# run NAME MODE HOW [VAR=VALUE...]: the host against a fresh server, 3 connections held 200 ms
-# each; it waits at its end until told to go (PID in HPID)
+# One counting server, a listener for each run (its port taken from PORTS).
+server tfo --fastopen --listeners 14
+read -ra PORTS <<<"$(jq_py "$(head -1 "$T/tfo.server")" '" ".join(str(p) for p in j["ports"])')"
+next=0
+
+# run NAME MODE HOW [VAR=VALUE...]: the host against the next listener (its port in PORT), 3
+# connections held 100 ms each; it waits at its end until told to go (PID in HPID)
 run() {
   local name=$1 mode=$2 how=$3
   shift 3
-  server "$name" --fastopen
-  host "$name" env "$@" "$HOST" "$PORT" "$mode" "$how" 3 200
+  PORT=${PORTS[$next]}
+  next=$((next + 1))
+  host "$name" env "$@" "$HOST" "$PORT" "$mode" "$how" 3 100
   wait_for 15 grep -q '^done' "$T/$name.out"
 }
 # finish NAME STATUS: let the host exit; it must exit with STATUS
@@ -50,19 +56,18 @@ for mode in sendto sendmsg connect; do
     run "plain_${mode}_$how" "$mode" "$how" LD_PRELOAD=
     assert_eq "$(grep -c 'echo=ok' "$T/plain_${mode}_$how.out")" 3 "$mode $how without the shim: connections that echoed"
     finish "plain_${mode}_$how" 0
-    expect_served "plain_${mode}_$how" "0 3 3"
+    expect_served_port tfo "$PORT" "0 3 3"
 
     name=${mode}_$how
     run "$name" "$mode" "$how" LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=1 CONNWARDEN_QUEUE_TIMEOUT=5s
-    expect_served "$name" "0 1 3"
+    expect_served_port tfo "$PORT" "0 1 3"
     [ -S "$(sock_of "$HPID")" ] || fail "$mode $how: no stats socket: the shim saw no connection"
     S=$(query "$(sock_of "$HPID")" stats)
-    assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["closed"]["out"], j["active"]["out"], j["peak"]["out"], j["opened"]["in"])')" \
-      "(3, 3, 0, 1, 0)" "$mode $how: stats opened, closed, active, peak (out), opened in"
-    assert_eq "$(jq_py "$S" '(j["waited"], j["queued"], j["refused"], j["queue_timeouts"], j["bytes"]["out"], j["bytes"]["in"])')" \
-      "(2, 0, 0, 0, 18, 18)" "$mode $how: stats waited, queued, refused, queue timeouts, bytes out and in"
-    assert_eq "$(jq_py "$S" '[(d["peer"], d["opened"], d["active"]) for d in j["destinations"]]')" \
-      "[('127.0.0.1:$PORT', 3, 0)]" "$mode $how: destinations"
+    assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["closed"]["out"], j["active"]["out"], j["peak"]["out"], j["opened"]["in"],
+                             j["waited"], j["queued"], j["refused"], j["queue_timeouts"], j["bytes"]["out"], j["bytes"]["in"],
+                             [(d["peer"], d["opened"], d["active"]) for d in j["destinations"]])')" \
+      "(3, 3, 0, 1, 0, 2, 0, 0, 0, 18, 18, [('127.0.0.1:$PORT', 3, 0)])" \
+      "$mode $how: stats opened, closed, active, peak (out), opened in, waited, queued, refused, queue timeouts, bytes out and in, destinations"
     finish "$name" 0
     assert_eq "$(grep -c 'echo=ok' "$T/$name.out")" 3 "$mode $how: connections that echoed"
     [ "$SERVER_TFO" -ne 0 ] || assert_eq "$(lines "$name")" "$(lines "plain_${mode}_$how")" \
@@ -82,5 +87,5 @@ for r in "sendto nonblock" "sendmsg block"; do
   assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["closed"]["out"], j["peak"]["out"], j["refused"], j["waited"], j["bytes"]["out"])')" \
     "(1, 1, 1, 2, 0, 6)" "$1 $2 refused at the cap: stats opened, closed, peak, refused, waited, bytes out"
   finish "$name" 1
-  expect_served "$name" "0 1 1"
+  expect_served_port tfo "$PORT" "0 1 1"
 done

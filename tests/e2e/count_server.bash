@@ -19,3 +19,14 @@ expect_served() {
     sleep 0.05
   done
 }
+# served_port NAME PORT, expect_served_port NAME PORT "CURRENT PEAK TOTAL": the same for one
+# listener of a server started with --listeners N
+served_port() { jq_py "$(cat "$T/$1.status")" '"%d %d %d" % tuple(j["ports"]["'"$2"'"][k] for k in ("current", "peak", "total"))'; }
+expect_served_port() {
+  local deadline=$(($(date +%s%N) + 5000000000))
+  until [ "$(served_port "$1" "$2")" = "$3" ]; do
+    [ "$(date +%s%N)" -lt "$deadline" ] ||
+      fail "server $1, port $2: current, peak, total are $(served_port "$1" "$2"), expected $3"
+    sleep 0.05
+  done
+}
