@@ -85,11 +85,11 @@ static const char *finish(int fd, size_t sent) {
 
 static void report(ssize_t first, int err, const char *how) {
   char f[64];
+  pthread_mutex_lock(&out_mu); /* res() and stdout are shared */
   if (first >= 0)
     snprintf(f, sizeof f, "sent %zd", first);
   else
     snprintf(f, sizeof f, "%s", res(-1, err));
-  pthread_mutex_lock(&out_mu);
   printf("conn first=%s echo=%s\n", f, how);
   fflush(stdout);
   ok_count += strcmp(how, "ok") == 0;
