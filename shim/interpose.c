@@ -95,13 +95,24 @@ static inline void count_out(struct cw_conn *c, size_t r) {
       failed_errno(c);                                                                             \
   } while (0)
 
+/* A send with MSG_FASTOPEN on an fd with no record is a connect (TCP Fast Open): defined below,
+ * beside connect(). Out of line, so that the untracked path keeps no frame. */
+static __attribute__((noinline, cold)) ssize_t
+fastopen_sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *a, socklen_t al);
+static __attribute__((noinline, cold)) ssize_t fastopen_sendmsg(int fd, const struct msghdr *m,
+                                                               int fl);
+
 #define STRIP(...) __VA_ARGS__
 #define WRAP_IO_IN(ret, name, params, args, fdv, raw)                                              \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_IN(c_, r))
+  WRAP_IO(ret, name, params, args, fdv, AFTER_IN(c_, r), )
 #define WRAP_CHK_IN WRAP_IO_IN
 #define WRAP_IO_OUT(ret, name, params, args, fdv, raw)                                             \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r))
-#define WRAP_IO(ret, name, params, args, fdv, after)                                               \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r), )
+/* an untracked fd pays one test of a flag it was passed in a register */
+#define WRAP_FASTOPEN(ret, name, params, args, fdv, raw)                                           \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r),                                          \
+          if (CW_UNLIKELY(fl & MSG_FASTOPEN)) return fastopen_##name args;)
+#define WRAP_IO(ret, name, params, args, fdv, after, untracked)                                    \
   static __attribute__((noinline)) ret tracked_##name(STRIP params, struct cw_conn *c_) {          \
     ret r = CW_REAL(name) args;                                                                    \
     after;                                                                                         \
@@ -109,8 +120,10 @@ static inline void count_out(struct cw_conn *c, size_t r) {
   }                                                                                                \
   ret cw_w_##name params {                                                                         \
     struct cw_conn *c_ = cw_table_get(fdv);                                                        \
-    if (CW_LIKELY(c_ == NULL))                                                                     \
+    if (CW_LIKELY(c_ == NULL)) {                                                                   \
+      untracked                                                                                    \
       return CW_REAL(name) args;                                                                   \
+    }                                                                                              \
     return tracked_##name(STRIP args, c_); /* c_ last: the arguments stay in their registers */    \
   }
 #define WRAP_NEWFD(ret, name, params, args, fdv, raw)
@@ -165,8 +178,6 @@ static int track(struct cw_conn_info *info) {
   return rc;
 }
 
-static void abandon_on_cancel(void *ad) { cw_policy_abandon(ad); }
-
 /* A blocking connect() whose connect is queued (policy.c): the thread waits in the kernel's own
  * connect on its socket, which is connecting to the shim's black hole, exactly as it would wait
  * for a slow peer; signals (EINTR), SO_SNDTIMEO and cancellation act on it there. The switch to
@@ -214,47 +225,83 @@ static int is_nonblocking(int fd) {
   return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-/* A connect on a fresh TCP socket to an IPv4/IPv6 peer goes through the caps (policy.c): it may
- * be admitted, refused, or queued (non-blocking: EINPROGRESS now; blocking: the thread waits in
- * connect). Everything else is passed through and, when it starts a connection, tracked. */
-int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
-  CW_ENSURE(connect, CW_RAW(SYS_connect, fd, sa, salen));
-  if (!sa || salen < (socklen_t)sizeof(sa_family_t) ||
-      (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || !may_track())
-    return CW_REAL(connect)(fd, sa, salen);
-  struct cw_conn *c = cw_table_get(fd);
-  if (CW_UNLIKELY(c != NULL) && (__atomic_load_n(&c->queued, __ATOMIC_RELAXED) ||
-                                  __atomic_load_n(&c->failed, __ATOMIC_RELAXED))) {
-    /* the host asks again about a queued connect: the kernel answers (EALREADY), a blocking one
-     * waits for its turn, and a failure is told as such */
-    if (__atomic_load_n(&c->queued, __ATOMIC_RELAXED) && !is_nonblocking(fd))
-      return wait_queued(fd, sa, salen, c->id);
-    int r = CW_REAL(connect)(fd, sa, salen);
-    if (r < 0)
-      failed_errno(c);
-    return r;
-  }
-  /* connect() is a cancellation point: a pending cancellation acts here, as at the real call,
-   * before the policy may queue or refuse this one without making it */
-  pthread_testcancel();
+/* Does a call that names sa as its peer start a connection the caps may judge? */
+static int may_police(const struct sockaddr *sa, socklen_t salen) {
+  return sa && salen >= (socklen_t)sizeof(sa_family_t) &&
+         (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) && may_track();
+}
+
+/* A call that opens a connection: connect() itself, or a send with MSG_FASTOPEN, which connects
+ * and sends its data in one (TCP Fast Open). call(fd, arg, 0) makes the real call;
+ * call(fd, arg, 1) runs once a blocking caller's queued connect has completed: a Fast Open send
+ * then sends its data (connect has nothing left to do). */
+typedef ssize_t (*opener)(int fd, const void *arg, int after_queue);
+
+/* A call that opens a connection, as far as the caps and the table go: its admission, and the
+ * connection it describes. */
+struct opening {
+  struct cw_admit ad;
   struct cw_conn_info info;
-  struct cw_admit ad = {.result = CW_ADMIT_PASS};
-  int probed;
+  int fd, probed;
+};
+
+/* After the real call: a connection that began is tracked (holding the slot it was admitted
+ * with) and the bytes a Fast Open send carried are counted on it; otherwise the slot goes back. */
+static void settle_opening(struct opening *o, int started, ssize_t sent) {
   CW_SAVE_ERRNO({
     cw_guard++;
-    probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &info) == 0;
-    /* a repeated connect on a socket we track already (checking on progress) takes no slot */
-    if (probed && !(c && c->ino == info.ino)) {
-      info.bt = cw_bt_capture();
-      cw_policy_connect(fd, sa, salen, &info, &ad);
+    if (o->probed && started) {
+      o->info.policed = o->ad.policed;
+      o->info.holds_slot = o->ad.result == CW_ADMIT_OK;
+      struct cw_conn *nc;
+      if (track(&o->info) < 0)
+        cw_policy_abandon(&o->ad);
+      else if (sent > 0 && (nc = cw_table_get(o->fd)) != NULL)
+        count_out(nc, (size_t)sent); /* a Fast Open send's bytes */
     } else {
-      probed = 0;
+      if (o->probed)
+        cw_mem_free(o->info.bt);
+      cw_policy_abandon(&o->ad);
     }
     cw_guard--;
   });
-  switch (ad.result) {
+}
+
+/* A thread cancelled in the real call: a connect the kernel had begun goes on without it, as
+ * after EINTR, so it is tracked and keeps its slot until the host closes the fd (in its cleanup
+ * handler, most often); a connect that never began gives its slot back. */
+static void settle_on_cancel(void *arg) {
+  struct opening *o = arg;
+  int started;
+  CW_SAVE_ERRNO(started = cw_sock_connecting(o->fd));
+  settle_opening(o, started, 0);
+}
+
+/* The caps around an opener on fd (a TCP socket, or so the caller thinks) to sa; c is fd's
+ * record when it has one, never a queued one. The call may be admitted, refused, or queued
+ * (non-blocking: -1 EINPROGRESS with nothing sent; blocking: the thread waits in connect). What
+ * it opens is tracked, and the bytes a Fast Open send sent are counted on it. */
+static ssize_t open_policed(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_conn *c,
+                            opener call, const void *arg) {
+  /* connect() and send() are cancellation points: a pending cancellation acts here, as at the
+   * real call, before the policy may queue or refuse this one without making it */
+  pthread_testcancel();
+  struct opening o = {.ad = {.result = CW_ADMIT_PASS}, .fd = fd};
+  CW_SAVE_ERRNO({
+    cw_guard++;
+    o.probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &o.info) == 0;
+    /* a repeated connect on a socket we track already (checking on progress) takes no slot */
+    if (o.probed && !(c && c->ino == o.info.ino)) {
+      o.info.bt = cw_bt_capture();
+      cw_policy_connect(fd, sa, salen, &o.info, &o.ad);
+    } else {
+      o.probed = 0;
+    }
+    cw_guard--;
+  });
+  switch (o.ad.result) {
   case CW_ADMIT_REFUSE:
-    cw_mem_free(info.bt);
+    cw_mem_free(o.info.bt);
     errno = cw_cfg.cap_errno;
     return -1;
   case CW_ADMIT_QUEUED: {
@@ -267,33 +314,102 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
       errno = EINPROGRESS;
       return -1;
     }
-    return wait_queued(fd, sa, salen, ad.id);
+    if (wait_queued(fd, sa, salen, o.ad.id) < 0)
+      return -1;
+    return call(fd, arg, 1);
   }
   default:
     break;
   }
-  /* connect() is a cancellation point: a thread cancelled in it must not keep its slot */
-  int r;
-  pthread_cleanup_push(abandon_on_cancel, &ad);
-  r = CW_REAL(connect)(fd, sa, salen);
+  ssize_t r;
+  pthread_cleanup_push(settle_on_cancel, &o);
+  r = call(fd, arg, 0);
   pthread_cleanup_pop(0);
   /* EINPROGRESS: a non-blocking connect under way; EINTR: a blocking one goes on in the kernel */
-  int started = r == 0 || errno == EINPROGRESS || errno == EINTR;
-  CW_SAVE_ERRNO({
-    cw_guard++;
-    if (probed && started) {
-      info.policed = ad.policed;
-      info.holds_slot = ad.result == CW_ADMIT_OK;
-      if (track(&info) < 0)
-        cw_policy_abandon(&ad);
-    } else {
-      if (probed)
-        cw_mem_free(info.bt);
-      cw_policy_abandon(&ad);
-    }
-    cw_guard--;
-  });
+  settle_opening(&o, r >= 0 || errno == EINPROGRESS || errno == EINTR, r);
   return r;
+}
+
+struct connect_args {
+  const struct sockaddr *sa;
+  socklen_t salen;
+};
+
+static ssize_t open_by_connect(int fd, const void *arg, int after_queue) {
+  const struct connect_args *a = arg;
+  return after_queue ? 0 : CW_REAL(connect)(fd, a->sa, a->salen);
+}
+
+/* A connect on a fresh TCP socket to an IPv4/IPv6 peer goes through the caps (open_policed).
+ * Everything else is passed through and, when it starts a connection, tracked. */
+int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
+  CW_ENSURE(connect, CW_RAW(SYS_connect, fd, sa, salen));
+  if (!may_police(sa, salen))
+    return CW_REAL(connect)(fd, sa, salen);
+  struct cw_conn *c = cw_table_get(fd);
+  int queued = c && __atomic_load_n(&c->queued, __ATOMIC_RELAXED);
+  if (CW_UNLIKELY(c != NULL) && (queued || __atomic_load_n(&c->failed, __ATOMIC_RELAXED))) {
+    /* the host asks again about a queued connect: the kernel answers (EALREADY), a blocking one
+     * waits for its turn, and a failure is told as such */
+    if (queued && !is_nonblocking(fd))
+      return wait_queued(fd, sa, salen, c->id);
+    int r = CW_REAL(connect)(fd, sa, salen);
+    if (r < 0)
+      failed_errno(c);
+    return r;
+  }
+  struct connect_args a = {sa, salen};
+  return (int)open_policed(fd, sa, salen, c, open_by_connect, &a);
+}
+
+/* TCP Fast Open: sendto or sendmsg with MSG_FASTOPEN and a peer address, on a socket with no
+ * connection record, connects and sends in one call. It is judged by the caps as connect() is. A
+ * queued non-blocking one returns -1 EINPROGRESS having sent nothing, as a Fast Open send without
+ * a cookie does: the host sends its data once the socket is writable. A queued blocking one waits
+ * as a blocking connect does, then sends its data (without MSG_FASTOPEN: it is connected). */
+struct sendto_args {
+  const void *buf;
+  size_t n;
+  int fl;
+  const struct sockaddr *a;
+  socklen_t al;
+};
+
+static ssize_t open_by_sendto(int fd, const void *arg, int after_queue) {
+  const struct sendto_args *s = arg;
+  if (after_queue)
+    return cw_w_sendto(fd, s->buf, s->n, s->fl & ~MSG_FASTOPEN, NULL, 0);
+  return CW_REAL(sendto)(fd, s->buf, s->n, s->fl, s->a, s->al);
+}
+
+static ssize_t fastopen_sendto(int fd, const void *buf, size_t n, int fl, const struct sockaddr *a,
+                               socklen_t al) {
+  if (!may_police(a, al))
+    return CW_REAL(sendto)(fd, buf, n, fl, a, al);
+  struct sendto_args s = {buf, n, fl, a, al};
+  return open_policed(fd, a, al, NULL, open_by_sendto, &s);
+}
+
+struct sendmsg_args {
+  const struct msghdr *m;
+  int fl;
+};
+
+static ssize_t open_by_sendmsg(int fd, const void *arg, int after_queue) {
+  const struct sendmsg_args *s = arg;
+  if (!after_queue)
+    return CW_REAL(sendmsg)(fd, s->m, s->fl);
+  struct msghdr m = *s->m;
+  m.msg_name = NULL;
+  m.msg_namelen = 0;
+  return cw_w_sendmsg(fd, &m, s->fl & ~MSG_FASTOPEN);
+}
+
+static ssize_t fastopen_sendmsg(int fd, const struct msghdr *m, int fl) {
+  if (!m || !may_police(m->msg_name, m->msg_namelen))
+    return CW_REAL(sendmsg)(fd, m, fl);
+  struct sendmsg_args s = {m, fl};
+  return open_policed(fd, m->msg_name, m->msg_namelen, NULL, open_by_sendmsg, &s);
 }
 
 static int after_accept(int fd, int r, struct sockaddr *sa, socklen_t *salen) {

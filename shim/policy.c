@@ -71,7 +71,9 @@ struct cw_wait {
 static struct cw_wait *head, *tail;
 static unsigned forks; /* forks this process made: a queued socket may since be shared */
 
-void (*cw_policy_on_park)(void); /* set once by the reaper before any park */
+/* Set once by the reaper as it is prepared, atomically: a host thread may park a connect while
+ * another one starts the reaper (that park finds it NULL; the reaper's first round sees it). */
+void (*cw_policy_on_park)(void);
 
 int cw_policy_scoped(int dir, const struct cw_addr *peer) {
   if (cw_cfg.n_only && !cw_filters_match(cw_cfg.only, cw_cfg.n_only, dir, peer))

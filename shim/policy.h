@@ -74,7 +74,8 @@ CW_HIDDEN int cw_policy_stuck_locked(struct cw_stuck *out);
 /* grant, for a caller that holds table_mu. */
 CW_HIDDEN void cw_policy_grant_locked(void);
 
-/* How the reaper is told that the queue changed (a new deadline). Set by the reaper. */
+/* How the reaper is told that the queue changed (a new deadline). Set by the reaper when it is
+ * prepared (an atomic store; read with an atomic load). */
 extern CW_HIDDEN void (*cw_policy_on_park)(void);
 
 /* exec: a queued connect whose fd survives exec goes on waiting in the new program's shim, which

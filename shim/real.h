@@ -24,11 +24,12 @@
  * to the shim itself stays NULL. Safe to call from any wrapper unless cw_guard is set. */
 CW_HIDDEN void cw_real_init(void);
 
-/* on: the I/O pointers (IO_IN, IO_OUT kinds) become the shim's own system calls; off: libc's.
- * On only while the host has created no thread of its own (so nothing can cancel a call, and
- * libc's cancellation bookkeeping, which the shim's own threads would otherwise switch on for
- * every call, is pure cost) and every real I/O function is libc's (so no later preloaded library
- * is skipped). Called at start-up, in a fork child, and (off) before the host's first thread. */
+/* on: the I/O pointers (IO_IN, IO_OUT, FASTOPEN kinds) become the shim's own system calls;
+ * off: libc's. On only while the host has created no thread of its own (so nothing can cancel a
+ * call, and libc's cancellation bookkeeping, which the shim's own threads would otherwise switch
+ * on for every call, is pure cost) and every real I/O function is libc's (so no later preloaded
+ * library is skipped). Called at start-up, in a fork child, and (off) before the host's first
+ * thread. */
 CW_HIDDEN void cw_real_use_raw(int on);
 
 /* 1 once cw_real_init has finished. */

@@ -395,6 +395,9 @@ int cw_reaper_prepare(void) {
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_cond_init(&reaper_cv, &attr);
   pthread_condattr_destroy(&attr);
+  /* A connect may have been parked already, by a thread that found no reaper to tell (another
+   * thread was starting it): the first round looks at the queue at once. */
+  kick = 1;
   __atomic_store_n(&cw_policy_on_park, cw_reaper_wake, __ATOMIC_RELEASE);
   running = 1;
   return 1;

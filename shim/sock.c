@@ -105,6 +105,12 @@ const char *cw_tcp_state_name(int state) {
   return names[state];
 }
 
+int cw_sock_connecting(int fd) {
+  struct tcp_info ti;
+  socklen_t l = sizeof ti;
+  return CW_REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 && ti.tcpi_state != TCP_CLOSE;
+}
+
 const char *cw_sock_state(int fd) {
   struct tcp_info ti;
   socklen_t l = sizeof ti;

@@ -28,6 +28,9 @@ CW_HIDDEN int cw_sock_is_tcp(int fd);
 /* The inode of whatever fd names, or 0. */
 CW_HIDDEN uint64_t cw_sock_ino(int fd);
 
+/* Has the connect of fd, a TCP socket, begun (its state is any but CLOSE)? 0 when not known. */
+CW_HIDDEN int cw_sock_connecting(int fd);
+
 /* TCP state of fd ("ESTABLISHED", "CLOSE_WAIT", ...), or "?" */
 CW_HIDDEN const char *cw_sock_state(int fd);
 

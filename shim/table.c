@@ -337,7 +337,7 @@ struct cw_conn *cw_table_open_queued_locked(const struct cw_conn_info *info) {
 }
 
 void cw_table_admit_locked(struct cw_conn *c) {
-  __atomic_store_n(&c->queued, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&c->queued, 0, __ATOMIC_RELAXED); /* read lock-free by the wrappers */
   c->wait = NULL;
   c->holds_slot = 1;
   c->opened_ns = cw_now();

@@ -45,10 +45,12 @@ struct cw_conn {
   int64_t last_ns;     /* the activity clock (cw_tick) at the last read or write; its low bit is
                         * set when that was a write (CW_LAST_WROTE) */
   uint8_t peer_closed; /* a read returned 0: EOF, if the TCP state agrees (CLOSE_WAIT) */
-  /* Written under table_mu, read lock-free by the wrappers. queued: a connect waiting for a cap
-   * slot (policy.c); not a connection yet, counted nowhere. failed: a queued connect that failed
-   * (queue timeout, or its real connect failed at once); the kernel reports ECONNREFUSED once,
-   * which the wrappers turn into `acked` (the errno to report). Neither is ever reaped. */
+  /* Written under table_mu with atomic stores, read lock-free by the wrappers with atomic loads
+   * (failed is stored last, with release: a wrapper that sees it sees acked). queued: a connect
+   * waiting for a cap slot (policy.c); not a connection yet, counted nowhere. failed: a queued
+   * connect that failed (queue timeout, or its real connect failed at once); the kernel reports
+   * ECONNREFUSED once, which the wrappers turn into `acked` (the errno to report). Neither is
+   * ever reaped. */
   uint8_t queued, failed;
   uint8_t pool_calls; /* the reaper's: calls_out (low bits) when it last saw it idle in a pool */
   /* Cold: written under table_mu. Flags are bit-fields: 50,000 connections fit in 12 MB. */

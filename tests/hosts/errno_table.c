@@ -32,6 +32,7 @@ extern ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int fl
 /* Set up before the table runs; the cases refer to them. */
 static int devnull = -1, tmpfile_fd = -1, lfd = -1, unconnected = -1, refused_sock = -1;
 static int nonblock_sock = -1, epfd = -1, pipefd[2] = {-1, -1};
+static int fastopen_sock = -1, fastopen_nb = -1;
 static struct sockaddr_in listen_addr, closed_addr;
 /* Made by the cases themselves. */
 static int c = -1, a = -1, d = -1, c2 = -1, a2 = -1;
@@ -64,12 +65,14 @@ static void setup(void) {
   unconnected = socket(AF_INET, SOCK_STREAM, 0);
   refused_sock = socket(AF_INET, SOCK_STREAM, 0);
   nonblock_sock = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  fastopen_sock = socket(AF_INET, SOCK_STREAM, 0);
+  fastopen_nb = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   epfd = epoll_create1(EPOLL_CLOEXEC);
   if (devnull < 0 || tmpfile_fd < 0 || keep < 0 || lfd < 0 ||
       bind(lfd, (struct sockaddr *)&listen_addr, l) < 0 ||
       getsockname(lfd, (struct sockaddr *)&listen_addr, &l) < 0 || unconnected < 0 ||
-      refused_sock < 0 || nonblock_sock < 0 || epfd < 0 || pipe(pipefd) < 0 ||
-      write(pipefd[1], "spliced", 7) != 7) {
+      refused_sock < 0 || nonblock_sock < 0 || fastopen_sock < 0 || fastopen_nb < 0 || epfd < 0 ||
+      pipe(pipefd) < 0 || write(pipefd[1], "spliced", 7) != 7) {
     perror("errno_table: setup");
     exit(2);
   }
@@ -208,6 +211,11 @@ CASE(connect_isconn, connect(c, SA(listen_addr), sizeof listen_addr))
 CASE(send_after_shutdown, send(c, "x", 1, MSG_NOSIGNAL))
 CASE(recv_tracked_badflags, recv(c, buf, 5, MSG_OOB | MSG_DONTWAIT))
 CASE(connect_nonblocking_refused, connect(nonblock_sock, SA(closed_addr), sizeof closed_addr))
+/* TCP Fast Open sends connect (EOPNOTSUPP where the machine has the client side off) */
+CASE(sendto_fastopen_refused, sendto(fastopen_sock, "x", 1, MSG_FASTOPEN, SA(closed_addr), sizeof closed_addr))
+CASE(sendmsg_fastopen_nonblocking,
+     sendmsg(fastopen_nb, &(struct msghdr){.msg_name = &closed_addr, .msg_namelen = sizeof closed_addr,
+                                           .msg_iov = &iov, .msg_iovlen = 1}, MSG_FASTOPEN))
 
 static void *nothing(void *arg) { return arg; }
 static long case_pthread_create_ok(void) {
@@ -266,7 +274,7 @@ static const struct entry table[] = {
     E(close_range_ok), E(syscall_close_ok), E(closefrom_ok), E(fclose_ok), E(fork_ok),
     E(shutdown_ok), E(close_accepted_ok),
     E(epoll_ctl_exists), E(connect_isconn), E(send_after_shutdown), E(recv_tracked_badflags),
-    E(connect_nonblocking_refused),
+    E(connect_nonblocking_refused), E(sendto_fastopen_refused), E(sendmsg_fastopen_nonblocking),
 };
 
 int main(void) {

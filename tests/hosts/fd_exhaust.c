@@ -29,18 +29,6 @@ static int cli[MAXP], srv[MAXP], npairs; /* -1 once closed */
 static int pending = -1;                 /* a connected client its accept() could not take */
 static long opened_out, opened_in, closed_out, closed_in, bytes_out, bytes_in;
 
-/* "ok" or "-1 ERRNAME" for a call that returned r with errno e. */
-static const char *res(long r, int e) {
-  static char buf[8][64];
-  static int next;
-  char *b = buf[next++ % 8];
-  if (r >= 0)
-    return "ok";
-  const char *name = strerrorname_np(e);
-  snprintf(b, sizeof buf[0], "-1 %s", name ? name : "?");
-  return b;
-}
-
 static void close_pair(int i) {
   int r = close(cli[i]);
   printf("  close client %s", res(r, errno));
@@ -136,17 +124,6 @@ static void echo_all(void) {
       bad++;
   }
   printf("echo pairs=%d bad=%d\n", open, bad);
-}
-
-static void pause_for(const char *name) {
-  printf("pause %s\n", name);
-  fflush(stdout);
-  struct pollfd p = {.fd = 0, .events = POLLIN};
-  char b[64];
-  if (poll(&p, 1, 20000) != 1 || read(0, b, sizeof b) < 0) {
-    printf("pause %s: not released\n", name);
-    exit(1);
-  }
 }
 
 /* A pause spent at the limit calling dup(), which must keep failing. */

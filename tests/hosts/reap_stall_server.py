@@ -1,9 +1,10 @@
-"""reap_stall_server.py MODE [--keep] [--max-secs S] - a server whose connections misbehave, for the reap
-tests. One thread per connection on a 127.0.0.1 listener. MODE stall: send part of a response,
-then nothing; stream: a line every 50 ms until the client goes; close: send a line and close at
-once. Prints {"listening": PORT, "pid": PID}, then one JSON line per event on a connection
-(accepted, eof when recv returns 0, reset, send_failed, closed) with its number, the client's
-port and the seconds since it was accepted. A connection is closed at its EOF, or with --keep
+"""reap_stall_server.py MODE [--keep] [--every S] [--max-secs S] - a server whose connections
+misbehave, for the reap tests. One thread per connection on a 127.0.0.1 listener. MODE stall: send
+part of a response, then nothing; stream: a line every 50 ms (--every) until the client goes;
+close: send a line and close at once. What a client sends is read and dropped. Prints
+{"listening": PORT, "pid": PID}, then one JSON line per event on a connection (accepted, eof
+when recv returns 0, reset, send_failed, closed) with its number, the client's port and the
+seconds since it was accepted. A connection is closed at its EOF, or with --keep
 only at exit (its socket stays in CLOSE_WAIT). Exits after S seconds (default 30)."""
 import argparse
 import json
@@ -17,6 +18,7 @@ import time
 ap = argparse.ArgumentParser()
 ap.add_argument("mode", choices=["stall", "stream", "close"])
 ap.add_argument("--keep", action="store_true")
+ap.add_argument("--every", type=float, default=0.05)
 ap.add_argument("--max-secs", type=float, default=30)
 args = ap.parse_args()
 out_mu = threading.Lock()
@@ -44,8 +46,12 @@ def serve(c, k):
             return
         c.sendall(b"partial respo" if args.mode == "stall" else b"line 0\n")
         n = 0
+        next_line = time.monotonic() + args.every
         while time.monotonic() < deadline:
-            r, _, _ = select.select([c], [], [], 0.05)
+            wait = 0.05
+            if args.mode == "stream":
+                wait = max(0.0, min(wait, next_line - time.monotonic()))
+            r, _, _ = select.select([c], [], [], wait)
             if r:
                 data = c.recv(65536)
                 if not data:
@@ -54,7 +60,8 @@ def serve(c, k):
                         time.sleep(0.1)
                     return
                 continue
-            if args.mode == "stream":
+            if args.mode == "stream" and time.monotonic() >= next_line:
+                next_line += args.every
                 n += 1
                 try:
                     c.sendall(b"line %d\n" % n)
