@@ -38,7 +38,7 @@ static const char *kind(int fd) {
   ssize_t n = readlink(path, target, sizeof target - 1);
   target[n > 0 ? n : 0] = '\0';
   if (strncmp(target, "socket:", 7) != 0) {
-    snprintf(k, sizeof k, "%s", strncmp(target, "anon_inode:", 11) == 0 ? target + 11 : "file");
+    snprintf(k, sizeof k, "%.63s", strncmp(target, "anon_inode:", 11) == 0 ? target + 11 : "file");
     return k;
   }
   int dom = 0, listening = 0;
@@ -103,7 +103,7 @@ int main(int argc, char **argv) {
   int nforeign = 0;
   for (int fd = 0; fd < limit; fd++)
     if (!mine[fd] && fcntl(fd, F_GETFD) >= 0)
-      snprintf(kinds[nforeign++], sizeof kinds[0], "%s", kind(fd));
+      snprintf(kinds[nforeign++], sizeof kinds[0], "%.15s", kind(fd));
   qsort(kinds, (size_t)nforeign, sizeof kinds[0], by_name);
   printf("foreign below the limit %d:", nforeign);
   for (int i = 0; i < nforeign; i++)
