@@ -1,11 +1,13 @@
 # count_server.bash - the exact counting server (tests/hosts/cap_count_server.py) for the cap tests:
 # start one, read its counts, wait for them to settle. Source after lib.bash.
 
-# server NAME: a fresh counting server; its port in PORT
+# server NAME [ARGS...]: a fresh counting server (ARGS: e.g. --http DELAY); its port in PORT
 server() {
-  bg $PY "$HOSTSRC/cap_count_server.py" "$T/$1.status" --max-secs 30 >"$T/$1.server"
-  wait_for 5 grep -q listening "$T/$1.server"
-  PORT=$(jq_py "$(head -1 "$T/$1.server")" 'j["listening"]')
+  local name=$1
+  shift
+  bg $PY "$HOSTSRC/cap_count_server.py" "$T/$name.status" --max-secs 30 "$@" >"$T/$name.server"
+  wait_for 5 grep -q listening "$T/$name.server"
+  PORT=$(jq_py "$(head -1 "$T/$name.server")" 'j["listening"]')
 }
 # served NAME: the counting server's "current peak total"
 served() { jq_py "$(cat "$T/$1.status")" '"%d %d %d" % (j["current"], j["peak"], j["total"])'; }
@@ -17,3 +19,5 @@ expect_served() {
     sleep 0.05
   done
 }
+# answered NAME: how many requests the server (--http) has answered
+answered() { jq_py "$(cat "$T/$1.status")" 'j["answered"]'; }
