@@ -59,6 +59,10 @@ static int64_t tick_ns(void) {
     t = evict / 10;
   if (cw_cfg.reap_grace_ms / 10 < t)
     t = cw_cfg.reap_grace_ms / 10;
+  /* While connects wait, the activity clock moves on at least ten times a second: the starvation
+   * check tells activity after a connect began to wait from activity before it by that clock. */
+  if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) && t > 100)
+    t = 100;
   return (t < 10 ? 10 : t) * 1000000;
 }
 
@@ -275,13 +279,15 @@ static int pools_locked(int64_t now, int64_t tick) {
   int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
   if (waited < (half < 1000000000 ? half : 1000000000) || now - starve_log_ns < 1000000000)
     return evicted;
+  /* Reused: active since the connect began to wait, on a connection opened before it. One opened
+   * since was granted from the queue (the queue moving, not a pool reusing). */
   int pool = 0, reused = 0;
   struct cw_conn *c, *tmp;
   CW_FOREACH_CONN(c, tmp) {
     if (!in_scope(c, &st))
       continue;
     pool++;
-    reused += __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) > st.since_ns;
+    reused += c->opened_ns < st.since_ns && __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) > st.since_ns;
   }
   if (!reused)
     return evicted;
