@@ -15,7 +15,7 @@ static inline int cw_follow_wanted(int fd) {
   if (CW_LIKELY(!cw_fdflag(fd, CW_FD_TCP)))
     return 0;
   struct cw_conn *c = cw_table_get(fd);
-  return c == NULL || c->queued;
+  return c == NULL || __atomic_load_n(&c->queued, __ATOMIC_RELAXED);
 }
 
 /* The host's epoll_ctl(epfd, op, fd, ev) succeeded: remember it. */

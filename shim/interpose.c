@@ -58,7 +58,7 @@
  * read or write): that ECONNREFUSED becomes the errno the failure really has (the cap errno at a
  * queue timeout). On the failure path only. */
 static inline void failed_errno(struct cw_conn *c) {
-  if (CW_UNLIKELY(__atomic_load_n(&c->failed, __ATOMIC_RELAXED)) && errno == ECONNREFUSED)
+  if (CW_UNLIKELY(__atomic_load_n(&c->failed, __ATOMIC_ACQUIRE)) && errno == ECONNREFUSED)
     errno = (int)c->acked;
 }
 
@@ -223,10 +223,11 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
       (sa->sa_family != AF_INET && sa->sa_family != AF_INET6) || !may_track())
     return CW_REAL(connect)(fd, sa, salen);
   struct cw_conn *c = cw_table_get(fd);
-  if (CW_UNLIKELY(c != NULL) && (c->queued || c->failed)) {
+  if (CW_UNLIKELY(c != NULL) && (__atomic_load_n(&c->queued, __ATOMIC_RELAXED) ||
+                                  __atomic_load_n(&c->failed, __ATOMIC_RELAXED))) {
     /* the host asks again about a queued connect: the kernel answers (EALREADY), a blocking one
      * waits for its turn, and a failure is told as such */
-    if (c->queued && !is_nonblocking(fd))
+    if (__atomic_load_n(&c->queued, __ATOMIC_RELAXED) && !is_nonblocking(fd))
       return wait_queued(fd, sa, salen, c->id);
     int r = CW_REAL(connect)(fd, sa, salen);
     if (r < 0)
@@ -606,7 +607,7 @@ int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
   after_switch();
   int r = CW_REAL(getsockopt)(fd, lvl, name, val, len);
   if (r == 0 && val && len && *len >= (socklen_t)sizeof(int) && *(int *)val == ECONNREFUSED &&
-      __atomic_load_n(&c->failed, __ATOMIC_RELAXED))
+      __atomic_load_n(&c->failed, __ATOMIC_ACQUIRE))
     *(int *)val = (int)c->acked;
   return r;
 }

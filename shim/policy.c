@@ -63,7 +63,10 @@ struct cw_wait {
 static struct cw_wait *head, *tail;
 static int64_t refuse_log_ns, refuse_quiet, timeout_log_ns, timeout_quiet;
 
-void (*cw_policy_on_park)(void); /* set once by the reaper before any park */
+/* Published once by the reaper (release) when its condition variable is ready, which is at the
+ * first tracked connection: a connect of another thread may queue before, or while, that happens
+ * (the reaper looks at the queue when it starts). Read with acquire. */
+void (*cw_policy_on_park)(void);
 
 int cw_policy_scoped(int dir, const struct cw_addr *peer) {
   if (cw_cfg.n_only && !cw_filters_match(cw_cfg.only, cw_cfg.n_only, dir, peer))
@@ -345,9 +348,9 @@ static void fail_locked(struct cw_conn *c, int err) {
     switch_locked(c, NULL, 0);
   if (c->wait)
     dequeue(c->wait);
-  c->queued = 0;
-  c->failed = 1;
+  __atomic_store_n(&c->queued, 0, __ATOMIC_RELAXED);
   c->acked = (uint32_t)err;
+  __atomic_store_n(&c->failed, 1, __ATOMIC_RELEASE); /* after acked: the wrappers read it then */
 }
 
 /* The errno a queued connect reports at its queue timeout: a blocking connect() returns
@@ -475,8 +478,9 @@ static struct cw_conn *queue(int fd, const struct sockaddr *sa, socklen_t salen,
   w->deadline_ns = w->since_ns + cw_cfg.queue_timeout_ms * 1000000;
   c->wait = w;
   enqueue(w);
-  if (cw_policy_on_park)
-    cw_policy_on_park();
+  void (*kick)(void) = __atomic_load_n(&cw_policy_on_park, __ATOMIC_ACQUIRE);
+  if (kick)
+    kick();
   return c;
 fail:
   if (w->fastopen) {

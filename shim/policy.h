@@ -74,7 +74,7 @@ CW_HIDDEN int cw_policy_stuck_locked(struct cw_stuck *out);
 /* grant, for a caller that holds table_mu. */
 CW_HIDDEN void cw_policy_grant_locked(void);
 
-/* How the reaper is told that the queue changed (a new deadline). Set by the reaper. */
+/* How the reaper is told that the queue changed (a new deadline). Set by the reaper (atomic). */
 extern CW_HIDDEN void (*cw_policy_on_park)(void);
 
 /* Once, at start-up: the table tells policy when a queued record's last fd goes. */

@@ -389,7 +389,7 @@ int cw_reaper_prepare(void) {
   pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
   pthread_cond_init(&reaper_cv, &attr);
   pthread_condattr_destroy(&attr);
-  cw_policy_on_park = cw_reaper_wake;
+  __atomic_store_n(&cw_policy_on_park, cw_reaper_wake, __ATOMIC_RELEASE); /* after reaper_cv is ready */
   running = 1;
   return 1;
 }

@@ -330,14 +330,14 @@ struct cw_conn *cw_table_open_queued_locked(const struct cw_conn_info *info) {
   struct cw_conn *c = record_new(info, &rc);
   if (!c)
     return NULL;
-  c->queued = 1;
+  __atomic_store_n(&c->queued, 1, __ATOMIC_RELAXED);
   c->holds_slot = 0;
   set_slot(info->fd, c);
   return c;
 }
 
 void cw_table_admit_locked(struct cw_conn *c) {
-  c->queued = 0;
+  __atomic_store_n(&c->queued, 0, __ATOMIC_RELAXED);
   c->wait = NULL;
   c->holds_slot = 1;
   c->opened_ns = cw_now();
