@@ -357,6 +357,7 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
       (rc = get_duration(env, "CONNWARDEN_QUEUE_TIMEOUT", &cfg->queue_timeout_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_IDLE_TIMEOUT", &cfg->idle_timeout_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_MAX_LIFETIME", &cfg->max_lifetime_ms, err, errlen)) < 0 ||
+      (rc = get_duration(env, "CONNWARDEN_EVICT_IDLE", &cfg->evict_idle_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_REAP_GRACE", &cfg->reap_grace_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_EVICT_IDLE", &cfg->evict_idle_ms, err, errlen)) < 0 ||
       (rc = get_bool(env, "CONNWARDEN_LEAK_CHECK", &cfg->leak_check, err, errlen)) < 0 ||

@@ -60,6 +60,10 @@ static int64_t tick_ns(void) {
     t = evict / 10;
   if (cw_cfg.reap_grace_ms / 10 < t)
     t = cw_cfg.reap_grace_ms / 10;
+  /* While connects wait, the activity clock moves on at least ten times a second: the starvation
+   * check tells activity after a connect began to wait from activity before it by that clock. */
+  if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) && t > 100)
+    t = 100;
   return (t < 10 ? 10 : t) * 1000000;
 }
 
@@ -284,7 +288,8 @@ static int pools_locked(int64_t now, int64_t tick) {
       continue;
     pool++;
     uint8_t calls = (uint8_t)__atomic_load_n(&c->calls_out, __ATOMIC_RELAXED);
-    if (c->pool_seen && calls != c->pool_calls)
+    /* one opened since the connect began to wait was granted from the queue: not a reuse */
+    if (c->pool_seen && calls != c->pool_calls && c->opened_ns < st.since_ns)
       reuses++;
     c->pool_seen = !(__atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) & CW_LAST_WROTE);
     c->pool_calls = calls;

@@ -1,7 +1,8 @@
 # count_server.bash - the exact counting server (tests/hosts/cap_count_server.py) for the cap tests:
 # start one, read its counts, wait for them to settle. Source after lib.bash.
 
-# server NAME [OPTION...]: a fresh counting server (with those options); its port in PORT
+# server NAME [OPTION...]: a fresh counting server (options: --http DELAY, --listeners N,
+# --fastopen); its port in PORT
 server() {
   local name=$1
   shift
@@ -30,3 +31,5 @@ expect_served_port() {
     sleep 0.05
   done
 }
+# answered NAME: how many requests the server (--http) has answered
+answered() { jq_py "$(cat "$T/$1.status")" 'j["answered"]'; }

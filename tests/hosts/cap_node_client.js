@@ -4,12 +4,11 @@
 // (successes, failures by error code), and stays alive until the file RELEASE exists (at most
 // 20 s) so its stats can be read. Runs the same with or without the preload.
 'use strict';
-const fs = require('fs');
 const net = require('net');
+const {say, exitWhenReleased} = require('./hostctl');
 
 const [port, n, holdMs] = process.argv.slice(2, 5).map(Number);
 const release = process.argv[5];
-const say = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 
 let ok = 0, done = 0, connectSum = 0, okMax = 0, failMin = Infinity, failMax = 0;
 const errors = {};
@@ -18,13 +17,7 @@ function finish() {
   say({ok, errors, connect_secs_sum: connectSum, ok_secs_max: okMax,
        fail_secs_min: failMin === Infinity ? 0 : failMin, fail_secs_max: failMax,
        loop: 'node ' + process.version});
-  const deadline = Date.now() + 20000;
-  const timer = setInterval(() => {
-    if (fs.existsSync(release) || Date.now() > deadline) {
-      clearInterval(timer);
-      process.exit(0);
-    }
-  }, 20);
+  exitWhenReleased(release);
 }
 
 function client() {
