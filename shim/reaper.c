@@ -35,6 +35,14 @@ static int running, kick;
 static int dead_fd = -1;     /* one end of a socketpair whose other end is closed: reads EOF */
 static uint64_t dead_ino;
 
+/* An evicted connection is shut down at once, so that the program sees its end (EOF, and EPOLLIN
+ * and EPOLLHUP in its epoll set) and closes it; its kernel socket is released this long after if
+ * the program has not. Releasing it at once would take it out of the program's epoll set before
+ * the program saw the end (the kernel drops a registration with its file), and an event loop
+ * would keep the dead fd in its pool. The slot goes to the first waiter when the connection
+ * ends, by the program's close or this release. */
+#define EVICT_GRACE_NS (100 * 1000000LL)
+
 static const char *const reason_names[CW_NREASONS] = {"idle", "lifetime", "manual", "evicted"};
 static int64_t starve_log_ns; /* the reaper thread's own */
 static int64_t reuses;        /* pool reuses seen while the queue waited; under table_mu */
@@ -168,12 +176,16 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
   if (c->released)
     return 0; /* nothing left to do but wait for the host's close */
   if (c->reaped) {
-    if (now - c->reaped_ns < lim->grace) {
-      cw_table_sched_locked(c, c->reaped_ns + lim->grace);
+    int evicted = c->reaped == 1u + CW_REAP_EVICTED;
+    int64_t grace = evicted ? EVICT_GRACE_NS : lim->grace;
+    if (now - c->reaped_ns < grace) {
+      cw_table_sched_locked(c, c->reaped_ns + grace);
       return 0;
     }
     if (same_socket(c, c->fd))
-      release_locked(c, now, CW_LOG_WARN, " (not closed by the host within the grace period)");
+      release_locked(c, now, evicted ? CW_LOG_INFO : CW_LOG_WARN,
+                     evicted ? " (evicted: idle in its pool; its slot goes to a waiting connect)"
+                             : " (not closed by the host within the grace period)");
     else
       cw_table_end_locked(c, 1); /* closed where no wrapper saw it */
     return 1;
@@ -237,6 +249,7 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
   return 0;
 }
 
+
 /* Is c in the scope of the cap that holds st (the process cap: any policed outbound connection
  * holding a slot; a destination's cap: those to that destination)? */
 static int in_scope(const struct cw_conn *c, const struct cw_stuck *st) {
@@ -247,8 +260,8 @@ static int in_scope(const struct cw_conn *c, const struct cw_stuck *st) {
 /* Pools reuse their idle connections ahead of any queue: a cap below a program's pool size leaves
  * the queue waiting for a close that never comes. With CONNWARDEN_EVICT_IDLE, the least recently
  * active connection in the stuck waiter's cap scope that is idle in its pool (its last transfer
- * was a read, or there was none, and it has been quiet that long) is reaped and released at once,
- * and its slot goes to the queue. A connection whose last transfer was a write (a request waiting
+ * was a read, or there was none, and it has been quiet that long) is shut down at once and
+ * released after EVICT_GRACE_NS if the program has not closed it, and its slot goes to the queue. A connection whose last transfer was a write (a request waiting
  * for its answer) is never evicted. Without it (or with nothing to evict) a queue that waits
  * while connections in its scope are reused is starvation: said once a second at most. Returns
  * how many it evicted. Caller holds table_mu. */
@@ -258,57 +271,69 @@ static int pools_locked(int64_t now, int64_t tick) {
   int evicted = 0;
   while (evict && cw_policy_stuck_locked(&st)) {
     struct cw_conn *victim = NULL, *c, *tmp;
+    int pending = 0; /* evicted already, their slots not yet free: one per waiter is enough */
     CW_FOREACH_CONN(c, tmp) {
       int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+      pending += c->holds_slot && c->reaped == 1u + CW_REAP_EVICTED && !c->released &&
+                 (st.global || c->dest == st.dest);
       if (in_scope(c, &st) && !(last & CW_LAST_WROTE) && tick - last >= evict &&
           (!victim || last < victim->last_ns))
         victim = c;
     }
-    if (!victim)
+    if (!victim || pending >= st.waiting)
       break;
     if (same_socket(victim, victim->fd)) {
       reap_locked(victim, CW_REAP_EVICTED, now);
-      release_locked(victim, now, CW_LOG_INFO, " (evicted: idle in its pool, its slot went to a waiting connect)");
+      cw_table_sched_locked(victim, now + EVICT_GRACE_NS);
     } else {
       cw_table_end_locked(victim, 1); /* closed where no wrapper saw it: its slot is free anyway */
+      cw_policy_grant_locked();
     }
     evicted++;
-    cw_policy_grant_locked();
   }
   if (!cw_policy_stuck_locked(&st)) {
     reuses = 0;
     return evicted;
   }
-  /* A reuse: a connection seen idle in its pool at one look has been written to (a new request)
-   * by the next, while the queue waited. Holding a connection, even quietly, is not one. */
-  int pool = 0;
+  /* Starvation shows two ways, on connections opened before the connect began to wait (one
+   * opened since was granted from the queue: the queue moving). A reuse: a connection seen idle in
+   * its pool at one look has been written to (a new request) by the next. An idle hold: one has
+   * sat idle in its pool (last transfer a read) for `lim` while the connect waited that long:
+   * long enough that a program merely holding a connection for a moment is not taken for a pool. */
+  int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
+  int64_t lim = half < 2000000000 ? half : 2000000000;
+  int pool = 0, idle = 0;
   struct cw_conn *c, *tmp;
   CW_FOREACH_CONN(c, tmp) {
     if (!in_scope(c, &st))
       continue;
     pool++;
     uint8_t calls = (uint8_t)__atomic_load_n(&c->calls_out, __ATOMIC_RELAXED);
-    /* one opened since the connect began to wait was granted from the queue: not a reuse */
-    if (c->pool_seen && calls != c->pool_calls && c->opened_ns < st.since_ns)
+    int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+    int before = c->opened_ns < st.since_ns;
+    if (c->pool_seen && calls != c->pool_calls && before)
       reuses++;
-    c->pool_seen = !(__atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) & CW_LAST_WROTE);
+    idle += before && !(last & CW_LAST_WROTE) && tick - last >= lim;
+    c->pool_seen = !(last & CW_LAST_WROTE);
     c->pool_calls = calls;
   }
-  int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
-  if (!reuses || waited < (half < 1000000000 ? half : 1000000000) ||
+  if ((!reuses && !idle) || waited < (reuses ? (half < 1000000000 ? half : 1000000000) : lim) ||
       now - starve_log_ns < 1000000000)
     return evicted;
   int64_t reused = reuses;
   reuses = 0;
   starve_log_ns = now;
-  char p[CW_ADDR_STRLEN];
+  char p[CW_ADDR_STRLEN], how[96];
+  if (reused)
+    snprintf(how, sizeof how, "were reused %lld time%s", (long long)reused, reused == 1 ? "" : "s");
+  else
+    snprintf(how, sizeof how, "held %d idle in the pool", idle);
   cw_log(CW_LOG_WARN, CW_EV_STARVATION,
          "pool starvation: %d connect%s to %s waiting %.1fs while the %d connections under the %s "
-         "cap were reused %lld time%s (the program's pool reuses idle connections ahead of the "
-         "queue; pool of %d seen): cap at least the pool size, or set CONNWARDEN_EVICT_IDLE",
+         "cap %s (the program's pool keeps idle connections ahead of the queue; pool of %d seen): "
+         "cap at least the pool size, or set CONNWARDEN_EVICT_IDLE",
          st.waiting, st.waiting == 1 ? "" : "s", cw_addr_format(&st.peer, p, sizeof p),
-         (double)waited / 1e9, pool, st.global ? "process" : "destination", (long long)reused,
-         reused == 1 ? "" : "s", pool);
+         (double)waited / 1e9, pool, st.global ? "process" : "destination", how, pool);
   return evicted;
 }
 

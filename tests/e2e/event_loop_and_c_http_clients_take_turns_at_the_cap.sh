@@ -46,7 +46,7 @@ expect_served node_close "0 4 $N"
 stats_are node_close "$N $N $((N - 4)) 0"
 release node_close
 
-# agent.destroy() after the burst closes the 4 it kept; the 12 evicted were released
+# agent.destroy() after the burst closes the 4 it kept; 12 were evicted on the way
 server node_keepalive --http "$DELAY"
 nodeclient node_keepalive keepalive $N 1 0 -- "${EVICTING[@]}"
 took_turns node_keepalive $N $DELAY

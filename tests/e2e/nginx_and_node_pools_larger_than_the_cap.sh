@@ -53,9 +53,9 @@ wait "$evict_curls" "$starve_curls"
 assert_eq "$(cat "$T/nginx_evict.codes")" $' 20 200 1000;\n 20 200 1000;\n 20 200 1000;' "nginx with eviction: every request"
 assert_eq "$(jq_py "$(cat "$T/nginx_evict.status")" '(j["peak"], j["answered"])')" "(4, 60)" "nginx with eviction: upstream peak, answered"
 S=$(worker_stats nginx_evict)
-assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["refused"], j["queue_timeouts"], j["reaped"]["evicted"] == j["released"] > 0)')" \
+assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["refused"], j["queue_timeouts"], j["reaped"]["evicted"] >= j["released"] and j["reaped"]["evicted"] > 0)')" \
   "($(jq_py "$(cat "$T/nginx_evict.status")" 'j["total"]'), 0, 0, True)" \
-  "nginx with eviction: stats opened (= the upstream's), refused, queue_timeouts, evicted = released > 0"
+  "nginx with eviction: stats opened (= the upstream's), refused, queue_timeouts, evicted > 0, released <= evicted"
 note "nginx: 60 of 60 with eviction, $(jq_py "$S" 'j["reaped"]["evicted"]') evicted"
 
 # nginx without: 502 for the requests whose upstream connect timed out

@@ -2,7 +2,7 @@
 # urllib3.PoolManager(maxsize=20) and httpx.Client with limits of 20, each with 20 threads, under
 # CONNWARDEN_MAX_CONNS=4, against a server that answers after 0.2 s.
 # With CONNWARDEN_EVICT_IDLE=200ms, 3 bursts of 20 requests 1.5 s apart succeed: idle pool members
-# are evicted (and released) for the connects that wait, the server never sees more than 4 at once,
+# are evicted (shut down; closed by the client, or released) for the connects that wait, the server never sees more than 4 at once,
 # and the stats open exactly the connections the server saw. An eviction can meet a thread that
 # has just taken that connection out of the pool (checked it, not yet written to it), as a server
 # closing an idle keep-alive connection can: urllib3 retries the request on a new connection, so
@@ -42,8 +42,8 @@ for p in "${POOLS[@]}"; do
   S=$(stats "evict_$p")
   total=$(jq_py "$(cat "$T/evict_$p.status")" 'j["total"]')
   assert_eq "$(jq_py "$(cat "$T/evict_$p.status")" '(j["peak"], j["answered"])')" "(4, $((60 - met)))" "$p with eviction: server peak, answered"
-  assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["refused"], j["queue_timeouts"], j["queued"], j["reaped"]["evicted"] == j["released"] > 0)')" \
-    "($total, 0, 0, 0, True)" "$p with eviction: stats opened (= the server's), refused, queue_timeouts, queued, evicted = released > 0"
+  assert_eq "$(jq_py "$S" '(j["opened"]["out"], j["refused"], j["queue_timeouts"], j["queued"], j["reaped"]["evicted"] >= j["released"] and j["reaped"]["evicted"] > 0)')" \
+    "($total, 0, 0, 0, True)" "$p with eviction: stats opened (= the server's), refused, queue_timeouts, queued, evicted > 0, released <= evicted"
   note "$p: $((60 - met)) of 60 with eviction, $(jq_py "$S" 'j["reaped"]["evicted"]') evicted, $total connections"
   release "evict_$p"
 
