@@ -722,9 +722,23 @@ int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
     return CW_REAL(getsockopt)(fd, lvl, name, val, len);
   after_switch();
   int r = CW_REAL(getsockopt)(fd, lvl, name, val, len);
-  if (r == 0 && val && len && *len >= (socklen_t)sizeof(int) && *(int *)val == ECONNREFUSED &&
-      __atomic_load_n(&c->failed, __ATOMIC_RELAXED))
-    *(int *)val = (int)__atomic_load_n(&c->acked, __ATOMIC_RELAXED);
+  if (r != 0 || !val || !len || *len < (socklen_t)sizeof(int) || *(int *)val == 0)
+    return r;
+  if (__atomic_load_n(&c->failed, __ATOMIC_ACQUIRE)) {
+    if (*(int *)val == ECONNREFUSED)
+      *(int *)val = (int)__atomic_load_n(&c->acked, __ATOMIC_RELAXED);
+  } else if (c->dir == CW_DIR_OUT && c->holds_slot && !__atomic_load_n(&c->calls_out, __ATOMIC_RELAXED) &&
+             !__atomic_load_n(&c->calls_in, __ATOMIC_RELAXED) && may_track()) {
+    /* a non-blocking connect that failed: the connection never was, and its slot goes back now,
+     * not when the program gets round to closing the fd */
+    uint64_t id = c->id;
+    CW_SAVE_ERRNO({
+      cw_guard++;
+      if (cw_sock_connect_failed(fd))
+        cw_policy_connect_failed(fd, id);
+      cw_guard--;
+    });
+  }
   return r;
 }
 

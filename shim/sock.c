@@ -111,6 +111,12 @@ int cw_sock_connecting(int fd) {
   return CW_REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 && ti.tcpi_state != TCP_CLOSE;
 }
 
+int cw_sock_connect_failed(int fd) {
+  struct tcp_info ti;
+  socklen_t l = sizeof ti;
+  return CW_REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 && ti.tcpi_state == TCP_CLOSE;
+}
+
 const char *cw_sock_state(int fd) {
   struct tcp_info ti;
   socklen_t l = sizeof ti;
