@@ -299,9 +299,11 @@ static int pools_locked(int64_t now, int64_t tick) {
    * opened since was granted from the queue: the queue moving). A reuse: a connection seen idle in
    * its pool at one look has been written to (a new request) by the next. An idle hold: one has
    * sat idle in its pool (last transfer a read) for `lim` while the connect waited that long:
-   * long enough that a program merely holding a connection for a moment is not taken for a pool. */
+   * long enough (a second at least) that a program merely holding a connection for a moment is
+   * not taken for a pool. */
   int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
   int64_t lim = half < 2000000000 ? half : 2000000000;
+  int holds = lim >= 1000000000; /* under a second, a hold is not told from a pool in time */
   int pool = 0, idle = 0;
   struct cw_conn *c, *tmp;
   CW_FOREACH_CONN(c, tmp) {
@@ -313,7 +315,7 @@ static int pools_locked(int64_t now, int64_t tick) {
     int before = c->opened_ns < st.since_ns;
     if (c->pool_seen && calls != c->pool_calls && before)
       reuses++;
-    idle += before && !(last & CW_LAST_WROTE) && tick - last >= lim;
+    idle += holds && before && !(last & CW_LAST_WROTE) && tick - last >= lim;
     c->pool_seen = !(last & CW_LAST_WROTE);
     c->pool_calls = calls;
   }
