@@ -745,9 +745,9 @@ int cw_w_getsockopt(int fd, int lvl, int name, void *val, socklen_t *len) {
 /* epoll registrations of TCP sockets that are not connected yet, or queued, are followed
  * (follow.c): a queued socket's switch to its peer takes them off and puts them back. The real
  * call and the note of it are one step under table_mu, so a switch never comes between them. */
-int cw_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
-  CW_ENSURE(epoll_ctl, (int)CW_RAW(SYS_epoll_ctl, epfd, op, fd, ev));
-  if (CW_LIKELY(!cw_follow_wanted(fd)) || !may_track())
+static __attribute__((noinline)) int epoll_ctl_followed(int epfd, int op, int fd,
+                                                       struct epoll_event *ev) {
+  if (!may_track())
     return CW_REAL(epoll_ctl)(epfd, op, fd, ev);
   int r;
   cw_table_lock();
@@ -756,6 +756,15 @@ int cw_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
     CW_SAVE_ERRNO(cw_follow_ctl_locked(epfd, op, fd, ev));
   CW_SAVE_ERRNO(cw_table_unlock());
   return r;
+}
+
+/* The fast path: an fd whose registrations are not followed (anything but a TCP socket not yet
+ * connected, or queued) costs two loads and a tail jump to libc. */
+int cw_w_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev) {
+  CW_ENSURE(epoll_ctl, (int)CW_RAW(SYS_epoll_ctl, epfd, op, fd, ev));
+  if (CW_LIKELY(!cw_follow_wanted(fd)))
+    return CW_REAL(epoll_ctl)(epfd, op, fd, ev);
+  return epoll_ctl_followed(epfd, op, fd, ev);
 }
 
 /* ---- waiting for readiness ------------------------------------------------------------------ */
