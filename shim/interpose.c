@@ -220,11 +220,6 @@ static int wait_queued(int fd, const struct sockaddr *sa, socklen_t salen, uint6
   }
 }
 
-static int is_nonblocking(int fd) {
-  int fl = CW_REAL(fcntl)(fd, F_GETFL);
-  return fl >= 0 && (fl & O_NONBLOCK);
-}
-
 /* Does a call that names sa as its peer start a connection the caps may judge? */
 static int may_police(const struct sockaddr *sa, socklen_t salen) {
   return sa && salen >= (socklen_t)sizeof(sa_family_t) &&
@@ -305,12 +300,8 @@ static ssize_t open_policed(int fd, const struct sockaddr *sa, socklen_t salen, 
     errno = cw_cfg.cap_errno;
     return -1;
   case CW_ADMIT_QUEUED: {
-    int nb;
-    CW_SAVE_ERRNO({
-      cw_lifecycle_want_server();
-      nb = is_nonblocking(fd);
-    });
-    if (nb) {
+    CW_SAVE_ERRNO(cw_lifecycle_want_server());
+    if (o.ad.nonblock) {
       errno = EINPROGRESS;
       return -1;
     }
@@ -351,7 +342,13 @@ int cw_w_connect(int fd, const struct sockaddr *sa, socklen_t salen) {
   if (CW_UNLIKELY(c != NULL) && (queued || __atomic_load_n(&c->failed, __ATOMIC_RELAXED))) {
     /* the host asks again about a queued connect: the kernel answers (EALREADY), a blocking one
      * waits for its turn, and a failure is told as such */
-    if (queued && !is_nonblocking(fd))
+    int nb;
+    CW_SAVE_ERRNO({
+      cw_guard++;
+      nb = cw_policy_nonblocking(fd);
+      cw_guard--;
+    });
+    if (queued && !nb)
       return wait_queued(fd, sa, salen, c->id);
     int r = CW_REAL(connect)(fd, sa, salen);
     if (r < 0)

@@ -551,6 +551,7 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
     if (c) {
       ad->result = CW_ADMIT_QUEUED;
       ad->id = c->id;
+      ad->nonblock = !is_blocking(fd);
     } else {
       count_refused(d, &info->peer, fd, "at the cap (could not queue it)");
       ad->result = CW_ADMIT_REFUSE;
@@ -585,6 +586,13 @@ int cw_policy_queued_state(int fd, uint64_t id, int *err) {
   }
   cw_table_unlock();
   return st;
+}
+
+int cw_policy_nonblocking(int fd) {
+  cw_table_lock();
+  int nb = !is_blocking(fd);
+  cw_table_unlock();
+  return nb;
 }
 
 void cw_policy_connect_failed(int fd, uint64_t id) {

@@ -19,7 +19,8 @@ struct cw_admit {
   enum cw_admit_result result;
   int policed;
   struct cw_dest *dest;
-  uint64_t id; /* CW_ADMIT_QUEUED: the queued record */
+  uint64_t id;  /* CW_ADMIT_QUEUED: the queued record */
+  int nonblock; /* CW_ADMIT_QUEUED: the socket's mode, read under table_mu (a granter flips it) */
 };
 
 /* Is this outbound connection to peer one the policy acts on (ONLY / EXCLUDE)? */
@@ -40,6 +41,10 @@ CW_HIDDEN int cw_policy_queued_state(int fd, uint64_t id, int *err);
 
 /* The real connect of a granted queued connect failed: the connection ends, its slot goes on. */
 CW_HIDDEN void cw_policy_connect_failed(int fd, uint64_t id);
+
+/* Is fd non-blocking? Read under table_mu: a granter sets O_NONBLOCK on a queued socket for the
+ * moment of its switch, and a wrapper must not take that moment for the program's mode. */
+CW_HIDDEN int cw_policy_nonblocking(int fd);
 
 /* Hand free slots to the queue, oldest first. Call after anything that may free slots or raise a
  * cap. */
