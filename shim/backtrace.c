@@ -197,3 +197,12 @@ char *cw_bt_symbolise(void *pc, char *buf, size_t size) {
            (unsigned long)f.offset);
   return buf;
 }
+
+char *cw_bt_where(const struct cw_bt *bt, char *buf, size_t size) {
+  if (!bt || bt->n == 0) {
+    if (size)
+      buf[0] = '\0';
+    return buf;
+  }
+  return cw_bt_symbolise(bt->pc[0], buf, size);
+}

@@ -27,6 +27,10 @@ struct cw_bt_frame {
 /* Fill f for pc. Returns 0, or -ENOENT when no loaded object holds pc (f->module is ""). */
 CW_HIDDEN int cw_bt_resolve(void *pc, struct cw_bt_frame *f);
 
+/* Where a connection was opened, as one short phrase for a log line ("app.py:12 in fetch", or a
+ * native frame as cw_bt_symbolise writes it); "" when bt is NULL or empty. Returns buf. */
+CW_HIDDEN char *cw_bt_where(const struct cw_bt *bt, char *buf, size_t size);
+
 /* One frame as "0x55d0c1a2b1c9 in func module+0x1c9" (func left out when unknown). Returns buf. */
 CW_HIDDEN char *cw_bt_symbolise(void *pc, char *buf, size_t size);
 
