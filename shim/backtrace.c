@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "config.h"
+#include "python.h"
 
 /* The loaded object that holds an address: [lo, hi) over its PT_LOAD segments. */
 struct object {
@@ -122,9 +123,14 @@ static void find_ahead(void) {
   __atomic_store_n(&nahead, n, __ATOMIC_RELEASE);
 }
 
-struct cw_bt *cw_bt_capture(void) {
+struct cw_bt *cw_bt_capture(int fd) {
   if (!cw_cfg.backtrace)
     return NULL;
+  if (cw_cfg.backtrace == CW_BT_LANG) {
+    struct cw_bt *py = cw_py_capture(fd);
+    if (py)
+      return py;
+  }
   if (CW_UNLIKELY(!__atomic_load_n(&self_hi, __ATOMIC_RELAXED)))
     find_self();
   void *pcs[CW_BT_MAX + 8];
@@ -199,10 +205,21 @@ char *cw_bt_symbolise(void *pc, char *buf, size_t size) {
 }
 
 char *cw_bt_where(const struct cw_bt *bt, char *buf, size_t size) {
+  if (bt && bt->npy) {
+    snprintf(buf, size, "%s", cw_py_frame(bt, bt->own < bt->npy ? bt->own : 0));
+    return buf;
+  }
   if (!bt || bt->n == 0) {
     if (size)
       buf[0] = '\0';
     return buf;
   }
   return cw_bt_symbolise(bt->pc[0], buf, size);
+}
+
+struct cw_bt *cw_bt_dup(const struct cw_bt *bt) {
+  struct cw_bt *d = bt ? cw_mem_alloc(cw_bt_size(bt)) : NULL;
+  if (d)
+    memcpy(d, bt, cw_bt_size(bt));
+  return d;
 }

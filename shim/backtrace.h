@@ -7,9 +7,14 @@
 #include <stdint.h>
 #include "table.h"
 
-/* Capture the caller's stack without the shim's frames. NULL when backtraces are off or memory
- * is short. Called from wrappers in host threads: no lock, no system call. */
-CW_HIDDEN struct cw_bt *cw_bt_capture(void);
+/* Where the calling thread opens a connection on fd: the Python stack in a CPython host (with
+ * CONNWARDEN_BACKTRACE=1, where python.c can read it), else the native stack without the shim's
+ * frames. NULL when backtraces are off or memory is short. Called from wrappers in host threads:
+ * no shim lock, no system call. */
+CW_HIDDEN struct cw_bt *cw_bt_capture(int fd);
+
+/* A copy (mem.c), or NULL for NULL or when memory is short. */
+CW_HIDDEN struct cw_bt *cw_bt_dup(const struct cw_bt *bt);
 
 /* Load the unwinder and find the shim's own address range once, at start-up, so the first
  * capture does not dlopen or walk the loader's list inside a wrapper. */
@@ -27,8 +32,9 @@ struct cw_bt_frame {
 /* Fill f for pc. Returns 0, or -ENOENT when no loaded object holds pc (f->module is ""). */
 CW_HIDDEN int cw_bt_resolve(void *pc, struct cw_bt_frame *f);
 
-/* Where a connection was opened, as one short phrase for a log line ("app.py:12 in fetch", or a
- * native frame as cw_bt_symbolise writes it); "" when bt is NULL or empty. Returns buf. */
+/* Where a connection was opened, as one phrase for a log line: the program's own innermost
+ * Python frame ("/srv/app.py:12 in fetch"), or the innermost native frame as cw_bt_symbolise
+ * writes it; "" when bt is NULL or empty. Returns buf. */
 CW_HIDDEN char *cw_bt_where(const struct cw_bt *bt, char *buf, size_t size);
 
 /* One frame as "0x55d0c1a2b1c9 in func module+0x1c9" (func left out when unknown). Returns buf. */

@@ -262,6 +262,7 @@ int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_
 #define FORMS_DURATION "a duration: 250ms, 30s, 10m, 1h, a number of seconds, or off"
 #define FORMS_COUNT "a whole number from 0 to 1000000000"
 #define FORMS_BOOL "0 or 1"
+#define FORMS_BACKTRACE "0, 1 or native"
 #define FORMS_STATS "a socket path shorter than 108 bytes once each %p is the PID, or off"
 #define FORMS_FILTER "a comma list of in, out, all, IP:PORT, [IPv6]:PORT, :PORT, IP/PREFIX, IP"
 
@@ -294,6 +295,19 @@ static int get_bool(const char *(*env)(const char *), const char *var, int *out,
   if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0)
     return bad(err, errlen, var, v, FORMS_BOOL);
   *out = v[0] == '1';
+  return 0;
+}
+
+static int get_backtrace(const char *(*env)(const char *), int *out, char *err, size_t errlen) {
+  const char *var = "CONNWARDEN_BACKTRACE", *v = env(var);
+  if (!v)
+    return 0;
+  if (strcmp(v, "native") == 0)
+    *out = CW_BT_NATIVE;
+  else if (strcmp(v, "0") == 0 || strcmp(v, "1") == 0)
+    *out = v[0] == '1' ? CW_BT_LANG : CW_BT_OFF;
+  else
+    return bad(err, errlen, var, v, FORMS_BACKTRACE);
   return 0;
 }
 
@@ -361,7 +375,7 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
       (rc = get_duration(env, "CONNWARDEN_REAP_GRACE", &cfg->reap_grace_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_EVICT_IDLE", &cfg->evict_idle_ms, err, errlen)) < 0 ||
       (rc = get_bool(env, "CONNWARDEN_LEAK_CHECK", &cfg->leak_check, err, errlen)) < 0 ||
-      (rc = get_bool(env, "CONNWARDEN_BACKTRACE", &cfg->backtrace, err, errlen)) < 0 ||
+      (rc = get_backtrace(env, &cfg->backtrace, err, errlen)) < 0 ||
       (rc = get_filters(env, "CONNWARDEN_ONLY", cfg->only, &cfg->n_only, cfg->only_text,
                         sizeof cfg->only_text, err, errlen)) < 0 ||
       (rc = get_filters(env, "CONNWARDEN_EXCLUDE", cfg->exclude, &cfg->n_exclude,

@@ -54,9 +54,13 @@ struct cw_config {
   int leak_exitcode;
   char report_dir[CW_PATH_MAX]; /* "" = stderr */
   int report_json;              /* CONNWARDEN_REPORT_FORMAT=json: reports are JSON, one per process */
-  int backtrace;
+  int backtrace; /* enum cw_bt_mode */
   int log_level; /* enum cw_level */
 };
+
+/* CONNWARDEN_BACKTRACE: 1 records the language stack where the host runs one connwarden reads
+ * (CPython), else the native stack; native: native frames only. */
+enum cw_bt_mode { CW_BT_OFF = 0, CW_BT_LANG = 1, CW_BT_NATIVE = 2 };
 
 /* guarded by: atomics for the settable fields; the rest immutable after cw_config_load */
 extern CW_HIDDEN struct cw_config cw_cfg;

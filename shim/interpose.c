@@ -25,6 +25,7 @@
 #include "lifecycle.h"
 #include "ownfd.h"
 #include "policy.h"
+#include "python.h"
 #include "real.h"
 #include "sock.h"
 #include "table.h"
@@ -112,8 +113,16 @@ static __attribute__((noinline, cold)) ssize_t fastopen_sendmsg(int fd, const st
 #define WRAP_FASTOPEN(ret, name, params, args, fdv, raw)                                           \
   WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r),                                          \
           if (CW_UNLIKELY(fl & MSG_FASTOPEN)) return fastopen_##name args;)
-#define WRAP_IO(ret, name, params, args, fdv, after, untracked)                                    \
+/* write(): the reserved number (a constant, never an open fd) is CPython's traceback dumper's */
+#define WRAP_SINK(ret, name, params, args, fdv, raw)                                               \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r), , if (CW_UNLIKELY(fd == CW_PY_SINK_FD)) { \
+    ret k = cw_py_sink_write(buf, n);                                                              \
+    if (k >= 0)                                                                                    \
+      return k;                                                                                    \
+  })
+#define WRAP_IO(ret, name, params, args, fdv, after, untracked, ...)                               \
   static __attribute__((noinline)) ret tracked_##name(STRIP params, struct cw_conn *c_) {          \
+    __VA_ARGS__                                                                                    \
     ret r = CW_REAL(name) args;                                                                    \
     after;                                                                                         \
     return r;                                                                                      \
@@ -287,7 +296,7 @@ static ssize_t open_policed(int fd, const struct sockaddr *sa, socklen_t salen, 
     o.probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &o.info) == 0;
     /* a repeated connect on a socket we track already (checking on progress) takes no slot */
     if (o.probed && !(c && c->ino == o.info.ino)) {
-      o.info.bt = cw_bt_capture();
+      o.info.bt = cw_bt_capture(fd);
       cw_policy_connect(fd, sa, salen, &o.info, &o.ad);
     } else {
       o.probed = 0;
@@ -423,7 +432,7 @@ static int after_accept(int fd, int r, struct sockaddr *sa, socklen_t *salen) {
       cw_fdflag_set(r, CW_FD_TCP, 1);
     if (cw_sock_probe(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l, tcp, &info) == 0) {
       info.policed = cw_policy_scoped(CW_DIR_IN, &info.peer);
-      info.bt = cw_bt_capture();
+      info.bt = cw_bt_capture(r);
       track(&info);
     }
     cw_guard--;

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "backtrace.h"
 #include "config.h"
+#include "python.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "real.h"
@@ -34,7 +36,8 @@ static struct note *notes;
 static int nnotes, ndropped;
 #define MAX_NOTES 1024
 
-void cw_leakcheck_note_close_wait(const struct cw_conn *c, int64_t now) {
+/* Keep c's details as a leak of this kind. Caller holds table_mu. */
+static void note(const struct cw_conn *c, int64_t now, int kind, int teardown) {
   if (!cw_cfg.leak_check || c->inherited)
     return;
   struct note *n = nnotes < MAX_NOTES ? cw_mem_alloc(sizeof *n) : NULL; /* under table_mu: see mem.h */
@@ -46,7 +49,9 @@ void cw_leakcheck_note_close_wait(const struct cw_conn *c, int64_t now) {
   n->pid = cw_pid;
   n->noted_ns = now;
   struct cw_leak_view *v = &n->v;
-  v->kind = CW_LEAK_CLOSE_WAIT;
+  v->kind = kind;
+  v->teardown = teardown;
+  v->open_at_exit = teardown;
   v->fd = c->fd;
   v->dir = c->dir;
   v->local = c->local;
@@ -62,11 +67,18 @@ void cw_leakcheck_note_close_wait(const struct cw_conn *c, int64_t now) {
   v->held_ms = c->peer_closed_ns ? (now - c->peer_closed_ns) / 1000000 : -1;
   v->bytes_in = __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
   v->bytes_out = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
-  if (c->bt)
-    v->bt = *c->bt;
+  v->bt = cw_bt_dup(c->bt);
+  v->opened_wall_ms = cw_wall_ms() - v->age_ms;
   n->next = notes;
   notes = n;
   nnotes++;
+}
+
+void cw_leakcheck_note_close_wait(const struct cw_conn *c, int64_t now) { note(c, now, CW_LEAK_CLOSE_WAIT, 0); }
+
+void cw_leakcheck_conn_ended(const struct cw_conn *c, int missed) {
+  if (!missed && !c->inherited && !c->cw_logged && cw_py_finalizing())
+    note(c, cw_now(), c->peer_closed ? CW_LEAK_CLOSE_WAIT : CW_LEAK_OPEN, 1);
 }
 
 /* The recorded notes of this process, oldest first, into a new array (NULL when none). */

@@ -16,6 +16,11 @@ CW_HIDDEN int cw_leakcheck_run(int status);
  * Does nothing unless the leak check is on; never blocks (one malloc, bounded list). */
 CW_HIDDEN void cw_leakcheck_note_close_wait(const struct cw_conn *c, int64_t now);
 
+/* c ended (missed: its close was not seen). One the interpreter's teardown closed at exit (a
+ * module still held it) is kept as open at exit: the exit check runs after that teardown.
+ * Installed as cw_table_on_end when the leak check is on. Caller holds table_mu. */
+CW_HIDDEN void cw_leakcheck_conn_ended(const struct cw_conn *c, int missed);
+
 /* The process is about to exec with environment envp. If the new image would run without the
  * check (LD_PRELOAD no longer names this library, or the check's variables changed), leave a
  * note in the report directory; exec runs no exit handler, so close-wait leaks recorded so far

@@ -15,6 +15,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 #include "backtrace.h"
+#include "python.h"
 #include "config.h"
 #include "leakcheck.h"
 #include "log.h"
@@ -104,6 +105,7 @@ static void fork_child(void) {
   cw_table_fork_child();
   cw_policy_fork_child();
   cw_reaper_fork_child();
+  cw_py_fork_child();
   child_restart = cw_server_fork_child();
   cw_server_wanted = 0;
   cw_cfg.stats_first = 0; /* the exact CONNWARDEN_STATS path stays the parent's */
@@ -216,6 +218,9 @@ static void init(void) {
     return;
   }
   cw_policy_init();
+  cw_py_init();
+  if (cw_cfg.leak_check)
+    cw_table_on_end = cw_leakcheck_conn_ended;
   if (cw_cfg.backtrace)
     cw_bt_warm();
   pthread_atfork(fork_prepare, fork_parent, fork_child);

@@ -30,6 +30,7 @@
 #define DECL_IO_IN(ret, name, params, args, raw) STUB(ret, name, params, args, raw)
 #define DECL_IO_OUT(ret, name, params, args, raw) STUB(ret, name, params, args, raw)
 #define DECL_FASTOPEN DECL_IO_OUT
+#define DECL_SINK DECL_IO_OUT
 #define DECL_CHK_IN(ret, name, params, args, raw) STUB(ret, name, params, args, raw)
 #define DECL_NEWFD(ret, name, params, args, raw) STUB(ret, name, params, args, raw)
 #define DECL_HAND(ret, name, params, args, raw) CW_HIDDEN ret(*cw_real_##name) params;
@@ -46,6 +47,7 @@ static int io_libc; /* written once by resolve(): every I/O pointer is libc's */
   static ret rawfn_##name params { return (ret)(raw); }
 #define KEEP_IO_OUT KEEP_IO_IN
 #define KEEP_FASTOPEN KEEP_IO_IN
+#define KEEP_SINK KEEP_IO_IN
 #define KEEP_CHK_IN(ret, name, params, args, raw)
 #define KEEP_NEWFD(ret, name, params, args, raw)
 #define KEEP_HAND(ret, name, params, args, raw)
@@ -60,6 +62,7 @@ void cw_real_use_raw(int on) {
   __atomic_store_n(&cw_real_##name, on ? rawfn_##name : libc_##name, __ATOMIC_RELEASE);
 #define SWAP_IO_OUT SWAP_IO_IN
 #define SWAP_FASTOPEN SWAP_IO_IN
+#define SWAP_SINK SWAP_IO_IN
 #define SWAP_CHK_IN(name)
 #define SWAP_NEWFD(name)
 #define SWAP_HAND(name)
@@ -104,6 +107,7 @@ static void resolve(void) {
     libc_io = 0;
 #define SAVE_IO_OUT SAVE_IO_IN
 #define SAVE_FASTOPEN SAVE_IO_IN
+#define SAVE_SINK SAVE_IO_IN
 #define SAVE_CHK_IN(name)
 #define SAVE_NEWFD(name)
 #define SAVE_HAND(name)

@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "backtrace.h"
+#include "python.h"
 
 static int grow(struct cw_buf *b, size_t need) {
   if (b->failed)
@@ -88,6 +90,18 @@ void cw_buf_free(struct cw_buf *b) {
   memset(b, 0, sizeof *b);
 }
 
+char *cw_fmt_wall(int64_t ms, char *buf, size_t size) {
+  time_t t = (time_t)(ms / 1000);
+  struct tm tm;
+  if (ms <= 0 || !gmtime_r(&t, &tm)) {
+    snprintf(buf, size, "?");
+    return buf;
+  }
+  snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+           tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+  return buf;
+}
+
 static const char *dir_name(int dir) { return dir == CW_DIR_IN ? "in" : "out"; }
 
 static const char *const reason_names[CW_NREASONS] = {"idle", "lifetime", "manual", "evicted"};
@@ -149,6 +163,19 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "]}\n");
 }
 
+/* ", "opened_at": "2026-12-07T19:00:00.123Z"": when a connection opened, by the wall clock. */
+static void json_opened_at(struct cw_buf *b, int64_t ms) {
+  char when[40];
+  cw_buf_printf(b, ", \"opened_at\": \"%s\"", cw_fmt_wall(ms, when, sizeof when));
+}
+
+static int frame_count(const struct cw_bt *bt) { return bt->npy ? bt->npy : bt->n; }
+
+/* Frame f of a stack as one line: "file:line in func" (Python), or a native frame symbolised. */
+static const char *frame_text(const struct cw_bt *bt, int f, char *buf, size_t size) {
+  return bt->npy ? cw_py_frame(bt, f) : cw_bt_symbolise(bt->pc[f], buf, size);
+}
+
 void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "[");
   for (int i = 0; i < s->nconns; i++) {
@@ -170,6 +197,21 @@ void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
                   v->reaped ? "\"" : "");
     if (v->queued)
       cw_buf_printf(b, ", \"wait_ms\": %lld", (long long)v->wait_ms);
+    else
+      json_opened_at(b, v->opened_wall_ms);
+    if (v->bt && (v->bt->n || v->bt->npy)) {
+      cw_buf_printf(b, ", \"stack\": [");
+      for (int f = 0; f < frame_count(v->bt); f++) {
+        char text[600];
+        cw_buf_printf(b, "%s", f ? ", " : "");
+        cw_buf_json_str(b, frame_text(v->bt, f, text, sizeof text));
+      }
+      cw_buf_printf(b, "]");
+      if (v->bt->npy)
+        cw_buf_printf(b, ", \"stack_own\": %d", v->bt->own);
+      if (v->bt->join < v->bt->npy)
+        cw_buf_printf(b, ", \"stack_awaited_from\": %d", v->bt->join);
+    }
     cw_buf_printf(b, "}");
   }
   cw_buf_printf(b, "]\n");
@@ -208,8 +250,11 @@ void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, ", \"leak_check\": %d, \"leak_exitcode\": %d, \"report\": ", c->leak_check,
                 c->leak_exitcode);
   cw_buf_json_str(b, c->report_dir[0] ? c->report_dir : "stderr");
-  cw_buf_printf(b, ", \"backtrace\": %d, \"log\": \"%s\"}\n", c->backtrace,
-                levels[c->log_level >= 0 && c->log_level < 5 ? c->log_level : 2]);
+  if (c->backtrace == CW_BT_NATIVE)
+    cw_buf_printf(b, ", \"backtrace\": \"native\"");
+  else
+    cw_buf_printf(b, ", \"backtrace\": %d", c->backtrace);
+  cw_buf_printf(b, ", \"log\": \"%s\"}\n", levels[c->log_level >= 0 && c->log_level < 5 ? c->log_level : 2]);
 }
 
 static void metric_head(struct cw_buf *b, const char *name, const char *type, const char *help) {
@@ -322,10 +367,24 @@ static void leak_line(struct cw_buf *b, const struct cw_leak_view *v) {
     else
       cw_buf_printf(b, ", close-wait: the peer closed, still open at exit");
   }
-  cw_buf_printf(b, "%s\n", v->bt.n ? ", opened at:" : "");
-  for (int f = 0; f < v->bt.n; f++) {
-    char frame[512];
-    cw_buf_printf(b, "    #%d %s\n", f, cw_bt_symbolise(v->bt.pc[f], frame, sizeof frame));
+  if (v->teardown)
+    cw_buf_printf(b, ", closed only by the interpreter's teardown at exit");
+  int nf = v->bt ? frame_count(v->bt) : 0;
+  cw_buf_printf(b, "%s\n", nf ? ", opened at:" : "");
+  for (int f = 0; f < nf; f++) {
+    char frame[600];
+    const struct cw_bt *bt = v->bt;
+    if (bt->npy && f == bt->join && f > 0)
+      cw_buf_printf(b, "    (awaited by this task:)\n");
+    cw_buf_printf(b, "    #%d %s%s\n", f, frame_text(bt, f, frame, sizeof frame),
+                  !bt->npy                    ? ""
+                  : f == bt->own && !(bt->lib & (1u << f)) ? "   <- the program's code"
+                  : bt->lib & (1u << f)       ? "   (library)"
+                                              : "");
+  }
+  if (v->opened_wall_ms > 0) { /* to match a leak with what ran then (a test, a request) */
+    char when[40];
+    cw_buf_printf(b, "    opened %s\n", cw_fmt_wall(v->opened_wall_ms, when, sizeof when));
   }
 }
 
@@ -347,9 +406,32 @@ void cw_render_leak_text(struct cw_buf *b, const struct cw_leak_report *r) {
                 r->prog, (int)r->pid);
 }
 
+/* Python frames: {"python": "F:N in FUNC", "file", "line", "func", "library", "own", "awaiting"}
+ * (awaiting: a frame of the task that awaited the one that connected). Native frames: pc, module,
+ * offset and func, with file and line null for the reader to resolve. */
 static void json_frames(struct cw_buf *b, const struct cw_bt *bt) {
   cw_buf_printf(b, "[");
-  for (int f = 0; f < bt->n; f++) {
+  for (int f = 0; bt && f < bt->npy; f++) {
+    const char *text = cw_py_frame(bt, f), *in = NULL, *colon = NULL;
+    for (const char *p = strstr(text, " in "); p; p = strstr(p + 1, " in "))
+      in = p;
+    for (const char *p = text; in && p < in; p++)
+      if (*p == ':')
+        colon = p;
+    cw_buf_printf(b, "%s{\"python\": ", f ? ", " : "");
+    cw_buf_json_str(b, text);
+    if (in && colon) {
+      char file[600];
+      snprintf(file, sizeof file, "%.*s", (int)(colon - text), text);
+      cw_buf_printf(b, ", \"file\": ");
+      cw_buf_json_str(b, file);
+      cw_buf_printf(b, ", \"line\": %ld, \"func\": ", strtol(colon + 1, NULL, 10));
+      cw_buf_json_str(b, in + 4);
+    }
+    cw_buf_printf(b, ", \"library\": %s, \"own\": %s, \"awaiting\": %s}", bt->lib & (1u << f) ? "true" : "false",
+                  f == bt->own && !(bt->lib & (1u << f)) ? "true" : "false", f >= bt->join ? "true" : "false");
+  }
+  for (int f = 0; bt && !bt->npy && f < bt->n; f++) {
     struct cw_bt_frame fr;
     cw_bt_resolve(bt->pc[f], &fr);
     cw_buf_printf(b, "%s{\"pc\": \"%p\", \"module\": ", f ? ", " : "", bt->pc[f]);
@@ -396,9 +478,12 @@ void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r) {
       cw_buf_printf(b, "%lld", (long long)v->held_ms);
     else
       cw_buf_printf(b, "null");
-    cw_buf_printf(b, ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"frames\": ",
-                  (unsigned long long)v->bytes_in, (unsigned long long)v->bytes_out);
-    json_frames(b, &v->bt);
+    cw_buf_printf(b, ", \"bytes_in\": %llu, \"bytes_out\": %llu, \"teardown\": %s",
+                  (unsigned long long)v->bytes_in, (unsigned long long)v->bytes_out, v->teardown ? "true" : "false");
+    if (v->opened_wall_ms > 0)
+      json_opened_at(b, v->opened_wall_ms);
+    cw_buf_printf(b, ", \"frames\": ");
+    json_frames(b, v->bt);
     cw_buf_printf(b, "}");
   }
   cw_buf_printf(b, "]}\n");
@@ -420,6 +505,7 @@ void cw_leak_from_conn(struct cw_leak_view *l, const struct cw_conn_view *c) {
   l->bytes_in = c->bytes_in;
   l->bytes_out = c->bytes_out;
   l->bt = c->bt;
+  l->opened_wall_ms = c->opened_wall_ms;
 }
 
 int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *prog) {

@@ -27,6 +27,8 @@ CW_HIDDEN void cw_render_help(struct cw_buf *b);
 /* "12.3s", "850ms", "4.1 KiB": human units for reports. */
 CW_HIDDEN char *cw_fmt_bytes(uint64_t n, char *buf, size_t size);
 CW_HIDDEN char *cw_fmt_secs(int64_t ms, char *buf, size_t size);
+/* A wall-clock time in ms since the epoch as "2026-12-07T19:00:00.123Z" (UTC); "?" for 0. */
+CW_HIDDEN char *cw_fmt_wall(int64_t ms, char *buf, size_t size);
 
 /* ---- leak reports ---- */
 
@@ -42,7 +44,9 @@ struct cw_leak_view {
   int64_t age_ms, idle_ms; /* at exit, or when the reaper recorded it */
   int64_t held_ms;         /* how long it was kept after the peer closed; -1 unknown */
   uint64_t bytes_in, bytes_out;
-  struct cw_bt bt; /* n = 0 when not captured */
+  int64_t opened_wall_ms; /* wall-clock time it opened (ms since the epoch) */
+  int teardown;           /* open until the interpreter's teardown at exit closed it */
+  const struct cw_bt *bt; /* NULL when not captured; owned by whoever made the view */
 };
 
 /* A live connection as a leak: open at exit (close-wait when the peer closed). */

@@ -89,7 +89,7 @@ void cw_server_command(const char *line, struct cw_buf *out) {
     return;
   }
   struct cw_snapshot s;
-  if (cw_snapshot_take(&s, cmd.verb == CW_CMD_CONNS ? CW_SNAP_CONNS : 0) < 0) {
+  if (cw_snapshot_take(&s, cmd.verb == CW_CMD_CONNS ? CW_SNAP_CONNS | CW_SNAP_BT : 0) < 0) {
     cw_buf_printf(out, "error: out of memory\n");
     return;
   }

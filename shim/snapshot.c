@@ -5,6 +5,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include "backtrace.h"
 #include "lifecycle.h"
 #include "policy.h"
 #include "log.h"
@@ -14,9 +15,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   memset(s, 0, sizeof *s);
   s->pid = cw_pid;
   int64_t now = cw_now(), now_coarse = cw_now_coarse();
-  struct timespec wall;
-  clock_gettime(CLOCK_REALTIME, &wall);
-  int64_t wall_ms = (int64_t)wall.tv_sec * 1000 + wall.tv_nsec / 1000000;
+  int64_t wall_ms = cw_wall_ms();
   s->uptime_s = (double)(now - cw_start_ns) / 1e9;
   uint64_t *inos = NULL;
 
@@ -76,8 +75,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
       v->wait_ms = (now - cw_policy_queued_since_locked(c)) / 1000000;
       v->age_ms = v->idle_ms = 0;
     }
-    if ((flags & CW_SNAP_BT) && c->bt)
-      v->bt = *c->bt;
+    v->bt = (flags & CW_SNAP_BT) ? cw_bt_dup(c->bt) : NULL;
   }
   struct cw_dest *d, *dt;
   HASH_ITER(hh, cw_tab.dests, d, dt) {
@@ -96,6 +94,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   for (int i = 0; i < s->nconns; i++) {
     struct cw_conn_view *v = &s->conns[i];
     if (cw_sock_ino(v->fd) != inos[i]) {
+      cw_mem_free(v->bt);
+      v->bt = NULL;
       if (cw_table_end_missed(v->fd, v->id)) {
         s->c.active[v->dir]--;
         s->c.closed[v->dir]++;
@@ -117,6 +117,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
 }
 
 void cw_snapshot_free(struct cw_snapshot *s) {
+  for (int i = 0; s->conns && i < s->nconns; i++)
+    cw_mem_free(s->conns[i].bt);
   cw_mem_free(s->conns);
   cw_mem_free(s->dests);
   s->conns = NULL;

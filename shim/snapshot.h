@@ -17,7 +17,8 @@ struct cw_conn_view {
   const char *state; /* static string */
   int64_t age_ms, idle_ms, opened_wall_ms;
   uint64_t bytes_in, bytes_out, calls_in, calls_out;
-  struct cw_bt bt; /* n = 0 when not captured or not asked for */
+  struct cw_bt *bt; /* a copy (mem.c, freed with the snapshot); NULL when not captured or not
+                     * asked for */
 };
 
 struct cw_dest_view {

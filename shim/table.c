@@ -24,6 +24,7 @@ __thread int cw_locked __attribute__((tls_model("initial-exec")));      /* see c
 __thread int cw_lock_cancel __attribute__((tls_model("initial-exec"))); /* see cw.h */
 unsigned cw_switch_gen;                 /* see table.h */
 void (*cw_table_on_unqueue)(struct cw_conn *c); /* see table.h; set once by policy */
+void (*cw_table_on_end)(const struct cw_conn *c, int missed); /* see table.h; set at start-up */
 static struct cw_conn anchor;           /* the permanent record, id 0 */
 
 /* Deferred frees: a list threaded through the blocks themselves. Guarded by table_mu. */
@@ -201,6 +202,8 @@ static void conn_end(struct cw_conn *c, int missed) {
     conn_free(c);
     return;
   }
+  if (cw_table_on_end)
+    cw_table_on_end(c, missed);
   struct cw_counters *k = &cw_tab.c;
   k->active[c->dir]--;
   k->closed[c->dir]++;

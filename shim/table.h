@@ -19,11 +19,27 @@
 #define uthash_free(ptr, sz) cw_mem_free(ptr)
 #include <uthash.h>
 
+/* Where a connection was opened: native frames (pc), or in a CPython host the Python frames
+ * (py: npy strings "file:line in function", each ending in a NUL, innermost first). One
+ * allocation of cw_bt_size() bytes from mem.c, immutable once made. */
 #define CW_BT_MAX 16
-struct cw_bt {
-  int n;
-  void *pc[CW_BT_MAX];
+#define CW_PY_MAX 32
+enum {
+  CW_BT_NO_CALLER = 1, /* no frame of the program's own lies above the event loop: the connect
+                        * ran in a task of a library's, and no awaiting task was found */
 };
+struct cw_bt {
+  uint8_t n;      /* native frames in pc */
+  uint8_t npy;    /* Python frames in py */
+  uint8_t own;    /* index of the program's own innermost Python frame; npy when none */
+  uint8_t join;   /* Python frames from here on are the awaiting task's (npy: none) */
+  uint8_t flags;  /* CW_BT_* */
+  uint32_t lib;   /* bit i: Python frame i is an installed library's or the standard library's */
+  uint32_t pylen; /* bytes in py */
+  void *pc[CW_BT_MAX];
+  char py[];
+};
+static inline size_t cw_bt_size(const struct cw_bt *bt) { return sizeof *bt + bt->pylen; }
 
 /* Per peer address:port, outbound only. Guarded by table_mu. */
 struct cw_dest {
@@ -227,6 +243,9 @@ CW_HIDDEN void cw_table_settle_locked(int from);
 CW_HIDDEN struct cw_conn *cw_table_open_queued_locked(const struct cw_conn_info *info);
 CW_HIDDEN void cw_table_admit_locked(struct cw_conn *c);
 extern CW_HIDDEN void (*cw_table_on_unqueue)(struct cw_conn *c);
+
+/* Told when a connection ends, before its record is freed (set at start-up; NULL: nobody). */
+extern CW_HIDDEN void (*cw_table_on_end)(const struct cw_conn *c, int missed);
 
 /* The switch generation: odd while policy.c moves a queued socket to its real peer (or to its
  * failure), bumped again after. The poll and select wrappers compare it before and after the

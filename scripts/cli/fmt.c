@@ -83,7 +83,10 @@ static void print_row(const struct cw_table *t, FILE *out, const char *const *ro
   }
 }
 
-void cw_table_print(const struct cw_table *t, FILE *out) {
+void cw_table_print(const struct cw_table *t, FILE *out) { cw_table_print_with(t, out, NULL, NULL); }
+
+void cw_table_print_with(const struct cw_table *t, FILE *out, void (*after)(size_t row, FILE *out, void *arg),
+                         void *arg) {
   size_t nc = (size_t)t->ncols;
   size_t *w = calloc(nc, sizeof *w);
   if (!w)
@@ -97,8 +100,11 @@ void cw_table_print(const struct cw_table *t, FILE *out) {
         w[c] = l;
     }
   print_row(t, out, t->heads, w);
-  for (size_t r = 0; r < t->nrows; r++)
+  for (size_t r = 0; r < t->nrows; r++) {
     print_row(t, out, (const char *const *)(t->cells + r * nc), w);
+    if (after)
+      after(r, out, arg);
+  }
   free(w);
 }
 

@@ -26,6 +26,9 @@ void cw_table_init(struct cw_table *t, int ncols, const char *const *heads, cons
 /* Copies ncols strings (NULL prints as "-"). Returns 0 or -ENOMEM. */
 int cw_table_add(struct cw_table *t, const char *const *cells);
 void cw_table_print(const struct cw_table *t, FILE *out);
+/* The same, calling after(row, out, arg) after each row's line (lines of its own under it). */
+void cw_table_print_with(const struct cw_table *t, FILE *out, void (*after)(size_t row, FILE *out, void *arg),
+                         void *arg);
 void cw_table_free(struct cw_table *t);
 
 /* A JSON number as an integer (reals truncated); 0 for anything else or NULL. */

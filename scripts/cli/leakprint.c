@@ -47,12 +47,25 @@ static void leak_line(FILE *out, const json_t *l, const char *lead) {
     else
       fprintf(out, ", close-wait: the peer closed, still open at exit");
   }
+  if (json_is_true(json_object_get(l, "teardown")))
+    fputs(", closed only by the interpreter's teardown at exit", out);
 }
 
 static void frames(FILE *out, const json_t *l) {
   size_t i;
   json_t *f;
   json_array_foreach(json_object_get(l, "frames"), i, f) {
+    const char *py = cw_jstr(f, "python", NULL);
+    if (py) { /* a Python frame: file:line in function, as the library wrote it */
+      if (json_is_true(json_object_get(f, "awaiting")) &&
+          (i == 0 || !json_is_true(json_object_get(json_array_get(json_object_get(l, "frames"), i - 1), "awaiting"))))
+        fputs("    (awaited by this task:)\n", out);
+      fprintf(out, "    #%zu %s%s\n", i, py,
+              json_is_true(json_object_get(f, "own"))       ? "   <- the program's code"
+              : json_is_true(json_object_get(f, "library")) ? "   (library)"
+                                                            : "");
+      continue;
+    }
     const char *func = cw_jstr(f, "func", NULL), *file = cw_jstr(f, "file", NULL);
     fprintf(out, "    #%zu %s", i, cw_jstr(f, "pc", "0x0"));
     if (func && file)
@@ -61,6 +74,9 @@ static void frames(FILE *out, const json_t *l) {
       fprintf(out, "%s%s (%s+%s)\n", func ? " in " : "", func ? func : "", cw_jstr(f, "module", "?"),
               cw_jstr(f, "offset", "0x0"));
   }
+  const char *when = cw_jstr(l, "opened_at", NULL);
+  if (when)
+    fprintf(out, "    opened %s\n", when);
 }
 
 static void process_block(FILE *out, const json_t *rep) {

@@ -97,8 +97,8 @@ static void load(const struct cw_leaks_run *r, struct cw_tree *t) {
   free(got);
 }
 
-/* Every frame of every leak, looked up with addr2line at its call address (pc - 1: a return
- * address points after the call). */
+/* Every native frame of every leak, looked up with addr2line at its call address (pc - 1: a
+ * return address points after the call). */
 static void resolve(struct cw_tree *t) {
   size_t n = 0, i;
   json_t *rep, *leak, *frame;
@@ -117,6 +117,8 @@ static void resolve(struct cw_tree *t) {
     size_t k, f;
     json_array_foreach(json_object_get(rep, "leaks"), k, leak) {
       json_array_foreach(json_object_get(leak, "frames"), f, frame) {
+        if (json_object_get(frame, "python"))
+          continue; /* a Python frame names its file and line already */
         uint64_t off = strtoull(cw_jstr(frame, "offset", "0"), NULL, 16);
         syms[m].module = cw_jstr(frame, "module", "");
         syms[m].addr = off ? off - 1 : 0;

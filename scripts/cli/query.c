@@ -92,22 +92,22 @@ int cw_query_stats(int argc, char **argv) {
 /* ---- conns ---------------------------------------------------------------------------------- */
 
 int cw_query_conns(int argc, char **argv) {
-  static const char *const opts[] = {"--json", NULL};
-  int json = 0, rc;
+  static const char *const opts[] = {"--json", "--stacks", NULL};
+  int flags[2] = {0, 0}, rc;
   const char *arg;
   struct cw_target t;
   char *reply;
-  if ((rc = parse_args("conns", argc, argv, opts, &json, &arg)) != 0)
+  if ((rc = parse_args("conns", argc, argv, opts, flags, &arg)) != 0)
     return rc;
   if ((rc = cw_client_resolve(arg, &t)) != 0)
     return rc;
   if ((rc = cw_client_ask(&t, "conns", &reply)) != 0)
     return rc;
-  if (json) {
+  if (flags[0]) {
     rc = print_raw(reply);
   } else {
     json_t *j = parse_json(&t, reply, 1);
-    rc = j ? cw_view_conns(j) : CW_EXIT_FAIL;
+    rc = j ? cw_view_conns(j, flags[1]) : CW_EXIT_FAIL;
     json_decref(j);
     if (rc == 0 && fflush(stdout) != 0)
       rc = cw_err_fail("writing the output failed");

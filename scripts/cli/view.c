@@ -249,7 +249,28 @@ static const char *conn_flags(json_t *c, char *buf, size_t len) {
   return buf;
 }
 
-int cw_view_conns(json_t *arr) {
+/* A connection's opening stack under its line: innermost first, the program's own frame marked,
+ * and where the frames of the task that awaited the connecting one begin. */
+static void stack_lines(size_t row, FILE *out, void *arg) {
+  json_t *o = ((json_t **)arg)[row], *st = json_object_get(o, "stack"), *f;
+  long long own = json_is_integer(json_object_get(o, "stack_own")) ? cw_json_ll(json_object_get(o, "stack_own")) : -1;
+  long long join = json_is_integer(json_object_get(o, "stack_awaited_from"))
+                       ? cw_json_ll(json_object_get(o, "stack_awaited_from"))
+                       : -1;
+  size_t i;
+  if (!json_array_size(st)) {
+    fputs("    (no stack: set CONNWARDEN_BACKTRACE=1 before the program starts)\n", out);
+    return;
+  }
+  json_array_foreach(st, i, f) {
+    if ((long long)i == join)
+      fputs("    (awaited by this task:)\n", out);
+    fprintf(out, "    #%zu %s%s\n", i, json_string_value(f) ? json_string_value(f) : "?",
+            (long long)i == own ? "   <- the program's code" : "");
+  }
+}
+
+int cw_view_conns(json_t *arr, int stacks) {
   static const char *const heads[] = {"FD",  "DIR",  "LOCAL", "PEER", "STATE",
                                       "AGE", "IDLE", "IN",    "OUT",  "FLAGS"};
   size_t n = json_array_size(arr);
@@ -285,7 +306,7 @@ int cw_view_conns(json_t *arr) {
     rc = cw_table_add(&t, cells);
   }
   if (rc == 0)
-    cw_table_print(&t, stdout);
+    cw_table_print_with(&t, stdout, stacks ? stack_lines : NULL, c);
   cw_table_free(&t);
   free(c);
   return rc < 0 ? cw_err_fail("out of memory") : 0;

@@ -6,6 +6,7 @@
 #include <jansson.h>
 
 int cw_view_stats(json_t *stats); /* the `stats` reply object */
-int cw_view_conns(json_t *conns); /* the `conns` reply array, shown sorted by fd */
+/* the `conns` reply array, shown sorted by fd; with stacks, each one's opening stack under it */
+int cw_view_conns(json_t *conns, int stacks);
 
 #endif

@@ -89,7 +89,8 @@ want(cl["bytes_out"] == 12 and cl["bytes_in"] == 15 and cl["age_ms"] >= 0 and cl
 f0 = cl["frames"][0]
 want(f0["func"] == "open_cache_connection" and f0["module"].endswith("/leaks_worker"), "frame #0")
 want(f0["file"].endswith("leaks_worker.c") and f0["line"] > 0 and f0["pc"].startswith("0x"), "frame #0 source")
-want(all("libconnwarden" not in f["module"] for l in (pl, cl) for f in l["frames"]), "no library frames")
+want(all("libconnwarden" not in f.get("module", "") for l in (pl, cl) for f in l["frames"]), "no library frames")
+want(pl["frames"] and all("python" in f and "module" not in f for f in pl["frames"]), "the Python leak's frames are Python's")
 want(doc["suppressions"] == [{"rule": f"peer::{metrics}", "line": 2, "hits": 1}], "suppressions")
 PYEOF
 

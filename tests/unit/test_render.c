@@ -2,7 +2,7 @@
  * JSON with DESIGN.md's exact key names and the snapshot's values (checked through jansson),
  * metrics must be Prometheus text 0.0.4 with every documented metric, and the leak report must
  * have LeakSanitizer's shape. Also JSON string escaping and the human units.
- * objects: render.o addr.o backtrace.o table.o mem.o config.o statspath.o log.o
+ * objects: render.o addr.o backtrace.o python.o table.o mem.o config.o statspath.o log.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -763,11 +763,11 @@ static void frame_b(void) {}
 
 static void test_leak_report_lists_the_opening_stack_when_captured(void **state) {
   snap.nconns = 1;
-  views[0].bt.n = 2;
-  views[0].bt.pc[0] = (void *)&frame_a;
-  views[0].bt.pc[1] = (void *)&frame_b;
+  struct cw_bt bt = {.n = 2, .pc = {(void *)&frame_a, (void *)&frame_b}};
+  views[0].bt = &bt;
   int n;
   char *out = render_leaks("app", &n);
+  views[0].bt = NULL;
   assert_int_equal(n, 1);
   assert_non_null(strstr(out, "in 0 B, out 1000 B, opened at:\n    #0 0x"));
   char *f1 = strstr(out, "\n    #1 0x");
