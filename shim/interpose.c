@@ -433,6 +433,8 @@ static int after_accept(int fd, int r, struct sockaddr *sa, socklen_t *salen) {
     if (cw_sock_probe(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l, tcp, &info) == 0) {
       info.policed = cw_policy_scoped(CW_DIR_IN, &info.peer);
       info.bt = cw_bt_capture(r);
+      if (info.bt && !info.bt->npy)
+        cw_py_note_accept(r); /* a CPython host's stack may still come: see python.h */
       track(&info);
     }
     cw_guard--;

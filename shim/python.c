@@ -523,9 +523,30 @@ struct cw_bt *cw_py_capture(int fd) {
   return bt;
 }
 
+/* An accept this thread made while its stack could not be read (fd + 1; 0: none). CPython's
+ * socket.accept() wraps the new fd in a socket object at once, whose audit event (socket.__new__,
+ * lock held) then reads the stack and gives it to the connection. */
+static __thread int accepted __attribute__((tls_model("initial-exec")));
+
+void cw_py_note_accept(int fd) {
+  if (__atomic_load_n(&py_on, __ATOMIC_ACQUIRE) && py.api)
+    accepted = fd + 1;
+}
+
 /* Called by the interpreter, with its lock held, for every audited event. */
 static int audit(const char *event, PyObject *args, void *data) {
   (void)data;
+  if (accepted && strcmp(event, "socket.__new__") == 0) {
+    int fd = accepted - 1;
+    accepted = 0;
+    void *ts = py.finalizing() ? NULL : py.this_thread();
+    int saved = errno;
+    struct cw_bt *bt = ts ? read_stack(ts, 1) : NULL;
+    if (bt)
+      cw_table_replace_bt(fd, CW_DIR_IN, bt);
+    errno = saved;
+    return 0;
+  }
   if (strcmp(event, "socket.connect") != 0 || py.finalizing())
     return 0;
   void *ts = py.this_thread();

@@ -402,6 +402,18 @@ void cw_table_shutdown(int fd, int how) {
   cw_table_unlock();
 }
 
+void cw_table_replace_bt(int fd, int dir, struct cw_bt *bt) {
+  cw_table_lock();
+  struct cw_conn *c = (unsigned)fd < cw_slot_cap ? cw_slots[fd] : NULL;
+  if (c && (int)c->dir == dir) {
+    cw_table_defer_free(c->bt);
+    c->bt = bt;
+    bt = NULL;
+  }
+  cw_table_unlock();
+  cw_mem_free(bt);
+}
+
 int cw_table_end_missed(int fd, uint64_t id) {
   int ended = 0;
   cw_table_lock();

@@ -213,6 +213,10 @@ CW_HIDDEN void cw_table_shutdown(int fd, int how);
 CW_HIDDEN int cw_table_end_missed(int fd, uint64_t id);
 
 
+/* Give the connection of direction dir on fd the stack bt (its old one is freed); bt is freed
+ * when fd has no such connection. */
+CW_HIDDEN void cw_table_replace_bt(int fd, int dir, struct cw_bt *bt);
+
 /* The records, skipping the anchor (a permanent record that keeps uthash from ever freeing its
  * buckets, which a close() in a signal handler must not do). Caller holds table_mu. */
 #define CW_FOREACH_CONN(c, tmp)                                                                    \

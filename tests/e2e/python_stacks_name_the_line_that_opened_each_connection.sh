@@ -1,0 +1,98 @@
+# With CONNWARDEN_BACKTRACE=1 a CPython host records, for each connection, the Python stack that
+# opened it, innermost first, and marks the program's own frame: for a blocking connect in a
+# thread (the interpreter lock is released around it: the audit hook takes the stack), requests,
+# an accept in a server thread (the socket object's audit event takes it),
+# asyncio, uvloop (libuv connects with the lock held), httpx (anyio connects in a task of its own:
+# the stack goes on with the task that awaits it, up to the program's call), an accepted
+# connection, a forked child and a spawned one (each records its own stacks; no deadlock while
+# other threads run). conns --stacks prints the stack under each line. A C host is untouched.
+# Host: tests/hosts/py_stacks.py (each connection's line carries "# opens: MODE").
+. "$(dirname "$0")/lib.bash"
+SRC=$HOSTSRC/py_stacks.py
+[ -x "$HOSTS/conn_holder" ] || fail "build it first: make build/hosts/conn_holder"
+
+# the line marked for MODE (uvloop runs asyncio's code: the same line)
+line_of() { grep -n "# opens: ${1/uvloop/asyncio}\b" "$SRC" | head -1 | cut -d: -f1; }
+
+# check PID MODE DIR: the connection of direction DIR has a Python stack whose own frame is this
+# file at MODE's line, in a function of this file, and every frame is "file:line in func".
+check() {
+  local pid=$1 mode=$2 dir=$3 want
+  want="$SRC:$(line_of "$mode") in "
+  local conns
+  conns=$(query "$(sock_of "$pid")" conns)
+  $PY - "$want" "$dir" "$conns" <<'PYEOF' || fail "$mode: the stack of the $dir connection does not name $want: $conns"
+import json, re, sys
+want, d, conns = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+mine = [c for c in conns if c["dir"] == d and "stack" in c]
+assert mine, "no stack"
+ok = False
+for c in mine:
+    st = c["stack"]
+    assert all(re.fullmatch(r".+:(\d+|\?\?\?) in .+", f) for f in st), st
+    assert 0 < len(st) <= 32, st
+    assert c["opened_at"].endswith("Z"), c
+    if st[c["stack_own"]].startswith(want):
+        ok = True
+assert ok
+PYEOF
+}
+
+for mode in thread requests asyncio uvloop httpx accept tserver; do
+  host "$mode" env CONNWARDEN_BACKTRACE=1 LD_PRELOAD="$CW_PRELOAD" "$PY" "$SRC" "$mode"
+  wait_for 20 grep -q "^ready" "$T/$mode.out" || fail "$mode host not ready: $(cat "$T/$mode.err")"
+  pid=$(sed -n 's/^ready pid=//p' "$T/$mode.out")
+  case $mode in accept | tserver) dir=in ;; *) dir=out ;; esac
+  check "$pid" "$mode" "$dir"
+done
+
+# the task chain: the httpx connection's stack holds the awaiting task's frames from its mark on
+conns=$(query "$(sock_of "$PID_httpx")" conns)
+jq_py "$conns" '[c["stack"][:c["stack_awaited_from"]] for c in j if c["dir"] == "out" and c.get("stack_awaited_from", 0) > 0][0]' |
+  grep -q "anyio/_core/_sockets.py" || fail "httpx: the connect ran in anyio's task, its frames first: $conns"
+
+# conns --stacks: the stack under the connection's line, the program's frame marked
+out=$("$CW" conns --stacks "$PID_thread")
+grep -q "^ *#[0-9]* $SRC:$(line_of thread) in run   <- the program's code\$" <<<"$out" ||
+  fail "conns --stacks: $out"
+
+# fork and spawn: children record their own stacks while other threads run in the parent
+for mode in fork spawn; do
+  host "$mode" env CONNWARDEN_BACKTRACE=1 LD_PRELOAD="$CW_PRELOAD" "$PY" "$SRC" "$mode"
+  wait_for 20 grep -q "^ready" "$T/$mode.out" || fail "$mode host not ready: $(cat "$T/$mode.err")"
+done
+child=$(sed -n 's/^child=\([0-9]*\)$/\1/p' "$T/fork.out")
+wait_for 10 test -S "$(sock_of "$child")" || fail "fork: the child has no stats socket"
+check "$child" fork out
+child=$(sed -n 's/^child=\([0-9]*\) .*/\1/p' "$T/spawn.out")
+check "$child" thread out
+
+# Python's debug memory hooks (-X dev, PYTHONMALLOC=debug) check every block the interpreter frees:
+# the library adds no audit hook there (its entry would fail the check at exit), and stacks of the
+# main thread are still read
+for opt in "-X dev" "PYTHONMALLOC=debug"; do
+  rc=0
+  out=$(env ${opt/#-X dev/} CONNWARDEN_BACKTRACE=1 CONNWARDEN_LEAK_CHECK=1 LD_PRELOAD="$CW_PRELOAD" \
+    "$PY" ${opt/#PYTHONMALLOC=debug/} -c '
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+c = socket.create_connection(s.getsockname())' 2>&1) || rc=$?
+  assert_eq "$rc" 0 "$opt: status"
+  assert_contains "$out" "<string>:4 in <module>   <- the program's code" "$opt: the leak's Python stack"
+done
+
+# with CONNWARDEN_BACKTRACE=native the same host records native frames only
+host nat env CONNWARDEN_BACKTRACE=native LD_PRELOAD="$CW_PRELOAD" "$PY" "$SRC" thread
+wait_for 20 grep -q "^ready" "$T/nat.out" || fail "native host not ready: $(cat "$T/nat.err")"
+pid=$(sed -n 's/^ready pid=//p' "$T/nat.out")
+conns=$(query "$(sock_of "$pid")" conns)
+assert_eq "$(jq_py "$conns" '[("stack_own" in c, c["stack"][0].startswith("0x")) for c in j if c["dir"] == "out"]')" \
+  "[(False, True)]" "native stack in a Python host"
+
+# a C host: native frames, and the reserved fd number of Python's dumper stays the kernel's (EBADF)
+host c env CONNWARDEN_BACKTRACE=1 LD_PRELOAD="$CW_PRELOAD" "$HOSTS/conn_holder" 2
+wait_for 10 grep -q "^pid=" "$T/c.out" || fail "C host not ready: $(cat "$T/c.err")"
+conns=$(query "$(sock_of "$PID_c")" conns)
+assert_eq "$(jq_py "$conns" 'sorted(set(("stack_own" in c, c["stack"][0].startswith("0x")) for c in j))')" \
+  "[(False, True)]" "native stacks in a C host"
+for h in thread requests asyncio uvloop httpx accept tserver fork spawn nat c; do tell "$h" ""; done
