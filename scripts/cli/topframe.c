@@ -237,9 +237,28 @@ static void put_destinations(struct cw_frame *f, json_t *dests, size_t max_rows)
   free(d);
 }
 
-/* The first rows connections by key ("age_ms" or "idle_ms"), under a heading naming them. */
+/* Where a connection was opened, shortened for a column: its stack's frame that is the program's
+ * own (or the innermost), the file without its directory. "" without a stack. */
+static const char *opened_by(json_t *o, char *buf, size_t size) {
+  json_t *st = json_object_get(o, "stack");
+  json_t *own = json_object_get(o, "stack_own");
+  const char *f = json_string_value(json_array_get(st, json_is_integer(own) ? (size_t)json_integer_value(own) : 0));
+  if (!f) {
+    snprintf(buf, size, "%s", "");
+    return buf;
+  }
+  const char *colon = strstr(f, " in "), *slash = NULL;
+  for (const char *p = f; *p && (!colon || p < colon); p++)
+    if (*p == '/')
+      slash = p;
+  snprintf(buf, size, "%s", slash && f[0] != '0' ? slash + 1 : f);
+  return buf;
+}
+
+/* The first rows connections by key ("age_ms" or "idle_ms"), under a heading naming them; with
+ * backtraces on, where each was opened. */
 static void put_conns(struct cw_frame *f, json_t *conns, const char *key, const char *title, size_t rows) {
-  const char *heads[] = {title, "DIR", "STATE", "AGE", "IDLE", "IN", "OUT", "PEER"};
+  const char *heads[] = {title, "DIR", "STATE", "AGE", "IDLE", "IN", "OUT", "PEER", "OPENED BY"};
   order_key = key;
   json_t **c = sorted(conns, conn_order);
   if (!c) {
@@ -247,11 +266,14 @@ static void put_conns(struct cw_frame *f, json_t *conns, const char *key, const 
     return;
   }
   size_t n = json_array_size(conns);
+  int stacks = 0;
+  for (size_t i = 0; i < n && i < rows; i++)
+    stacks |= json_array_size(json_object_get(c[i], "stack")) > 0;
   struct cw_table t;
-  cw_table_init(&t, 8, heads, "rllrrrrl");
+  cw_table_init(&t, stacks ? 9 : 8, heads, "rllrrrrll");
   for (size_t i = 0; i < n && i < rows; i++) {
     json_t *o = c[i];
-    char fd[24], dir[16], st[32], age[32], idle[32], in[32], out[32], peer[80];
+    char fd[24], dir[16], st[32], age[32], idle[32], in[32], out[32], peer[80], by[160];
     long long bin = get(o, "bytes_in"), bout = get(o, "bytes_out");
     const char *cells[] = {
         text_of(json_object_get(o, "fd"), fd, sizeof fd),
@@ -262,6 +284,7 @@ static void put_conns(struct cw_frame *f, json_t *conns, const char *key, const 
         cw_fmt_size((uint64_t)(bin < 0 ? 0 : bin), in, sizeof in),
         cw_fmt_size((uint64_t)(bout < 0 ? 0 : bout), out, sizeof out),
         text_of(json_object_get(o, "peer"), peer, sizeof peer),
+        opened_by(o, by, sizeof by),
     };
     if (cw_table_add(&t, cells) < 0)
       f->failed = 1;

@@ -5,7 +5,8 @@
 # asyncio, uvloop (libuv connects with the lock held), httpx (anyio connects in a task of its own:
 # the stack goes on with the task that awaits it, up to the program's call), an accepted
 # connection, a forked child and a spawned one (each records its own stacks; no deadlock while
-# other threads run). conns --stacks prints the stack under each line. A C host is untouched.
+# other threads run). conns --stacks prints the stack under each line, top the opening frame. A C
+# host keeps native stacks.
 # Host: tests/hosts/py_stacks.py (each connection's line carries "# opens: MODE").
 . "$(dirname "$0")/lib.bash"
 SRC=$HOSTSRC/py_stacks.py
@@ -55,6 +56,10 @@ jq_py "$conns" '[c["stack"][:c["stack_awaited_from"]] for c in j if c["dir"] == 
 out=$("$CW" conns --stacks "$PID_thread")
 grep -q "^ *#[0-9]* $SRC:$(line_of thread) in run   <- the program's code\$" <<<"$out" ||
   fail "conns --stacks: $out"
+
+# top: the opening frame of the oldest and idlest connections
+out=$("$CW" top "$PID_thread")
+grep -q "OPENED BY" <<<"$out" && grep -q "py_stacks.py:$(line_of thread) in run" <<<"$out" || fail "top: $out"
 
 # fork and spawn: children record their own stacks while other threads run in the parent
 for mode in fork spawn; do
