@@ -43,7 +43,7 @@ _connwarden() {
     if [[ $cur == -* ]]; then
       case $verb in
       stats) mapfile -t COMPREPLY < <(compgen -W "--json --prom --help" -- "$cur") ;;
-      conns) mapfile -t COMPREPLY < <(compgen -W "--json --help" -- "$cur") ;;
+      conns) mapfile -t COMPREPLY < <(compgen -W "--json --stacks --help" -- "$cur") ;;
       top) mapfile -t COMPREPLY < <(compgen -W "--help" -- "$cur") ;;
       esac
     elif [[ $cur == */* ]]; then
