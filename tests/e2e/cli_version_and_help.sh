@@ -19,7 +19,7 @@ assert_eq "connwarden $(stat_of "$BG_PID" 'j["version"]')" "$("$CW" --version)" 
 help=$("$CW" --help)
 assert_eq "$("$CW" help)" "$help" "help is --help"
 assert_eq "$("$CW" stats --help)" "$help" "VERB --help is --help"
-for v in "run [OPTIONS]" "stats [--json|--prom] [PID|SOCKET]" "conns [--json] [PID|SOCKET]" "ls" \
+for v in "run [OPTIONS]" "stats [--json|--prom] [PID|SOCKET]" "conns [--json] [--stacks] [PID|SOCKET]" "ls" \
   "set PID|SOCKET NAME VALUE" "--version"; do
   assert_contains "$help" "  $v" "help shows $v"
 done
