@@ -123,12 +123,12 @@ static void find_ahead(void) {
   __atomic_store_n(&nahead, n, __ATOMIC_RELEASE);
 }
 
-struct cw_bt *cw_bt_capture(int fd) {
+struct cw_bt *cw_bt_capture(int fd, int accepted) {
   if (!cw_cfg.backtrace)
     return NULL;
   if (cw_cfg.backtrace == CW_BT_LANG) {
     struct cw_bt *py = cw_py_capture(fd);
-    if (py)
+    if (py || (accepted && cw_py_note_accept(fd)))
       return py;
   }
   if (CW_UNLIKELY(!__atomic_load_n(&self_hi, __ATOMIC_RELAXED)))

@@ -7,11 +7,12 @@
 #include <stdint.h>
 #include "table.h"
 
-/* Where the calling thread opens a connection on fd: the Python stack in a CPython host (with
- * CONNWARDEN_BACKTRACE=1, where python.c can read it), else the native stack without the shim's
- * frames. NULL when backtraces are off or memory is short. Called from wrappers in host threads:
- * no shim lock, no system call. */
-CW_HIDDEN struct cw_bt *cw_bt_capture(int fd);
+/* Where the calling thread opens (accepted: accepts) a connection on fd: the Python stack in a
+ * CPython host (with CONNWARDEN_BACKTRACE=1, where python.c can read it), else the native stack
+ * without the shim's frames. NULL when backtraces are off, memory is short, or the Python stack
+ * of an accept comes later (cw_py_note_accept). Called from wrappers in host threads: no shim
+ * lock, no system call. */
+CW_HIDDEN struct cw_bt *cw_bt_capture(int fd, int accepted);
 
 /* A copy (mem.c), or NULL for NULL or when memory is short. */
 CW_HIDDEN struct cw_bt *cw_bt_dup(const struct cw_bt *bt);

@@ -296,7 +296,7 @@ static ssize_t open_policed(int fd, const struct sockaddr *sa, socklen_t salen, 
     o.probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &o.info) == 0;
     /* a repeated connect on a socket we track already (checking on progress) takes no slot */
     if (o.probed && !(c && c->ino == o.info.ino)) {
-      o.info.bt = cw_bt_capture(fd);
+      o.info.bt = cw_bt_capture(fd, 0);
       cw_policy_connect(fd, sa, salen, &o.info, &o.ad);
     } else {
       o.probed = 0;
@@ -432,9 +432,7 @@ static int after_accept(int fd, int r, struct sockaddr *sa, socklen_t *salen) {
       cw_fdflag_set(r, CW_FD_TCP, 1);
     if (cw_sock_probe(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l, tcp, &info) == 0) {
       info.policed = cw_policy_scoped(CW_DIR_IN, &info.peer);
-      info.bt = cw_bt_capture(r);
-      if (info.bt && !info.bt->npy)
-        cw_py_note_accept(r); /* a CPython host's stack may still come: see python.h */
+      info.bt = cw_bt_capture(r, 1);
       track(&info);
     }
     cw_guard--;

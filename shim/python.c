@@ -75,6 +75,7 @@ static struct {
 
 static int py_found;              /* an interpreter is here: written once at start-up */
 static int py_on;                 /* its stacks are read: written once at start-up */
+static int hooked;                /* the audit hook is in: written once at start-up */
 static pthread_t main_thread;     /* the thread that runs (and finalises) the interpreter */
 struct cw_conn cw_py_sink;
 
@@ -212,6 +213,30 @@ static void add(struct frames *f, const char *fmt, ...) {
   f->used += (size_t)k + 1;
 }
 
+/* Add "FILE:LINE in FUNC" from its pieces (cut to 500, 12 and 200 bytes): the dumper's lines,
+ * parsed at every connect, without a printf. */
+static void add_parts(struct frames *f, const char *file, size_t flen, const char *line, size_t llen, const char *func,
+                      size_t nlen) {
+  flen = flen > 500 ? 500 : flen;
+  llen = llen > 12 ? 12 : llen;
+  nlen = nlen > 200 ? 200 : nlen;
+  size_t need = flen + 1 + llen + 4 + nlen + 1;
+  if (f->n >= CW_PY_MAX || need > sizeof f->text - f->used)
+    return;
+  char *p = f->text + f->used;
+  f->off[f->n++] = (uint16_t)f->used;
+  memcpy(p, file, flen);
+  p += flen;
+  *p++ = ':';
+  memcpy(p, line, llen);
+  p += llen;
+  memcpy(p, " in ", 4);
+  p += 4;
+  memcpy(p, func, nlen);
+  p[nlen] = '\0';
+  f->used += need;
+}
+
 /* A stack of the gathered frames, the awaiting task's from join on. */
 static struct cw_bt *make(const struct frames *f, int join) {
   struct cw_bt *bt = f->n ? cw_mem_alloc(sizeof *bt + f->used) : NULL;
@@ -254,8 +279,7 @@ struct cw_bt *cw_py_parse(const char *text, size_t len) {
         if (memcmp(r, " in ", 4) == 0)
           in = r;
       if (q + 7 <= eol && memcmp(q, ", line ", 7) == 0 && in)
-        add(&f, "%.*s:%.*s in %.*s", (int)(flen > 500 ? 500 : flen), file, (int)(in - line > 12 ? 12 : in - line),
-            line, (int)(eol - in - 4 > 200 ? 200 : eol - in - 4), in + 4);
+        add_parts(&f, file, flen, line, (size_t)(in - line), in + 4, (size_t)(eol - in - 4));
     }
     p = eol + 1;
   }
@@ -528,9 +552,11 @@ struct cw_bt *cw_py_capture(int fd) {
  * lock held) then reads the stack and gives it to the connection. */
 static __thread int accepted __attribute__((tls_model("initial-exec")));
 
-void cw_py_note_accept(int fd) {
-  if (__atomic_load_n(&py_on, __ATOMIC_ACQUIRE) && py.api)
-    accepted = fd + 1;
+int cw_py_note_accept(int fd) {
+  if (!__atomic_load_n(&py_on, __ATOMIC_ACQUIRE) || !py.api || !hooked || !py.initialized())
+    return 0;
+  accepted = fd + 1;
+  return 1;
 }
 
 /* Called by the interpreter, with its lock held, for every audited event. */
@@ -633,7 +659,7 @@ void cw_py_init(void) {
   /* Before the interpreter starts, a hook needs no lock and no permission. Once it runs, adding
    * one would need its lock: a host that started it before us gets no hook. */
   if (py.api && !py.initialized() && !debug_allocator())
-    py.add_audit_hook(audit, NULL);
+    hooked = py.add_audit_hook(audit, NULL) == 0;
 }
 
 int cw_py_finalizing(void) {

@@ -32,8 +32,9 @@ CW_HIDDEN struct cw_bt *cw_py_capture(int fd);
 
 /* The accept wrapper made a connection on fd whose Python stack it could not read (a thread
  * that released the interpreter lock): the audit event of the socket object CPython makes for it
- * next, in this thread, reads it instead. */
-CW_HIDDEN void cw_py_note_accept(int fd);
+ * next, in this thread, reads it instead. Returns 1 when that will happen (the native stack is
+ * not worth taking then), 0 when the host is not such a Python. */
+CW_HIDDEN int cw_py_note_accept(int fd);
 
 /* The write() wrapper calls this for a write to the reserved fd number CW_PY_SINK_FD, whose slot
  * holds the sentinel record cw_py_sink while Python stacks are on (the number is at or above the
