@@ -61,10 +61,11 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(SHIM_OBJS) $(FLAGS_STAMP) | $(BUILD
 	$(CC) $(CFLAGS) -std=gnu11 $(WARN) -Ishim -o $@ $< \
 	  $(addprefix $(BUILD)/shim/,$(shell sed -n 's/^ *\* *objects: *//p' $<)) $(UNIT_LIBS)
 
-# Small programs the end-to-end tests run under the shim; fortified ones say so in their name.
+# Small programs the end-to-end tests run under the shim; fortified ones say so in their name, and
+# a "links:" line in a program's opening comment names the libraries it links with.
 $(BUILD)/hosts/%: tests/hosts/%.c $(wildcard tests/hosts/*.h) $(FLAGS_STAMP) | $(BUILD)/hosts
 	$(if $(findstring fortify,$*),$(FORTIFY_CC) -D_FORTIFY_SOURCE=2,$(HOST_CC) $(HOST_CFLAGS)) \
-	  -O2 -g -std=gnu11 $(WARN) -pthread -o $@ $<
+	  -O2 -g -std=gnu11 $(WARN) -pthread -o $@ $< $(shell sed -n 's/^ *\* *links: *//p' $<)
 $(BUILD)/hosts/preload_%.so: tests/hosts/preload_%.c $(wildcard tests/hosts/*.h) $(FLAGS_STAMP) | $(BUILD)/hosts
 	$(HOST_CC) -O2 -g -std=gnu11 $(WARN) $(HOST_CFLAGS) -fPIC -shared -pthread -o $@ $< -ldl
 

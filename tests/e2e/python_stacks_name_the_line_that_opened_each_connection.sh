@@ -4,7 +4,7 @@
 # an accept in a server thread (the socket object's audit event takes it),
 # asyncio, uvloop (libuv connects with the lock held), httpx (anyio connects in a task of its own:
 # the stack goes on with the task that awaits it, up to the program's call), an accepted
-# connection, a forked child and a spawned one (each records its own stacks; no deadlock while
+# connection, an interpreter in libpython, a forked child and a spawned one (each records its own stacks; no deadlock while
 # other threads run). conns --stacks prints the stack under each line, top the opening frame. A C
 # host keeps native stacks.
 # Host: tests/hosts/py_stacks.py (each connection's line carries "# opens: MODE").
@@ -72,6 +72,12 @@ check "$child" fork out
 child=$(sed -n 's/^child=\([0-9]*\) .*/\1/p' "$T/spawn.out")
 check "$child" thread out
 
+# the interpreter in libpython (a program that embeds it) instead of the executable
+[ -x "$HOSTS/py_embed" ] || fail "build it first: make build/hosts/py_embed"
+host embed env CONNWARDEN_BACKTRACE=1 LD_PRELOAD="$CW_PRELOAD" "$HOSTS/py_embed" "$SRC" thread
+wait_for 20 grep -q "^ready" "$T/embed.out" || fail "embedded host not ready: $(cat "$T/embed.err")"
+check "$(sed -n 's/^ready pid=//p' "$T/embed.out")" thread out
+
 # Python's debug memory hooks (-X dev, PYTHONMALLOC=debug) check every block the interpreter frees:
 # the library adds no audit hook there (its entry would fail the check at exit), and stacks of the
 # main thread are still read
@@ -100,4 +106,4 @@ wait_for 10 grep -q "^pid=" "$T/c.out" || fail "C host not ready: $(cat "$T/c.er
 conns=$(query "$(sock_of "$PID_c")" conns)
 assert_eq "$(jq_py "$conns" 'sorted(set(("stack_own" in c, c["stack"][0].startswith("0x")) for c in j))')" \
   "[(False, True)]" "native stacks in a C host"
-for h in thread requests asyncio uvloop httpx accept tserver fork spawn nat c; do tell "$h" ""; done
+for h in thread requests asyncio uvloop httpx accept tserver fork spawn embed nat c; do tell "$h" ""; done
