@@ -25,6 +25,7 @@
 #include "python.h"
 
 #include <dlfcn.h>
+#include <link.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -60,15 +61,21 @@ static struct {
   PyObject *(*dict_get)(PyObject *, const char *);
   PyObject *(*getattr)(PyObject *, const char *);
   PyObject *(*call0)(PyObject *);
-  PyObject *(*getitem)(PyObject *, PyObject *);
   PyObject *(*iter)(PyObject *);
   PyObject *(*next)(PyObject *);
-  PyObject *(*values)(PyObject *);
   void *(*long_ptr)(PyObject *);
   long (*long_val)(PyObject *);
   const char *(*utf8)(PyObject *);
   void (*decref)(PyObject *);
-  PyObject *none;
+  void (*incref)(PyObject *);
+  PyObject *(*type)(PyObject *);
+  PyObject *(*generic_dict)(PyObject *, void *);
+  PyObject *(*weakref_get)(PyObject *);
+  PyObject *(*weakref_new)(PyObject *, PyObject *);
+  PyObject *(*dict_get_item)(PyObject *, PyObject *);
+  int (*dict_next)(PyObject *, ssize_t *, PyObject **, PyObject **);
+  ssize_t (*tuple_size)(PyObject *);
+  PyObject *none, *set_type, *dict_type, *tuple_type, *weakref_type, *type_type;
   int (*gc_disable)(void); /* 3.10 and later; optional */
   int (*gc_enable)(void);
 } py;
@@ -288,6 +295,15 @@ struct cw_bt *cw_py_parse(const char *text, size_t len) {
 
 /* ---- following a task to the task that awaits it (interpreter lock held) ----------------------- */
 
+/* No bytecode runs here: a Python function (asyncio.all_tasks, a WeakKeyDictionary lookup, a
+ * property) would let the interpreter run signal handlers and switch threads in the middle of a
+ * wrapper, and their exceptions would be the program's. So every object is first checked to be of
+ * a type whose attributes are C getters (the C Task, coroutines, functions, methods, cells,
+ * functools.partial), containers are read with the C API, and the work is bounded. */
+
+#define MAX_TASKS 20000 /* tasks looked through per join */
+#define MAX_HELD 32     /* objects a task's done-callbacks hold, compared with awaited futures */
+
 static void unref(PyObject *o) {
   if (o)
     py.decref(o);
@@ -301,107 +317,165 @@ static PyObject *attr(PyObject *o, const char *name) {
   return r;
 }
 
-/* A new reference to a task of tasks that is o (pointer compare), or NULL. */
-static PyObject *task_in(PyObject *tasks, const void *o) {
-  PyObject *it = py.iter(tasks), *t;
-  if (!it) {
-    py.err_clear();
-    return NULL;
-  }
-  while ((t = py.next(it)) != NULL) {
-    if (t == o)
-      break;
-    py.decref(t);
-  }
-  py.err_clear();
-  py.decref(it);
-  return t;
+/* The types whose objects are read here; borrowed (their modules keep them). */
+struct kinds {
+  PyObject *task, *method, *function, *builtin, *partial, *coro, *gen;
+};
+
+static PyObject *borrowed_attr(PyObject *o, const char *name) {
+  PyObject *r = attr(o, name);
+  unref(r); /* kept alive by o */
+  return r;
 }
 
-/* The task that awaits task (new reference), or NULL. */
-static PyObject *awaiter(PyObject *task, PyObject *tasks) {
-  /* anyio keeps each task's parent */
-  PyObject *mods = py.sys_get("modules");
-  PyObject *anyio = mods ? py.dict_get(mods, "anyio._backends._asyncio") : NULL; /* borrowed */
-  PyObject *states = attr(anyio, "_task_states");
-  if (states) {
-    PyObject *st = py.getitem(states, task), *pid = attr(st, "parent_id");
-    if (!st)
+static int kinds_get(struct kinds *k, PyObject *mods) {
+  PyObject *aio = py.dict_get(mods, "_asyncio"), *types = py.dict_get(mods, "types"),
+           *ft = py.dict_get(mods, "functools");
+  k->task = borrowed_attr(aio, "Task");
+  k->method = borrowed_attr(types, "MethodType");
+  k->function = borrowed_attr(types, "FunctionType");
+  k->builtin = borrowed_attr(types, "BuiltinMethodType");
+  k->coro = borrowed_attr(types, "CoroutineType");
+  k->gen = borrowed_attr(types, "GeneratorType");
+  k->partial = borrowed_attr(ft, "partial");
+  return k->task && k->method && k->function && k->builtin && k->coro && k->gen ? 0 : -1;
+}
+
+static int is_a(PyObject *o, PyObject *type) {
+  if (!o || !type)
+    return 0;
+  PyObject *t = py.type(o);
+  unref(t);
+  return t == type;
+}
+#define py_is_set(o) is_a((o), py.set_type)
+#define py_is_dict(o) is_a((o), py.dict_type)
+#define py_is_tuple(o) is_a((o), py.tuple_type)
+#define py_is_weakref(o) is_a((o), py.weakref_type)
+#define py_is_type(o) is_a((o), py.type_type)
+
+/* The live C tasks of the interpreter, borrowed (their set keeps them while no bytecode runs),
+ * at most max. 3.11 keeps them in a WeakSet, 3.12 and 3.13 scheduled ones in a WeakSet and eager
+ * ones in a set; each WeakSet's data is a plain set of weak references. */
+static int tasks_get(PyObject *aio, const struct kinds *k, PyObject **out, int max) {
+  static const char *const sets[] = {"_all_tasks", "_scheduled_tasks", "_eager_tasks"};
+  int n = 0;
+  for (size_t i = 0; i < CW_ARRAY_LEN(sets) && n < max; i++) {
+    PyObject *s = attr(aio, sets[i]), *data = NULL, *d = NULL;
+    if (!s)
+      continue;
+    if (!py_is_set(s)) { /* a WeakSet: its data, read from its own dict */
+      d = py.generic_dict(s, NULL);
+      data = d ? py.dict_get(d, "data") : NULL;
       py.err_clear();
-    void *parent = pid && pid != py.none ? py.long_ptr(pid) : NULL;
+    } else {
+      data = s;
+    }
+    PyObject *it = data && py_is_set(data) ? py.iter(data) : NULL, *x;
+    while (it && n < max && (x = py.next(it)) != NULL) {
+      PyObject *t = py_is_weakref(x) ? py.weakref_get(x) : x;
+      if (is_a(t, k->task))
+        out[n++] = t;
+      py.decref(x);
+    }
     py.err_clear();
-    unref(pid);
-    unref(st);
-    py.decref(states);
-    PyObject *t = parent ? task_in(tasks, parent) : NULL;
-    if (t)
-      return t;
+    unref(it);
+    unref(d);
+    py.decref(s);
   }
-  /* A done-callback of the task: a method of the awaiting task (it awaits this one directly),
-   * or something holding the future that task awaits (asyncio.wait's, gather's, a TaskGroup's). */
-  PyObject *held[24];
-  int nheld = 0;
-  PyObject *cbs = attr(task, "_callbacks"), *it = cbs && cbs != py.none ? py.iter(cbs) : NULL, *item, *found = NULL;
+  return n;
+}
+
+static PyObject *find(PyObject *const *tasks, int n, const void *o) {
+  for (int i = 0; i < n; i++)
+    if (tasks[i] == o)
+      return tasks[i];
+  return NULL;
+}
+
+/* The task that awaits task (borrowed from tasks), or NULL. */
+static PyObject *awaiter(PyObject *task, PyObject *const *tasks, int n, const struct kinds *k, PyObject *mods) {
+  /* anyio records each task's parent: _task_states.data maps a weak reference to the task to a
+   * TaskState (slots) whose parent_id is the parent's id() */
+  PyObject *anyio = py.dict_get(mods, "anyio._backends._asyncio");
+  PyObject *states = attr(anyio, "_task_states"), *sd = states ? py.generic_dict(states, NULL) : NULL;
+  PyObject *data = sd ? py.dict_get(sd, "data") : NULL, *ref = data ? py.weakref_new(task, NULL) : NULL;
+  PyObject *st = ref && py_is_dict(data) ? py.dict_get_item(data, ref) : NULL; /* borrowed */
+  PyObject *pid = st ? attr(st, "parent_id") : NULL;
+  void *parent = pid && pid != py.none ? py.long_ptr(pid) : NULL;
   py.err_clear();
-  while (it && !found && (item = py.next(it)) != NULL) {
-    PyObject *zero = py.tuple_item(item, 0); /* borrowed */
-    PyObject *cb = zero ? zero : item;
+  unref(pid);
+  unref(ref);
+  unref(sd);
+  unref(states);
+  PyObject *up = parent ? find(tasks, n, parent) : NULL;
+  if (up)
+    return up;
+  /* A done-callback of the task: a method of the awaiting task (it awaits this one directly), or
+   * a function, method or partial holding the future that task awaits (asyncio.wait, gather,
+   * wait_for, a TaskGroup). */
+  PyObject *held[MAX_HELD];
+  int nheld = 0;
+  PyObject *cbs = attr(task, "_callbacks"), *it = cbs && cbs != py.none ? py.iter(cbs) : NULL, *item;
+  py.err_clear();
+  while (it && !up && (item = py.next(it)) != NULL) {
+    PyObject *cb = py_is_tuple(item) ? py.tuple_item(item, 0) : item; /* borrowed */
     py.err_clear();
-    PyObject *self = attr(cb, "__self__");
-    if (self && self != task && (found = task_in(tasks, self)) == NULL) {
-      PyObject *vars = attr(self, "__dict__"), *vals = vars ? py.values(vars) : NULL, *vi, *v;
+    PyObject *from = NULL; /* a tuple or dict whose items may be the awaited future */
+    if (is_a(cb, k->method) || is_a(cb, k->builtin)) {
+      PyObject *self = attr(cb, "__self__");
+      if (self && self != task && !(up = find(tasks, n, self)) && !py_is_type(self))
+        from = py.generic_dict(self, NULL); /* TaskGroup: its future is an attribute */
       py.err_clear();
-      for (vi = vals ? py.iter(vals) : NULL; vi && nheld < 24 && (v = py.next(vi)) != NULL;)
-        held[nheld++] = v;
-      py.err_clear();
-      unref(vi);
-      unref(vals);
-      unref(vars);
+      unref(self);
+    } else if (is_a(cb, k->function)) {
+      PyObject *cells = attr(cb, "__closure__");
+      for (ssize_t i = 0; cells && py_is_tuple(cells) && i < py.tuple_size(cells) && nheld < MAX_HELD; i++) {
+        PyObject *v = attr(py.tuple_item(cells, i), "cell_contents");
+        if (v)
+          held[nheld++] = v;
+      }
+      unref(cells);
+    } else if (is_a(cb, k->partial)) {
+      from = attr(cb, "args");
     }
-    unref(self);
-    PyObject *cells = attr(cb, "__closure__"), *ci = cells && cells != py.none ? py.iter(cells) : NULL, *cell;
-    py.err_clear();
-    while (ci && nheld < 24 && (cell = py.next(ci)) != NULL) {
-      PyObject *v = attr(cell, "cell_contents");
-      if (v)
+    if (from && py_is_tuple(from))
+      for (ssize_t i = 0; i < py.tuple_size(from) && nheld < MAX_HELD; i++) {
+        held[nheld] = py.tuple_item(from, i);
+        py.incref(held[nheld++]);
+      }
+    else if (from && py_is_dict(from)) {
+      ssize_t pos = 0;
+      PyObject *key, *v;
+      while (nheld < MAX_HELD && py.dict_next(from, &pos, &key, &v)) {
+        py.incref(v);
         held[nheld++] = v;
-      py.decref(cell);
+      }
     }
-    py.err_clear();
-    unref(ci);
-    unref(cells);
+    unref(from);
     py.decref(item);
   }
   py.err_clear();
   unref(it);
   unref(cbs);
-  if (!found && nheld) {
-    PyObject *ti = py.iter(tasks), *t;
-    while (ti && !found && (t = py.next(ti)) != NULL) {
-      PyObject *w = attr(t, "_fut_waiter");
-      for (int i = 0; w && w != py.none && i < nheld && !found; i++)
-        if (held[i] == w)
-          found = t;
-      unref(w);
-      if (!found)
-        py.decref(t);
-    }
-    py.err_clear();
-    unref(ti);
+  for (int t = 0; !up && nheld && t < n; t++) {
+    PyObject *w = attr(tasks[t], "_fut_waiter");
+    for (int i = 0; w && w != py.none && i < nheld && !up; i++)
+      if (held[i] == w && tasks[t] != task)
+        up = tasks[t];
+    unref(w);
   }
   for (int i = 0; i < nheld; i++)
     py.decref(held[i]);
-  return found;
+  return up;
 }
 
-/* Add one coroutine's frame ("F:N in FUNC") to f. 0, or -1 when it has none (finished, or not
- * a coroutine or generator). */
-static int coro_frame(PyObject *coro, struct frames *f) {
-  PyObject *fr = attr(coro, "cr_frame");
-  if (!fr || fr == py.none) {
-    unref(fr);
-    fr = attr(coro, "gi_frame");
-  }
+/* Add one coroutine's (or generator's) frame ("F:N in FUNC") to f. 0, or -1 when it has none. */
+static int coro_frame(PyObject *coro, const struct kinds *k, struct frames *f) {
+  int gen = is_a(coro, k->gen);
+  if (!gen && !is_a(coro, k->coro))
+    return -1;
+  PyObject *fr = attr(coro, gen ? "gi_frame" : "cr_frame");
   if (!fr || fr == py.none) {
     unref(fr);
     return -1;
@@ -421,19 +495,13 @@ static int coro_frame(PyObject *coro, struct frames *f) {
 }
 
 /* Add the chain of coroutines task awaits to out, innermost first. */
-static void task_chain(PyObject *task, struct frames *out) {
+static void task_chain(PyObject *task, const struct kinds *k, struct frames *out) {
   struct frames chain; /* outermost first, as the chain is walked */
   chain.n = 0;
   chain.used = 0;
-  PyObject *get = attr(task, "get_coro"), *coro = get ? py.call0(get) : NULL;
-  py.err_clear();
-  unref(get);
-  while (coro && coro != py.none && chain.n < CW_PY_MAX && coro_frame(coro, &chain) == 0) {
-    PyObject *next = attr(coro, "cr_await");
-    if (!next || next == py.none) {
-      unref(next);
-      next = attr(coro, "gi_yieldfrom");
-    }
+  PyObject *coro = attr(task, "_coro");
+  while (coro && chain.n < CW_PY_MAX && coro_frame(coro, k, &chain) == 0) {
+    PyObject *next = attr(coro, is_a(coro, k->gen) ? "gi_yieldfrom" : "cr_await");
     py.decref(coro);
     coro = next;
   }
@@ -442,19 +510,39 @@ static void task_chain(PyObject *task, struct frames *out) {
     add(out, "%s", chain.text + chain.off[i]);
 }
 
+/* The task running now on this thread's loop (borrowed), or NULL. */
+static PyObject *current_task(PyObject *aio, const struct kinds *k) {
+  PyObject *cur = attr(aio, "current_task"); /* C in 3.12 and later */
+  if (cur && is_a(cur, k->builtin)) {
+    PyObject *t = py.call0(cur);
+    py.err_clear();
+    py.decref(cur);
+    unref(t); /* the loop's record of it keeps it */
+    return t && t != py.none ? t : NULL;
+  }
+  unref(cur);
+  PyObject *get = attr(aio, "_get_running_loop"), *loop = get && is_a(get, k->builtin) ? py.call0(get) : NULL;
+  PyObject *tasks = attr(aio, "_current_tasks"); /* 3.11: a dict, loop -> task */
+  PyObject *t = loop && loop != py.none && tasks && py_is_dict(tasks) ? py.dict_get_item(tasks, loop) : NULL;
+  py.err_clear();
+  unref(tasks);
+  unref(loop);
+  unref(get);
+  return t;
+}
+
 /* bt lacks its caller: the same frames up to the loop's, then the awaiting tasks' chains, until
  * one holds a frame of the program's (at most four tasks up). Returns bt or its replacement. */
 static struct cw_bt *join_awaiting(struct cw_bt *bt) {
-  PyObject *mods = py.sys_get("modules"), *asyncio = mods ? py.dict_get(mods, "asyncio") : NULL;
-  PyObject *cur = attr(asyncio, "current_task"), *task = cur ? py.call0(cur) : NULL;
-  PyObject *all = attr(asyncio, "all_tasks"), *tasks = all && task && task != py.none ? py.call0(all) : NULL;
-  py.err_clear();
-  unref(cur);
-  unref(all);
-  if (!tasks) {
-    unref(task);
+  PyObject *mods = py.sys_get("modules"), *aio = mods ? py.dict_get(mods, "_asyncio") : NULL;
+  struct kinds k;
+  if (!aio || kinds_get(&k, mods) < 0)
     return bt;
-  }
+  PyObject *task = current_task(aio, &k);
+  if (!is_a(task, k.task))
+    return bt;
+  PyObject **all = cw_mem_alloc(MAX_TASKS * sizeof *all);
+  int n = all ? tasks_get(aio, &k, all, MAX_TASKS) : 0;
   struct frames f;
   f.n = 0;
   f.used = 0;
@@ -465,19 +553,16 @@ static struct cw_bt *join_awaiting(struct cw_bt *bt) {
     add(&f, "%s", fr);
   }
   int join = f.n, found = 0;
-  for (int depth = 0; depth < 4 && f.n < CW_PY_MAX && !found; depth++) {
-    PyObject *up = awaiter(task, tasks);
-    py.decref(task);
-    task = up;
+  for (int depth = 0; depth < 4 && f.n < CW_PY_MAX && !found && task; depth++) {
+    task = awaiter(task, all, n, &k, mods);
     if (!task)
       break;
     int from = f.n;
-    task_chain(task, &f);
+    task_chain(task, &k, &f);
     for (int i = from; i < f.n && !found; i++)
       found = !cw_py_is_lib(f.text + f.off[i]);
   }
-  unref(task);
-  py.decref(tasks);
+  cw_mem_free(all);
   struct cw_bt *joined = f.n > join ? make(&f, join) : NULL;
   if (!joined)
     return bt;
@@ -526,6 +611,14 @@ static struct cw_bt *read_stack(void *ts, int api) {
 /* The audit hook's stack for the connect on fd this thread is about to make. */
 static __thread struct cw_bt *stash __attribute__((tls_model("initial-exec")));
 static __thread int stash_fd __attribute__((tls_model("initial-exec")));
+static pthread_key_t stash_key;
+
+static void stash_free(void *bt) {
+  if (bt == stash) {
+    stash = NULL;
+    cw_mem_free(bt);
+  }
+}
 
 struct cw_bt *cw_py_capture(int fd) {
   if (!__atomic_load_n(&py_on, __ATOMIC_ACQUIRE))
@@ -533,6 +626,7 @@ struct cw_bt *cw_py_capture(int fd) {
   struct cw_bt *bt = stash;
   if (bt) {
     stash = NULL;
+    pthread_setspecific(stash_key, NULL);
     if (stash_fd == fd)
       return bt;
     cw_mem_free(bt);
@@ -553,7 +647,10 @@ struct cw_bt *cw_py_capture(int fd) {
 static __thread int accepted __attribute__((tls_model("initial-exec")));
 
 int cw_py_note_accept(int fd) {
-  if (!__atomic_load_n(&py_on, __ATOMIC_ACQUIRE) || !py.api || !hooked || !py.initialized())
+  accepted = 0;
+  /* only a thread the interpreter knows, while it runs, makes the socket object */
+  if (!__atomic_load_n(&py_on, __ATOMIC_ACQUIRE) || !py.api || !hooked || !py.initialized() || py.finalizing() ||
+      !py.this_thread())
     return 0;
   accepted = fd + 1;
   return 1;
@@ -565,7 +662,7 @@ static int audit(const char *event, PyObject *args, void *data) {
   if (accepted && strcmp(event, "socket.__new__") == 0) {
     int fd = accepted - 1;
     accepted = 0;
-    void *ts = py.finalizing() ? NULL : py.this_thread();
+    void *ts = py.finalizing() ? NULL : py.holder(); /* the lock is held: the running state */
     int saved = errno;
     struct cw_bt *bt = ts ? read_stack(ts, 1) : NULL;
     if (bt)
@@ -575,7 +672,7 @@ static int audit(const char *event, PyObject *args, void *data) {
   }
   if (strcmp(event, "socket.connect") != 0 || py.finalizing())
     return 0;
-  void *ts = py.this_thread();
+  void *ts = py.holder(); /* the lock is held: the running state (a subinterpreter's too) */
   if (!ts)
     return 0;
   PyObject *t, *v, *tb;
@@ -584,14 +681,16 @@ static int audit(const char *event, PyObject *args, void *data) {
   int fd = sock ? py.as_fd(sock) : -1;
   py.err_clear();
   py.err_restore(t, v, tb);
-  if (fd < 0)
-    return 0;
+  if (fd < 0 || !cw_fdflag(fd, CW_FD_TCP))
+    return 0; /* only a TCP connect reaches the capture that takes the stash */
   int saved = errno;
   struct cw_bt *bt = read_stack(ts, 1);
   errno = saved;
   cw_mem_free(stash);
   stash = bt;
   stash_fd = fd;
+  if (bt)
+    pthread_setspecific(stash_key, bt); /* so that a thread that exits with one frees it */
   return 0;
 }
 
@@ -600,26 +699,56 @@ static int audit(const char *event, PyObject *args, void *data) {
 /* Debug memory hooks (-X dev, PYTHONDEVMODE, PYTHONMALLOC=debug, a debug build) free the audit
  * hook's entry at finalisation with a check that fails for a block allocated before they were
  * set up, which is when the library adds it: there, no hook (blocking connects in threads other
- * than the main one then have no Python stack). */
+ * than the main one then have no Python stack). The interpreter's options are read as CPython
+ * reads them: flags run together (-bX dev), -W and -X take their value attached or as the next
+ * word, and the options end at -c, -m, -, -- or the script. */
 static int debug_allocator(void) {
   const char *m = getenv("PYTHONMALLOC"), *d = getenv("PYTHONDEVMODE");
   if ((m && strstr(m, "debug")) || (d && *d) || dlsym(RTLD_DEFAULT, "_Py_NegativeRefcount"))
     return 1;
-  char args[4096];
+  char args[8192];
   int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
   ssize_t n = fd >= 0 ? read(fd, args, sizeof args - 1) : -1;
   if (fd >= 0)
     close(fd);
-  for (ssize_t i = 0; i < n;) {
-    const char *a = args + i;
-    size_t l = strnlen(a, (size_t)(n - i));
-    if (strcmp(a, "-Xdev") == 0 || (strcmp(a, "-X") == 0 && i + (ssize_t)l + 1 < n && strcmp(a + l + 1, "dev") == 0))
-      return 1;
-    if (strcmp(a, "-c") == 0 || strcmp(a, "-m") == 0 || (i > 0 && a[0] != '-'))
-      break; /* the interpreter's own options end here */
-    i += (ssize_t)l + 1;
+  if (n <= 0)
+    return 0;
+  args[n] = '\0';
+  const char *end = args + n, *a = args + strlen(args) + 1; /* past argv[0] */
+  while (a < end) {
+    const char *next = a + strlen(a) + 1;
+    if (a[0] != '-' || strcmp(a, "-") == 0 || strcmp(a, "--") == 0)
+      return 0;
+    if (a[1] == '-') { /* --check-hash-based-pycs MODE, --help... */
+      a = strcmp(a, "--check-hash-based-pycs") == 0 && next < end ? next + strlen(next) + 1 : next;
+      continue;
+    }
+    for (const char *c = a + 1; *c; c++) {
+      if (*c == 'c' || *c == 'm')
+        return 0;
+      if (*c == 'W' || *c == 'X') {
+        const char *val = c[1] ? c + 1 : next < end ? next : "";
+        if (!c[1] && next < end)
+          next += strlen(next) + 1;
+        if (*c == 'X' && (strcmp(val, "dev") == 0 || strncmp(val, "dev=", 4) == 0))
+          return 1;
+        break;
+      }
+    }
+    a = next;
   }
   return 0;
+}
+
+/* Is this CPython's own program, its main the interpreter's: the interpreter in the executable,
+ * or an executable named python* over libpython (a shared build)? An embedding program sets the
+ * interpreter up its own way (its allocators too): no hook is added to it before it starts. */
+static int own_program(void) {
+  Dl_info di;
+  struct link_map *lm = NULL;
+  if (dladdr1(*(void **)&py.initialized, &di, (void **)&lm, RTLD_DL_LINKMAP) && lm && lm->l_name[0] == '\0')
+    return 1;
+  return strncmp(program_invocation_short_name, "python", 6) == 0;
 }
 
 void cw_py_init(void) {
@@ -627,13 +756,13 @@ void cw_py_init(void) {
   const char *(*version)(void) = dlsym(RTLD_DEFAULT, "Py_GetVersion");
   int major = 0, minor = 0;
   if (!version || sscanf(version(), "%d.%d", &major, &minor) != 2 || !SYM(initialized, "Py_IsInitialized") ||
-      !SYM2(finalizing, "Py_IsFinalizing", "_Py_IsFinalizing"))
+      !SYM2(finalizing, "Py_IsFinalizing", "_Py_IsFinalizing") || !SYM(this_thread, "PyGILState_GetThisThreadState") ||
+      !SYM2(holder, "PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet"))
     return; /* no interpreter here */
   __atomic_store_n(&py_found, 1, __ATOMIC_RELEASE);
   if (cw_cfg.backtrace != CW_BT_LANG)
     return;
-  if (major != 3 || minor < 9 || !SYM(this_thread, "PyGILState_GetThisThreadState") ||
-      !SYM2(holder, "PyThreadState_GetUnchecked", "_PyThreadState_UncheckedGet") || !SYM(dump, "_Py_DumpTraceback")) {
+  if (major != 3 || minor < 9 || !SYM(dump, "_Py_DumpTraceback")) {
     cw_log(CW_LOG_WARN, CW_EV_STARTUP, "Python %d.%d: Python stacks need CPython 3.9 or later; stacks are native",
            major, minor);
     return;
@@ -650,24 +779,37 @@ void cw_py_init(void) {
            SYM(tuple_item, "PyTuple_GetItem") && SYM(err_fetch, "PyErr_Fetch") && SYM(err_restore, "PyErr_Restore") &&
            SYM(err_clear, "PyErr_Clear") && SYM(sys_get, "PySys_GetObject") && SYM(dict_get, "PyDict_GetItemString") &&
            SYM(getattr, "PyObject_GetAttrString") && SYM(call0, "PyObject_CallNoArgs") &&
-           SYM(getitem, "PyObject_GetItem") && SYM(iter, "PyObject_GetIter") && SYM(next, "PyIter_Next") &&
-           SYM(values, "PyMapping_Values") && SYM(long_ptr, "PyLong_AsVoidPtr") && SYM(long_val, "PyLong_AsLong") &&
-           SYM(utf8, "PyUnicode_AsUTF8") && SYM(decref, "Py_DecRef") && SYM(none, "_Py_NoneStruct");
+           SYM(iter, "PyObject_GetIter") && SYM(next, "PyIter_Next") &&
+           SYM(long_ptr, "PyLong_AsVoidPtr") && SYM(long_val, "PyLong_AsLong") && SYM(utf8, "PyUnicode_AsUTF8") &&
+           SYM(decref, "Py_DecRef") && SYM(incref, "Py_IncRef") && SYM(type, "PyObject_Type") &&
+           SYM(generic_dict, "PyObject_GenericGetDict") && SYM(weakref_get, "PyWeakref_GetObject") &&
+           SYM(weakref_new, "PyWeakref_NewRef") && SYM(dict_get_item, "PyDict_GetItemWithError") &&
+           SYM(dict_next, "PyDict_Next") && SYM(tuple_size, "PyTuple_Size") && SYM(none, "_Py_NoneStruct") &&
+           SYM(set_type, "PySet_Type") && SYM(dict_type, "PyDict_Type") && SYM(tuple_type, "PyTuple_Type") &&
+           SYM(weakref_type, "_PyWeakref_RefType") && SYM(type_type, "PyType_Type");
   if (!SYM(gc_disable, "PyGC_Disable") || !SYM(gc_enable, "PyGC_Enable"))
     py.gc_disable = NULL;
   __atomic_store_n(&py_on, 1, __ATOMIC_RELEASE);
   /* Before the interpreter starts, a hook needs no lock and no permission. Once it runs, adding
    * one would need its lock: a host that started it before us gets no hook. */
-  if (py.api && !py.initialized() && !debug_allocator())
+  if (py.api && !py.initialized() && own_program() && !debug_allocator() && pthread_key_create(&stash_key, stash_free) == 0)
     hooked = py.add_audit_hook(audit, NULL) == 0;
 }
 
 int cw_py_finalizing(void) {
-  return __atomic_load_n(&py_found, __ATOMIC_ACQUIRE) && py.finalizing(); /* not initialised any more by then */
+  if (!__atomic_load_n(&py_found, __ATOMIC_ACQUIRE) || !py.finalizing())
+    return 0; /* (the interpreter says it is not initialised any more by then) */
+  /* On the thread that runs the teardown: the main thread, with a state (the socket's close
+   * itself runs with the lock released). Finalising stays true once the teardown is over, when
+   * the thread has no state any more; other threads' closes meanwhile are theirs. */
+  return pthread_equal(pthread_self(), main_thread) && py.this_thread() != NULL;
 }
 
 void cw_py_fork_child(void) {
   main_thread = pthread_self();
   cw_mem_free(stash);
   stash = NULL;
+  accepted = 0;
+  if (hooked)
+    pthread_setspecific(stash_key, NULL);
 }

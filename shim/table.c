@@ -227,6 +227,10 @@ static void conn_end(struct cw_conn *c, int missed) {
 
 /* Drop fd's reference to its connection. Caller holds table_mu. */
 static void detach(int fd, int missed) {
+  /* Only numbers that can be tracked: a number at or above the cap (a negative one, one that
+   * masks onto a live slot, python.c's reserved number) names nothing here. */
+  if ((unsigned)fd >= cw_slot_cap)
+    return;
   struct cw_conn *c = cw_slots[fd];
   if (!c)
     return;
@@ -362,7 +366,7 @@ void cw_table_fd_reused(int fd) {
 }
 
 void cw_table_dup(int oldfd, int newfd) {
-  if ((unsigned)newfd >= cw_slot_cap || oldfd == newfd)
+  if ((unsigned)newfd >= cw_slot_cap || (unsigned)oldfd >= cw_slot_cap || oldfd == newfd)
     return;
   cw_table_lock();
   detach(newfd, 0);
@@ -394,7 +398,7 @@ void cw_table_close_range(unsigned first, unsigned last) {
 
 void cw_table_shutdown(int fd, int how) {
   struct cw_conn *c = cw_table_get(fd);
-  if (!c)
+  if (!c || (unsigned)fd >= cw_slot_cap)
     return;
   cw_table_lock();
   if (cw_slots[fd] == c)

@@ -52,6 +52,19 @@ conns=$(query "$(sock_of "$PID_httpx")" conns)
 jq_py "$conns" '[c["stack"][:c["stack_awaited_from"]] for c in j if c["dir"] == "out" and c.get("stack_awaited_from", 0) > 0][0]' |
   grep -q "anyio/_core/_sockets.py" || fail "httpx: the connect ran in anyio's task, its frames first: $conns"
 
+# a task of a library's awaited directly, by gather, wait_for, wait and a TaskGroup, on asyncio and
+# uvloop: each connection's stack goes on with the awaiting task, down to the program's line
+for loop in asyncio uvloop; do
+  host "joins_$loop" env CONNWARDEN_BACKTRACE=1 LD_PRELOAD="$CW_PRELOAD" "$PY" "$SRC" joins "$loop"
+  wait_for 20 grep -q "^ready" "$T/joins_$loop.out" || fail "joins on $loop not ready: $(cat "$T/joins_$loop.err")"
+  pid=$(sed -n 's/^ready pid=//p' "$T/joins_$loop.out")
+  conns=$(query "$(sock_of "$pid")" conns)
+  assert_eq "$(jq_py "$conns" 'sorted(set((c["stack"][c["stack_own"]].split(" in ")[0], c.get("stack_awaited_from", 0) > 0) for c in j if c["dir"] == "out"))')" \
+    "[('$SRC:$(line_of joins)', True)]" "joins on $loop"
+  assert_eq "$(jq_py "$conns" 'len([c for c in j if c["dir"] == "out"])')" 5 "joins on $loop: connections"
+  tell "joins_$loop" ""
+done
+
 # conns --stacks: the stack under the connection's line, the program's frame marked
 out=$("$CW" conns --stacks "$PID_thread")
 grep -q "^ *#[0-9]* $SRC:$(line_of thread) in run   <- the program's code\$" <<<"$out" ||
@@ -72,18 +85,18 @@ check "$child" fork out
 child=$(sed -n 's/^child=\([0-9]*\) .*/\1/p' "$T/spawn.out")
 check "$child" thread out
 
-# the interpreter in libpython (a program that embeds it) instead of the executable
-[ -x "$HOSTS/py_embed" ] || fail "build it first: make build/hosts/py_embed"
-host embed env CONNWARDEN_BACKTRACE=1 LD_PRELOAD="$CW_PRELOAD" "$HOSTS/py_embed" "$SRC" thread
+# the interpreter in libpython (a shared build) instead of the executable
+[ -x "$HOSTS/python_shared" ] || fail "build it first: make build/hosts/python_shared"
+host embed env CONNWARDEN_BACKTRACE=1 LD_PRELOAD="$CW_PRELOAD" "$HOSTS/python_shared" "$SRC" thread
 wait_for 20 grep -q "^ready" "$T/embed.out" || fail "embedded host not ready: $(cat "$T/embed.err")"
 check "$(sed -n 's/^ready pid=//p' "$T/embed.out")" thread out
 
 # Python's debug memory hooks (-X dev, PYTHONMALLOC=debug) check every block the interpreter frees:
 # the library adds no audit hook there (its entry would fail the check at exit), and stacks of the
 # main thread are still read
-for opt in "-X dev" "PYTHONMALLOC=debug"; do
+for opt in "-X dev" "-W default -X dev" "-bX dev" "-X dev=1" "-X importtime -X dev" "PYTHONMALLOC=debug"; do
   rc=0
-  out=$(env ${opt/#-X dev/} CONNWARDEN_BACKTRACE=1 CONNWARDEN_LEAK_CHECK=1 LD_PRELOAD="$CW_PRELOAD" \
+  out=$(env ${opt/#-*/} CONNWARDEN_BACKTRACE=1 CONNWARDEN_LEAK_CHECK=1 LD_PRELOAD="$CW_PRELOAD" \
     "$PY" ${opt/#PYTHONMALLOC=debug/} -c '
 import socket
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
@@ -91,6 +104,24 @@ c = socket.create_connection(s.getsockname())' 2>&1) || rc=$?
   assert_eq "$rc" 0 "$opt: status"
   assert_contains "$out" "<string>:4 in <module>   <- the program's code" "$opt: the leak's Python stack"
 done
+
+# The dumper's reserved fd number (and numbers that mask onto it, or onto a live slot) name
+# nothing: closing or dup2'ing onto them is the kernel's EBADF, and the table is intact after.
+out=$(CONNWARDEN_BACKTRACE=1 LD_PRELOAD="$CW_PRELOAD" "$PY" -c '
+import os, socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(64)
+held = [socket.create_connection(s.getsockname()) for _ in range(3)]
+for fd in (2097151, -2097153, held[0].fileno() - 4194304):
+    for call in (lambda: os.close(fd), lambda: os.dup2(0, fd)):
+        try:
+            call()
+            print("no error", fd)
+        except OSError as e:
+            assert e.errno == 9, e
+for _ in range(20):
+    socket.create_connection(s.getsockname()).close()
+print("ok")' 2>&1)
+assert_eq "$out" "ok" "closing the reserved number"
 
 # with CONNWARDEN_BACKTRACE=native the same host records native frames only
 host nat env CONNWARDEN_BACKTRACE=native LD_PRELOAD="$CW_PRELOAD" "$PY" "$SRC" thread

@@ -9,6 +9,9 @@ check that the recorded Python stack names this file and that line. Modes:
   httpx    httpx.AsyncClient streaming a response (anyio connects in a task of its own)
   accept   an asyncio server: the accepted connection's stack (the loop accepts: it names the
            line that runs the loop)
+  joins    five connections each made in a task of a library's (tests/hosts/site-packages/
+           task_shapes.py), awaited directly, by gather, wait_for, wait and a TaskGroup; on uvloop
+           with a second argument "uvloop"
   tserver  socketserver in a thread: the accepted connection's stack (accepted with the lock
            released: the socket object's audit event reads it)
   fork     os.fork; the child connects (socket.create_connection) in its main thread
@@ -124,6 +127,23 @@ def main():
         return
     elif MODE == "accept":
         asyncio.run(accept_main())  # opens: accept (asyncio accepts in the loop, run from here)
+        return
+    elif MODE == "joins":
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "site-packages"))
+        import task_shapes
+
+        if sys.argv[2:] == ["uvloop"]:
+            import uvloop
+
+            uvloop.install()
+
+        async def run():
+            for shape in task_shapes.SHAPES:
+                held.append(await getattr(task_shapes, shape)(port))  # opens: joins
+            print(f"ready pid={os.getpid()}", flush=True)
+            await asyncio.get_running_loop().run_in_executor(None, wait_stdin)
+
+        asyncio.run(run())
         return
     elif MODE == "tserver":
         import socketserver
