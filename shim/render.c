@@ -281,30 +281,6 @@ void cw_render_help(struct cw_buf *b) {
                    "help             this list\n");
 }
 
-char *cw_fmt_bytes(uint64_t n, char *buf, size_t size) {
-  if (n < 1024)
-    snprintf(buf, size, "%llu B", (unsigned long long)n);
-  else if (n < 1024 * 1024)
-    snprintf(buf, size, "%.1f KiB", (double)n / 1024);
-  else if (n < 1024ull * 1024 * 1024)
-    snprintf(buf, size, "%.1f MiB", (double)n / (1024 * 1024));
-  else
-    snprintf(buf, size, "%.1f GiB", (double)n / (1024.0 * 1024 * 1024));
-  return buf;
-}
-
-char *cw_fmt_secs(int64_t ms, char *buf, size_t size) {
-  if (ms < 1000)
-    snprintf(buf, size, "%lldms", (long long)ms);
-  else if (ms < 600 * 1000)
-    snprintf(buf, size, "%.1fs", (double)ms / 1000);
-  else if (ms < 3600 * 1000)
-    snprintf(buf, size, "%.1fm", (double)ms / 60000);
-  else
-    snprintf(buf, size, "%.1fh", (double)ms / 3600000);
-  return buf;
-}
-
 /* ---- leak reports ---------------------------------------------------------------------------- */
 
 static void leak_line(struct cw_buf *b, const struct cw_leak_view *v) {

@@ -4,6 +4,7 @@
 #define CW_RENDER_H
 
 #include <stddef.h>
+#include "log.h" /* cw_fmt_bytes, cw_fmt_secs */
 #include "snapshot.h"
 
 #define CW_VERSION "0.1.0"
@@ -23,10 +24,6 @@ CW_HIDDEN void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s);
 CW_HIDDEN void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s);
 CW_HIDDEN void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s);
 CW_HIDDEN void cw_render_help(struct cw_buf *b);
-
-/* "12.3s", "850ms", "4.1 KiB": human units for reports. */
-CW_HIDDEN char *cw_fmt_bytes(uint64_t n, char *buf, size_t size);
-CW_HIDDEN char *cw_fmt_secs(int64_t ms, char *buf, size_t size);
 
 /* ---- leak reports ---- */
 
