@@ -126,10 +126,12 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
                 (long long)k->queued, (long long)k->queue_timeouts);
   cw_buf_printf(b,
                 " \"reaped\": {\"idle\": %lld, \"lifetime\": %lld, \"manual\": %lld, \"evicted\": %lld},"
-                " \"released\": %lld, \"close_wait_leaks\": %lld,\n",
+                " \"released\": %lld, \"close_wait_leaks\": %lld, \"close_wait_now\": %lld,"
+                " \"abandoned\": %lld, \"abandoned_now\": %lld,\n",
                 (long long)k->reaped[0], (long long)k->reaped[1], (long long)k->reaped[2],
                 (long long)k->reaped[3],
-                (long long)k->released, (long long)k->close_wait_leaks);
+                (long long)k->released, (long long)k->close_wait_leaks, (long long)k->close_wait_now,
+                (long long)k->abandoned, (long long)k->abandoned_now);
   cw_buf_printf(b, " \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)s->bytes_in,
                 (long long)s->bytes_out);
   cw_buf_printf(b, " \"inherited\": %lld, \"missed_closes\": %lld, \"untracked\": %lld, \"log_dropped\": %lld,\n",
@@ -159,10 +161,11 @@ void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
     cw_buf_printf(b, ", \"peer\": ");
     json_addr(b, &v->peer);
     cw_buf_printf(b,
-                  ", \"state\": \"%s\", \"age_ms\": %lld, \"idle_ms\": %lld, \"bytes_in\": %llu, "
-                  "\"bytes_out\": %llu, \"calls_in\": %llu, \"calls_out\": %llu, \"peer_closed\": "
-                  "%s, \"inherited\": %s, \"reaped\": %s%s%s",
-                  v->state, (long long)v->age_ms, (long long)v->idle_ms,
+                  ", \"state\": \"%s\", \"tcp_state\": \"%s\", \"age_ms\": %lld, \"idle_ms\": %lld, "
+                  "\"bytes_in\": %llu, \"bytes_out\": %llu, \"calls_in\": %llu, \"calls_out\": %llu, "
+                  "\"peer_closed\": %s, \"inherited\": %s, \"reaped\": %s%s%s",
+                  v->abandoned ? "ABANDONED" : v->state, v->state, (long long)v->age_ms,
+                  (long long)v->idle_ms,
                   (unsigned long long)v->bytes_in, (unsigned long long)v->bytes_out,
                   (unsigned long long)v->calls_in, (unsigned long long)v->calls_out,
                   v->peer_closed ? "true" : "false", v->inherited ? "true" : "false",
@@ -197,9 +200,9 @@ void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "{");
   config_core(b, c);
   cw_buf_printf(b, ", \"on_cap\": \"%s\", \"queue_timeout_ms\": %lld, \"cap_errno\": \"%s\", "
-                   "\"reap_grace_ms\": %lld, \"only\": ",
+                   "\"reap_grace_ms\": %lld, \"abandon_after_ms\": %lld, \"only\": ",
                 c->on_cap == CW_ON_CAP_REFUSE ? "refuse" : "queue", (long long)c->queue_timeout_ms,
-                errno_name(c->cap_errno), (long long)c->reap_grace_ms);
+                errno_name(c->cap_errno), (long long)c->reap_grace_ms, (long long)c->abandon_after_ms);
   cw_buf_json_str(b, c->only_text);
   cw_buf_printf(b, ", \"exclude\": ");
   cw_buf_json_str(b, c->exclude_text);
@@ -250,6 +253,13 @@ void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
              "Reaped connections whose kernel socket was released after the grace period.", k->released);
   metric_one(b, "close_wait_leaks_total", "counter",
              "Connections kept open past the grace period after the peer closed.", k->close_wait_leaks);
+  metric_one(b, "close_wait_leaks", "gauge",
+             "Connections counted as close-wait leaks that are still open.", k->close_wait_now);
+  metric_one(b, "connections_abandoned_total", "counter",
+             "Connections found abandoned: the peer's bytes unread for CONNWARDEN_ABANDON_AFTER, or "
+             "released because the program did not close them after a reap.", k->abandoned);
+  metric_one(b, "connections_abandoned", "gauge",
+             "Connections abandoned now (not read again, not closed by the program).", k->abandoned_now);
   metric_one(b, "log_lines_dropped_total", "counter",
              "Event lines written nowhere: stderr no place for text and no report directory, or a failed write.",
              k->log_dropped);

@@ -47,6 +47,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     uint64_t bout = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
     s->bytes_in += (int64_t)bin;
     s->bytes_out += (int64_t)bout;
+    s->c.abandoned_now += c->abandoned != CW_AB_NO;
+    s->c.close_wait_now += c->cw_logged;
     if (!(flags & CW_SNAP_CONNS))
       continue;
     struct cw_conn_view *v = &s->conns[s->nconns];
@@ -58,6 +60,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->shut = c->shut;
     v->reaped = c->reaped;
     v->released = c->released;
+    v->abandoned = c->abandoned;
+    v->close_wait = c->cw_logged;
     v->id = c->id;
     v->local = c->local;
     v->peer = c->peer;
@@ -100,6 +104,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
         s->c.active[v->dir]--;
         s->c.closed[v->dir]++;
         s->c.missed_closes++;
+        s->c.abandoned_now -= v->abandoned != CW_AB_NO;
+        s->c.close_wait_now -= v->close_wait;
       }
       continue;
     }

@@ -427,6 +427,13 @@ void cw_table_fork_child(void) {
     }
     c->inherited = 1;
     c->holds_slot = 0; /* the child's caps count its own connects */
+    /* the child's counters start again: what it finds it counts as its own */
+    c->cw_logged = 0;
+    c->peer_closed_ns = 0;
+    c->abandoned = CW_AB_NO;
+    c->ab_counted = 0;
+    c->rpos_seen = 0;
+    c->unread_ns = 0;
     cw_table_sched_locked(c, 0); /* the child's reaper looks at each once */
     k->opened[c->dir]++;
     k->active[c->dir]++;

@@ -36,6 +36,10 @@ struct cw_dest {
 enum cw_reason { CW_REAP_IDLE = 0, CW_REAP_LIFETIME = 1, CW_REAP_MANUAL = 2, CW_REAP_EVICTED = 3 };
 #define CW_NREASONS 4
 
+/* Why a connection is abandoned now: the peer's bytes waited unread CONNWARDEN_ABANDON_AFTER with
+ * no read, or connwarden released it because the program did not close it after a reap. */
+enum cw_abandon { CW_AB_NO = 0, CW_AB_UNREAD = 1, CW_AB_RELEASED = 2 };
+
 struct cw_conn {
   /* Hot: written with relaxed atomics by the thread doing I/O on one of the conn's fds, read by
    * snapshot. A load-then-store, not a locked add: one connection is read (or written) by one
@@ -64,6 +68,9 @@ struct cw_conn {
   unsigned reaped : 3;     /* 0, or 1 + enum cw_reason once shut down by the reaper */
   unsigned pool_seen : 1;  /* the reaper saw it idle in a pool (last transfer a read) while a
                             * queue waited: a write after that is a reuse ahead of the queue */
+  unsigned abandoned : 2;  /* abandoned now (enum cw_abandon): cleared when it reads again */
+  unsigned ab_counted : 1; /* counted in `abandoned` and logged: once per connection */
+  unsigned rpos_seen : 1;  /* rpos is the read position at an earlier look */
   int fd;                  /* an fd naming it (the first; another once that one closes) */
   int nfds;                /* fds naming it; the connection ends when this reaches 0 */
   uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look; failed: the errno */
@@ -77,6 +84,12 @@ struct cw_conn {
     struct cw_wait *wait;  /* queued: its place in the queue (policy.c) */
   };
   int64_t peer_closed_ns;  /* when the reaper first saw the peer closed, 0 before */
+  /* The reaper's abandonment clock (reaper.c). rpos: bytes taken off the socket by any holder's
+   * reads (TCP_INFO bytes_received less SIOCINQ, low bits) at its last look; unread: SIOCINQ then;
+   * unread_ns: when the bytes unread now began to wait with no read since (never earlier than
+   * they did), 0 when none wait. */
+  uint32_t rpos, unread;
+  int64_t unread_ns;
   struct cw_addr local, peer;
   union {
     struct cw_dest *dest;      /* live: NULL for inbound or when the destination table is full */
@@ -101,6 +114,10 @@ struct cw_counters {
   int64_t bytes_in_closed, bytes_out_closed; /* bytes of connections that have ended */
   int64_t refused, waited, wait_ms, queued, queue_timeouts;
   int64_t reaped[CW_NREASONS], released, close_wait_leaks;
+  int64_t abandoned; /* connections found abandoned, each once */
+  /* gauges: not kept here but counted by the snapshot over the records (abandoned now; counted as
+   * close-wait leaks and still open) */
+  int64_t abandoned_now, close_wait_now;
   int64_t slots; /* outbound cap slots held */
   int64_t hist[CW_HIST_BUCKETS + 1]; /* connection durations; last is +Inf */
   double hist_sum_s;

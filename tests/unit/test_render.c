@@ -52,6 +52,9 @@ static int build_snapshot(void **state) {
   k->reaped[2] = 16;
   k->released = 17;
   k->close_wait_leaks = 18;
+  k->close_wait_now = 23;
+  k->abandoned = 24;
+  k->abandoned_now = 25;
   k->inherited = 19;
   k->missed_closes = 20;
   k->untracked = 21;
@@ -73,6 +76,7 @@ static int build_snapshot(void **state) {
   snap.cfg.queue_timeout_ms = 2000;
   snap.cfg.cap_errno = ETIMEDOUT;
   snap.cfg.reap_grace_ms = 250;
+  snap.cfg.abandon_after_ms = 45000;
   snprintf(snap.cfg.only_text, sizeof snap.cfg.only_text, "out, :443");
   snprintf(snap.cfg.exclude_text, sizeof snap.cfg.exclude_text, "10.0.0.0/8");
   snprintf(snap.cfg.stats_path, sizeof snap.cfg.stats_path, "/run/connwarden/4242.sock");
@@ -103,7 +107,8 @@ static int build_snapshot(void **state) {
                                    .bytes_out = 77,
                                    .calls_in = 5,
                                    .calls_out = 6,
-                                   .peer_closed = 1};
+                                   .peer_closed = 1,
+                                   .abandoned = CW_AB_UNREAD};
   views[2] = (struct cw_conn_view){.fd = 3,
                                    .dir = CW_DIR_OUT,
                                    .inherited = 1,
@@ -196,6 +201,9 @@ static void test_stats_is_json_with_the_documented_keys_and_values(void **state)
   assert_int_member(reaped, "manual", 16);
   assert_int_member(j, "released", 17);
   assert_int_member(j, "close_wait_leaks", 18);
+  assert_int_member(j, "close_wait_now", 23);
+  assert_int_member(j, "abandoned", 24);
+  assert_int_member(j, "abandoned_now", 25);
   assert_int_member(j, "log_dropped", 22);
   assert_dirs(j, "bytes", 1200, 5000);
   json_t *cfg = member(j, "config");
@@ -256,6 +264,7 @@ static void test_conns_is_a_json_array_with_the_documented_keys(void **state) {
   assert_str_member(c, "local", "127.0.0.1:40112");
   assert_str_member(c, "peer", "127.0.0.1:8000");
   assert_str_member(c, "state", "ESTABLISHED");
+  assert_str_member(c, "tcp_state", "ESTABLISHED");
   assert_int_member(c, "age_ms", 5012);
   assert_int_member(c, "idle_ms", 4990);
   assert_int_member(c, "bytes_in", 0);
@@ -269,7 +278,8 @@ static void test_conns_is_a_json_array_with_the_documented_keys(void **state) {
   assert_str_member(c, "dir", "in");
   assert_str_member(c, "local", "[::1]:8000");
   assert_str_member(c, "peer", "[::1]:51000");
-  assert_str_member(c, "state", "CLOSE_WAIT");
+  assert_str_member(c, "state", "ABANDONED"); /* abandoned now: the kernel's state beside it */
+  assert_str_member(c, "tcp_state", "CLOSE_WAIT");
   assert_int_member(c, "age_ms", 61000);
   assert_int_member(c, "idle_ms", 3);
   assert_int_member(c, "bytes_in", 4198);
@@ -328,6 +338,7 @@ static void test_config_is_json_of_the_effective_configuration(void **state) {
   assert_int_member(j, "queue_timeout_ms", 2000);
   assert_str_member(j, "cap_errno", "ETIMEDOUT");
   assert_int_member(j, "reap_grace_ms", 250);
+  assert_int_member(j, "abandon_after_ms", 45000);
   assert_str_member(j, "only", "out, :443");
   assert_str_member(j, "exclude", "10.0.0.0/8");
   assert_str_member(j, "stats", "/run/connwarden/4242.sock");
@@ -616,6 +627,12 @@ static void test_metrics_are_prometheus_text_with_every_documented_metric(void *
   assert_sample(&expo, "connwarden_connections_released_total", 17);
   assert_type(&expo, "connwarden_close_wait_leaks_total", "counter");
   assert_sample(&expo, "connwarden_close_wait_leaks_total", 18);
+  assert_type(&expo, "connwarden_close_wait_leaks", "gauge");
+  assert_sample(&expo, "connwarden_close_wait_leaks", 23);
+  assert_type(&expo, "connwarden_connections_abandoned_total", "counter");
+  assert_sample(&expo, "connwarden_connections_abandoned_total", 24);
+  assert_type(&expo, "connwarden_connections_abandoned", "gauge");
+  assert_sample(&expo, "connwarden_connections_abandoned", 25);
   assert_type(&expo, "connwarden_log_lines_dropped_total", "counter");
   assert_sample(&expo, "connwarden_log_lines_dropped_total", 22);
   assert_type(&expo, "connwarden_bytes_total", "counter");
