@@ -62,6 +62,13 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->released = c->released;
     v->abandoned = c->abandoned;
     v->close_wait = c->cw_logged;
+    v->unread = c->unread;
+    v->unread_ms = c->unread_ns ? (now - c->unread_ns) / 1000000 : 0;
+    v->held_ms = c->peer_closed_ns ? (now - c->peer_closed_ns) / 1000000 : 0;
+    if (c->reaped && !c->queued) {
+      v->reaped_reason = (int)c->reaped - 1;
+      v->reaped_ms = (now - c->reaped_ns) / 1000000;
+    }
     v->id = c->id;
     v->local = c->local;
     v->peer = c->peer;

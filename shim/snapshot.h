@@ -14,6 +14,11 @@ struct cw_conn_view {
   int64_t wait_ms;
   int abandoned;        /* abandoned now: enum cw_abandon (state ABANDONED) */
   int close_wait;       /* counted as a close-wait leak, and still open */
+  uint32_t unread;      /* bytes unread at the reaper's last look */
+  int64_t unread_ms;    /* how long they have waited with no read (0: none wait) */
+  int64_t held_ms;      /* how long since the reaper saw the peer closed (0: not seen) */
+  int reaped_reason;    /* reaped: enum cw_reason */
+  int64_t reaped_ms;    /* reaped: how long ago */
   uint64_t id;
   struct cw_addr local, peer;
   const char *state; /* static string: the kernel's TCP state, RELEASED or QUEUED */
