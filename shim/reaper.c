@@ -470,10 +470,11 @@ static int pools_locked(int64_t now, int64_t tick) {
   }
   /* Starvation shows two ways, on connections opened before the connect began to wait (one
    * opened since was granted from the queue: the queue moving). A reuse: a connection seen idle in
-   * its pool at one look has been written to (a new request) by the next. An idle hold: one has
-   * sat idle in its pool (last transfer a read) for `lim` while the connect waited that long:
-   * long enough (a second at least) that a program merely holding a connection for a moment is
-   * not taken for a pool. */
+   * its pool (its last transfer a read: one that has moved nothing yet is about to send its first
+   * request, not back in a pool) at one look has been written to (a new request) by the next. An
+   * idle hold: one has sat idle in its pool for `lim` while the connect waited that long: long
+   * enough (a second at least) that a program merely holding a connection for a moment is not
+   * taken for a pool. */
   int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
   int64_t lim = half < 2000000000 ? half : 2000000000;
   int holds = lim >= 1000000000; /* under a second, a hold is not told from a pool in time */
@@ -486,10 +487,11 @@ static int pools_locked(int64_t now, int64_t tick) {
     uint8_t calls = (uint8_t)__atomic_load_n(&c->calls_out, __ATOMIC_RELAXED);
     int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
     int before = c->opened_ns < st.since_ns;
+    int in_pool = !(last & CW_LAST_WROTE) && __atomic_load_n(&c->calls_in, __ATOMIC_RELAXED) > 0;
     if (c->pool_seen && calls != c->pool_calls && before)
       reuses++;
-    idle += holds && before && !(last & CW_LAST_WROTE) && tick - last >= lim;
-    c->pool_seen = !(last & CW_LAST_WROTE);
+    idle += holds && before && in_pool && tick - last >= lim;
+    c->pool_seen = in_pool;
     c->pool_calls = calls;
   }
   if ((!reuses && !idle) || waited < (reuses ? (half < 1000000000 ? half : 1000000000) : lim) ||

@@ -299,7 +299,7 @@ static void record_count(struct cw_conn *c) {
    * ahead: it starts with the first connection, or again in a fork child), reads and writes on
    * this connection would otherwise date its activity before it opened, and reap it early. */
   cw_tick_publish();
-  c->last_ns = cw_tick();
+  c->last_ns = cw_tick() & ~(int64_t)CW_LAST_WROTE; /* no transfer yet: not a write's (odd clocks) */
   if (c->dir == CW_DIR_OUT && (c->dest = cw_table_dest_locked(&c->peer))) {
     c->dest->active++;
     c->dest->opened++;
