@@ -4,7 +4,8 @@
 # shown as ABANDONED (tcp_state RELEASED) and logged once with how long after its reap; when the
 # host closes the fd at last it is no longer abandoned now, and the counter keeps it. A host that
 # closes after the reap (its blocked read sees EOF) is not abandoned. The unread bytes of the
-# connection (13 of a response) would make it abandoned only after ABANDON_AFTER (30s here).
+# connection (13 of a response) would make it abandoned only after ABANDON_AFTER (30s here). An
+# evicted connection is abandoned only when the program still holds it a grace after the eviction.
 # Hosts: tests/hosts/reap_stall_server.py (stall --keep), reap_reader.c.
 . "$(dirname "$0")/lib.bash"
 READER=$HOSTS/reap_reader
@@ -59,3 +60,38 @@ closed_now() { [ "$(ab idle)" = "(1, 1, 0)" ]; }
 wait_for 3 closed_now
 assert_eq "$(conn_of idle)" "[]" "conns after the host's close"
 assert_eq "$(grep -c abandoned "$T/idle.err")" 1 "abandoned lines of the forgetful host"
+
+# 5. An eviction (a cap of 1, a connect waiting, CONNWARDEN_EVICT_IDLE=100ms) releases the idle
+# connection a tenth of a second after shutting it down; it is abandoned only if the program still
+# holds it a whole grace period (2s here) after the eviction. A program that reads to the
+# eviction's EOF and closes is not abandoned.
+cat >"$T/evict.py" <<'PYEOF'
+import socket, sys, threading, time
+port, mode = int(sys.argv[1]), sys.argv[2]
+a = socket.create_connection(("127.0.0.1", port))
+def read_to_the_end():
+    while a.recv(100):
+        pass
+    a.close()
+if mode == "close":
+    threading.Thread(target=read_to_the_end, daemon=True).start()
+time.sleep(0.3)  # a is idle in its "pool" past EVICT_IDLE
+b = socket.create_connection(("127.0.0.1", port))  # waits at the cap until a is evicted
+print("fds", a.fileno(), b.fileno(), flush=True)
+time.sleep(30)
+PYEOF
+for mode in keep close; do
+  host "evict_$mode" env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=1 CONNWARDEN_EVICT_IDLE=100ms \
+    CONNWARDEN_REAP_GRACE=2s CONNWARDEN_ABANDON_AFTER=30s $PY "$T/evict.py" "$PORT" "$mode"
+done
+wait_for 5 grep -q "^fds" "$T/evict_keep.out"
+wait_for 5 grep -q '^fds' "$T/evict_close.out"
+EVICTED=$(date +%s%N)
+assert_eq "$(stats_of evict_keep '(j["reaped"]["evicted"], j["released"])')" "(1, 1)" "the eviction and its release"
+assert_eq "$(ab evict_keep)" "(1, 0, 0)" "released a tenth of a second after the eviction: not abandoned yet"
+kept_one() { [ "$(ab evict_keep)" = "(1, 1, 1)" ]; }
+wait_for 4 kept_one
+[ $((($(date +%s%N) - EVICTED) / 1000000)) -ge 1500 ] || fail "abandoned well before the grace after the eviction"
+wait_for 2 grep -q "abandoned: fd $(cut -d' ' -f2 "$T/evict_keep.out" | head -1) out 127.0.0.1:$PORT, .*, not closed 2.[0-9]s after its eviction" "$T/evict_keep.err"
+assert_eq "$(stats_of evict_close '(j["reaped"]["evicted"], j["abandoned"], j["abandoned_now"])')" "(1, 0, 0)" \
+  "the program that closed its evicted connection"
