@@ -150,14 +150,16 @@ static int tcp_look(int fd, struct tcp_info *ti) {
 struct limits {
   int64_t idle, life, grace; /* ns; 0 = off */
   int64_t abandon;           /* ns; 0 = off */
-  int64_t stop;              /* how soon after a connection goes quiet it is looked at for unread
-                              * bytes: an eighth of `abandon`, from 10 ms to a second */
+  int64_t stop;              /* how soon after a connection whose last transfer was a read goes
+                              * quiet it is looked at for unread bytes: an eighth of `abandon`,
+                              * from 10 ms to a second (see quiet_enough) */
 };
 
 /* A look for a check on a connection quiet since last: `first` after it went quiet, then less and
  * less often the longer it stays quiet (the gap as long as the quiet so far, at most cap), spread
  * by its id so that a crowd that went quiet together is not all due in one tick. */
-static int64_t quiet_look(const struct cw_conn *c, int64_t last, int64_t now, int64_t first, int64_t cap) {
+static int64_t quiet_look(const struct cw_conn *c, int64_t last, int64_t now, int64_t first,
+                          int64_t cap) {
   int64_t look = last + first;
   if (look <= now) {
     int64_t quiet = now - last, gap = quiet < first ? first : quiet;
@@ -173,11 +175,22 @@ static int64_t reread_gap(const struct limits *lim) {
   return lim->abandon < 1000000000 ? lim->abandon : 1000000000;
 }
 
+/* How long c must have been quiet (since last) for a look at it to be worth a system call, for
+ * abandonment: `stop` when its last transfer was a read (it may have stopped reading a stream), a
+ * grace period (at most ABANDON_AFTER) when it was a write: it waits for its answer, and an
+ * answer that comes and is not read is timed by the kernel's last receive (see unread_look). */
+static int64_t quiet_enough(int64_t last, const struct limits *lim) {
+  int64_t wrote = lim->grace < lim->abandon ? lim->grace : lim->abandon;
+  return !(last & CW_LAST_WROTE) && lim->stop < wrote ? lim->stop : wrote;
+}
+
 /* When c needs looking at next: its idle or lifetime deadline; until its close-wait leak is
  * counted, a look at its TCP state (a grace period after it went quiet, then up to 16 graces
- * apart); and for abandonment, the moment the bytes it has unread will have waited long enough,
- * or a look soon after it goes quiet, then at least every ABANDON_AFTER (so that bytes arriving
- * on a connection quiet for long are seen in time). Never in the past. */
+ * apart); and for abandonment, whether it reads again once abandoned, the moment the bytes it
+ * has unread will have waited long enough (while it has done nothing since they began to wait),
+ * or else `stop` after it went quiet, then less often, at least every ABANDON_AFTER (so that
+ * bytes arriving on a connection quiet for long are seen in time). A connection in use is thus
+ * visited every `stop`: a visit without a look is a few heap steps. Never in the past. */
 static int64_t next_look(const struct cw_conn *c, int64_t now, const struct limits *lim) {
   int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED), next = INT64_MAX;
   if (c->policed && lim->idle && last + lim->idle < next)
@@ -191,9 +204,13 @@ static int64_t next_look(const struct cw_conn *c, int64_t now, const struct limi
       next = look;
   }
   if (lim->abandon) {
-    int64_t look = c->abandoned   ? now + reread_gap(lim)
-                   : c->unread_ns ? c->unread_ns + lim->abandon
-                                  : quiet_look(c, last, now, lim->stop, lim->abandon);
+    int64_t look;
+    if (c->abandoned)
+      look = now + reread_gap(lim);
+    else if (c->unread_ns && last <= c->unread_ns)
+      look = c->unread_ns + lim->abandon;
+    else
+      look = quiet_look(c, last, now, lim->stop, lim->abandon);
     if (look < next)
       next = look;
   }
@@ -217,10 +234,10 @@ static struct abandon_note notes[16];
 static int nnotes;
 static int hinted; /* the line that says how to see where connections are opened: once a process */
 
-/* c is abandoned now, for why (enum cw_abandon). The first time, it is counted and noted for its
- * line. Returns 0, or -EAGAIN when this tick's notes are full: c is left as it was, for a later
- * tick. Caller holds table_mu and has checked c's identity. */
-static int abandon_locked(struct cw_conn *c, int why, int64_t now) {
+/* c is abandoned now, for why (enum cw_abandon), with inq bytes unread. The first time, it is
+ * counted and noted for its line. Returns 0, or -EAGAIN when this tick's notes are full: c is left
+ * as it was, for a later tick. Caller holds table_mu and has checked c's identity. */
+static int abandon_locked(struct cw_conn *c, int why, int64_t now, int inq) {
   if (!c->ab_counted) {
     if (nnotes == (int)CW_ARRAY_LEN(notes))
       return -EAGAIN;
@@ -234,7 +251,7 @@ static int abandon_locked(struct cw_conn *c, int why, int64_t now) {
     n->age_ns = now - c->opened_ns;
     n->idle_ns = now - (__atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) & ~(int64_t)CW_LAST_WROTE);
     n->waited_ns = why == CW_AB_UNREAD ? now - c->unread_ns : now - c->reaped_ns;
-    n->unread = c->unread;
+    n->unread = inq > 0 ? (uint32_t)inq : 0;
     n->bt.n = 0;
     if (c->bt)
       n->bt = *c->bt;
@@ -274,31 +291,27 @@ static void log_abandoned(void) {
   nnotes = 0;
 }
 
-/* The abandonment clock at a look that found inq bytes unread and the read position rpos (bytes
- * taken off the socket by any holder: this process's wrappers, stdio inside libc, a fork's other
- * half), the last data received last_recv_ms ago. A read since the last look (or, for an
- * inherited connection, no earlier look to tell) starts the clock at this look; with nothing
- * unread at the last look and no read since, every byte waiting now came after that look, the
- * latest of them last_recv_ms ago: the clock starts then. Either way never before the bytes began
- * to wait, so that bytes that arrived a moment ago on a connection quiet for long are not taken
- * for abandoned. A read clears "abandoned now" (a released connection never gets here). Caller
- * holds table_mu. */
-static void unread_look(struct cw_conn *c, int64_t now, uint32_t rpos, int inq, uint32_t last_recv_ms) {
-  /* before its first look: nothing was read off a socket opened here before it opened */
-  int read = c->rpos_seen ? rpos != c->rpos : c->inherited || rpos != 0;
-  if (read && c->abandoned == CW_AB_UNREAD)
+/* The abandonment clock at a look that found inq bytes unread, the last data received
+ * last_recv_ms ago. moved says whether bytes moved on the socket since the last look (TCP_INFO:
+ * acknowledged, or taken off it by any holder's read: this process's wrappers, stdio inside libc,
+ * a fork's other half; for a connection opened here, since it opened): when they did, it may
+ * have been a read, and the clock starts at this look; when they did not, nothing was read
+ * since, and with nothing unread at the last look every byte waiting now came after it, the
+ * latest of them last_recv_ms ago: the clock starts then. Either way never before the bytes
+ * began to wait, so that bytes that arrived a moment ago on a connection quiet for long are not
+ * taken for abandoned. Moved bytes clear "abandoned now" (a released connection never gets
+ * here). Caller holds table_mu. */
+static void unread_look(struct cw_conn *c, int64_t now, int moved, int inq, uint32_t last_recv_ms) {
+  if (moved && c->abandoned == CW_AB_UNREAD)
     c->abandoned = CW_AB_NO;
   if (inq <= 0) {
     c->unread_ns = 0;
-  } else if (read) {
+  } else if (moved) {
     c->unread_ns = now;
   } else if (!c->unread_ns) {
     int64_t at = now - (int64_t)last_recv_ms * 1000000;
     c->unread_ns = at < c->opened_ns ? c->opened_ns : at > now ? now : at;
   }
-  c->rpos = rpos;
-  c->rpos_seen = 1;
-  c->unread = inq > 0 ? (uint32_t)inq : 0;
 }
 
 /* A released connection the host still holds a whole grace period after its reap is abandoned
@@ -315,7 +328,7 @@ static int released_look(struct cw_conn *c, int64_t now, const struct limits *li
     cw_table_end_locked(c, 1);
     return 1;
   }
-  if (abandon_locked(c, CW_AB_RELEASED, now) < 0)
+  if (abandon_locked(c, CW_AB_RELEASED, now, 0) < 0)
     cw_table_sched_locked(c, now + 1000000);
   return 1;
 }
@@ -344,13 +357,14 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
       released_look(c, now, lim);
     return 1;
   }
-  int64_t idle_for = tick - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+  int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED), idle_for = tick - last;
   int due_life = c->policed && lim->life && now - c->opened_ns >= lim->life;
   int due_idle = c->policed && lim->idle && idle_for >= lim->idle;
   /* abandonment: whether it reads again; whether the bytes it has unread have waited long
-   * enough; or, none waiting, whether some wait since it went quiet */
-  int ab_look = lim->abandon && (c->abandoned || (c->unread_ns ? now - c->unread_ns >= lim->abandon
-                                                                : idle_for >= lim->stop));
+   * enough; whether some wait since it went quiet */
+  int ab_look = lim->abandon &&
+                (c->abandoned || (c->unread_ns && now - c->unread_ns >= lim->abandon) ||
+                 idle_for >= quiet_enough(last, lim));
   int look = due_idle || ab_look ||
              (!c->cw_logged && (__atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) ||
                                 idle_for >= lim->grace || c->peer_closed_ns));
@@ -371,31 +385,29 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
        * child), so that no holder cuts a connection another one is using. Moved: bytes the peer
        * acknowledged, and bytes some holder read (received, less what still waits unread: data
        * that arrives and is never read is not activity). */
-      int inq = 0;
-      if (CW_RAW(SYS_ioctl, c->fd, SIOCINQ, &inq) < 0)
-        inq = 0;
+      int inq = cw_sock_unread(c->fd);
       uint64_t moved = ti.tcpi_bytes_acked + (ti.tcpi_bytes_received - (uint64_t)inq);
       uint64_t own = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED) +
                      __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
-      if ((uint32_t)moved != c->acked) {
+      int moved_since = (uint32_t)moved != c->acked; /* for an inherited one: ever */
+      if (moved_since) {
         int first = c->acked == 0 && own == 0;
         c->acked = (uint32_t)moved;
         if (!first && moved > own + 1) {
-          int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+          last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
           __atomic_store_n(&c->last_ns, (tick & ~(int64_t)CW_LAST_WROTE) | (last & CW_LAST_WROTE),
                            __ATOMIC_RELAXED);
           due_idle = 0;
         }
       }
       if (lim->abandon) {
-        unread_look(c, now, (uint32_t)(ti.tcpi_bytes_received - (uint64_t)inq), inq,
-                    ti.tcpi_last_data_recv);
+        unread_look(c, now, moved_since, inq, ti.tcpi_last_data_recv);
         if (c->unread_ns && now - c->unread_ns >= lim->abandon && c->abandoned != CW_AB_UNREAD) {
           if (!acting && !same_socket(c, c->fd)) {
             cw_table_end_locked(c, 1);
             return 1;
           }
-          if (abandon_locked(c, CW_AB_UNREAD, now) < 0) {
+          if (abandon_locked(c, CW_AB_UNREAD, now, inq) < 0) {
             cw_table_sched_locked(c, now + 1000000); /* this tick's notes are full: the next */
             return 0;
           }
@@ -516,8 +528,9 @@ static int pools_locked(int64_t now, int64_t tick) {
 
 /* A tick looks only at the connections whose deadline has come (a heap, not a scan), at most
  * this many under one holding of the lock (about half a millisecond); the rest wait for the next
- * tick. */
+ * round, which then comes a millisecond later rather than a tick (behind). */
 #define TICK_BUDGET 512
+static int behind; /* the reaper thread's own */
 
 int cw_reaper_tick(int64_t now) {
   static int64_t seen_idle = -1, seen_life = -1; /* the reaper thread's own */
@@ -536,8 +549,10 @@ int cw_reaper_tick(int64_t now) {
     cw_table_resched_all_locked(now);
   }
   struct cw_conn *c;
-  for (int n = 0; n < TICK_BUDGET && (c = cw_table_pop_due_locked(now)); n++)
+  int n = 0;
+  for (; n < TICK_BUDGET && (c = cw_table_pop_due_locked(now)); n++)
     acted += visit(c, now, tick, &lim);
+  behind = n == TICK_BUDGET;
   if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED))
     acted += pools_locked(now, tick);
   cw_table_unlock();
@@ -559,7 +574,7 @@ int cw_reaper_reap_fd(int fd) {
     c->fd = fd; /* act on, and log, the number the operator named */
     reap_locked(c, CW_REAP_MANUAL, now);
     c->fd = saved;
-    cw_table_sched_locked(c, now + cw_cfg.reap_grace_ms * 1000000); /* its release, if it comes to that */
+    cw_table_sched_locked(c, now + cw_cfg.reap_grace_ms * 1000000); /* its release, if due */
     rc = 0;
   }
   cw_table_unlock();
@@ -573,7 +588,7 @@ void *cw_reaper_run(void *arg) {
   int64_t next_queue = INT64_MAX;
   for (;;) {
     int64_t now = cw_now();
-    int64_t wake = now + tick_ns();
+    int64_t wake = now + (behind ? 1000000 : tick_ns());
     if (next_queue < wake)
       wake = next_queue;
     struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
@@ -633,6 +648,7 @@ void cw_reaper_fork_child(void) {
   running = 0;
   kick = 0;
   nnotes = 0;
+  behind = 0;
   hinted = 0; /* another process: it says so once too */
   if (dead_fd >= 0) {
     cw_own_del(&dead_fd);

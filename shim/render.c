@@ -302,8 +302,8 @@ static void health_conn(struct cw_buf *b, const struct cw_conn_view *v, int kind
   cw_buf_printf(b, "fd %d %s %s", v->fd, kind == H_QUEUED ? "to" : dir_name(v->dir),
                 cw_addr_format(&v->peer, p, sizeof p));
   if (kind == H_ABANDONED && v->abandoned == CW_AB_UNREAD)
-    cw_buf_printf(b, ", %s unread for %s", cw_fmt_bytes(v->unread, n, sizeof n),
-                  cw_fmt_secs(v->unread_ms, t, sizeof t));
+    cw_buf_printf(b, ", %s unread%s%s", cw_fmt_bytes(v->unread, n, sizeof n),
+                  v->unread_ms ? " for " : "", v->unread_ms ? cw_fmt_secs(v->unread_ms, t, sizeof t) : "");
   else if (kind == H_ABANDONED && v->reaped_reason == CW_REAP_EVICTED)
     cw_buf_printf(b, ", not closed %s after its eviction", cw_fmt_secs(v->reaped_ms, t, sizeof t));
   else if (kind == H_ABANDONED)

@@ -62,12 +62,12 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->released = c->released;
     v->abandoned = c->abandoned;
     v->close_wait = c->cw_logged;
-    v->unread = c->unread;
-    v->unread_ms = c->unread_ns ? (now - c->unread_ns) / 1000000 : 0;
     v->held_ms = c->peer_closed_ns ? (now - c->peer_closed_ns) / 1000000 : 0;
     if (c->reaped && !c->queued) {
       v->reaped_reason = (int)c->reaped - 1;
       v->reaped_ms = (now - c->reaped_ns) / 1000000;
+    } else if (!c->queued && c->unread_ns) {
+      v->unread_ms = (now - c->unread_ns) / 1000000;
     }
     v->id = c->id;
     v->local = c->local;
@@ -117,6 +117,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
       continue;
     }
     v->state = v->queued ? "QUEUED" : v->released ? "RELEASED" : cw_sock_state(v->fd);
+    if (v->abandoned == CW_AB_UNREAD && !v->released)
+      v->unread = (uint32_t)cw_sock_unread(v->fd);
     if (v->local.family == 0 && !v->released && !v->queued)
       cw_sock_local(v->fd, &v->local);
     /* the peer closed: the kernel says so (a read that returned 0 only hints at it) */

@@ -14,8 +14,9 @@ struct cw_conn_view {
   int64_t wait_ms;
   int abandoned;        /* abandoned now: enum cw_abandon (state ABANDONED) */
   int close_wait;       /* counted as a close-wait leak, and still open */
-  uint32_t unread;      /* bytes unread at the reaper's last look */
-  int64_t unread_ms;    /* how long they have waited with no read (0: none wait) */
+  uint32_t unread;      /* abandoned for unread bytes: how many wait now */
+  int64_t unread_ms;    /* how long the bytes unread have waited with no read (0: none wait, or
+                         * not known once reaped) */
   int64_t held_ms;      /* how long since the reaper saw the peer closed (0: not seen) */
   int reaped_reason;    /* reaped: enum cw_reason */
   int64_t reaped_ms;    /* reaped: how long ago */

@@ -432,8 +432,8 @@ void cw_table_fork_child(void) {
     c->peer_closed_ns = 0;
     c->abandoned = CW_AB_NO;
     c->ab_counted = 0;
-    c->rpos_seen = 0;
-    c->unread_ns = 0;
+    if (!c->reaped)
+      c->unread_ns = 0;
     cw_table_sched_locked(c, 0); /* the child's reaper looks at each once */
     k->opened[c->dir]++;
     k->active[c->dir]++;

@@ -70,7 +70,6 @@ struct cw_conn {
                             * queue waited: a write after that is a reuse ahead of the queue */
   unsigned abandoned : 2;  /* abandoned now (enum cw_abandon): cleared when it reads again */
   unsigned ab_counted : 1; /* counted in `abandoned` and logged: once per connection */
-  unsigned rpos_seen : 1;  /* rpos is the read position at an earlier look */
   int fd;                  /* an fd naming it (the first; another once that one closes) */
   int nfds;                /* fds naming it; the connection ends when this reaches 0 */
   uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look; failed: the errno */
@@ -82,14 +81,11 @@ struct cw_conn {
   union {
     int64_t reaped_ns;     /* when it was reaped (monotonic) */
     struct cw_wait *wait;  /* queued: its place in the queue (policy.c) */
+    int64_t unread_ns;     /* live, before any reap: when the bytes unread now began to wait with
+                            * no read since (never earlier than they did), 0 when none wait; the
+                            * reaper's abandonment clock (reaper.c) */
   };
   int64_t peer_closed_ns;  /* when the reaper first saw the peer closed, 0 before */
-  /* The reaper's abandonment clock (reaper.c). rpos: bytes taken off the socket by any holder's
-   * reads (TCP_INFO bytes_received less SIOCINQ, low bits) at its last look; unread: SIOCINQ then;
-   * unread_ns: when the bytes unread now began to wait with no read since (never earlier than
-   * they did), 0 when none wait. */
-  uint32_t rpos, unread;
-  int64_t unread_ns;
   struct cw_addr local, peer;
   union {
     struct cw_dest *dest;      /* live: NULL for inbound or when the destination table is full */
