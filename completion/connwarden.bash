@@ -1,6 +1,7 @@
 # connwarden.bash - bash completion for connwarden(1): the verbs, each verb's options, the PIDs of
-# live shimmed processes (from the stats sockets in the run directories), set's setting names, and
-# for run its options (read from `connwarden --help`) and then the command to run.
+# live shimmed processes (from the stats sockets in the run directories), set's setting names,
+# check's limits, and for run its options (read from `connwarden --help`) and then the command to
+# run.
 
 # PIDs of live processes with a stats socket, searched where connwarden itself looks.
 _connwarden_pids() {
@@ -31,7 +32,7 @@ _connwarden_run_options() {
 
 _connwarden() {
   local cur=${COMP_WORDS[COMP_CWORD]} prev=${COMP_WORDS[COMP_CWORD - 1]}
-  local verbs="run stats conns top ls set reap exporter help --help --version"
+  local verbs="run stats conns top ls set reap check exporter help --help --version"
   COMPREPLY=()
   if [ "$COMP_CWORD" -eq 1 ]; then
     mapfile -t COMPREPLY < <(compgen -W "$verbs" -- "$cur")
@@ -51,6 +52,21 @@ _connwarden() {
     else
       mapfile -t COMPREPLY < <(compgen -W "$(_connwarden_pids)" -- "$cur")
     fi
+    ;;
+  check)
+    case $prev in
+    --max-abandoned | --max-close-wait) ;; # a number nobody can guess
+    --max-queue-wait) mapfile -t COMPREPLY < <(compgen -W off -- "$cur") ;;
+    *)
+      if [[ $cur == -* ]]; then
+        mapfile -t COMPREPLY < <(compgen -W "--all --max-abandoned --max-close-wait --max-queue-wait --help" -- "$cur")
+      elif [[ $cur == */* ]]; then
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+      else
+        mapfile -t COMPREPLY < <(compgen -W "$(_connwarden_pids)" -- "$cur")
+      fi
+      ;;
+    esac
     ;;
   set | reap)
     if [ "$COMP_CWORD" -eq 2 ]; then

@@ -1,5 +1,6 @@
 # fuzz.mk - libFuzzer targets (clang) for the parsers that read untrusted text: the configuration
-# (shim/config.c, statspath.c, vars.c), the stats command line (shim/command.c) and the leak suppression file
+# (shim/config.c, statspath.c, vars.c), the stats command line (shim/command.c, with config.c for
+# health's limits) and the leak suppression file
 # (scripts/cli/suppress.c), each with a seed corpus in tests/fuzz/corpus/NAME. `make fuzz` runs
 # each for FUZZ_SECONDS (default 60); `make fuzz-smoke` runs each for 10 s, for `make test`.
 FUZZ_CC ?= clang
@@ -12,7 +13,7 @@ FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 # the sources each target links: the pure modules, compiled by clang with the fuzzer
 FUZZ_SRCS_config := shim/config.c shim/statspath.c shim/vars.c
-FUZZ_SRCS_command := shim/command.c
+FUZZ_SRCS_command := shim/command.c shim/config.c shim/statspath.c shim/vars.c
 FUZZ_SRCS_suppress := scripts/cli/suppress.c
 
 .PHONY: fuzz fuzz-smoke fuzz-build

@@ -358,6 +358,7 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
   cfg->queue_timeout_ms = 10000;
   cfg->cap_errno = ECONNREFUSED;
   cfg->reap_grace_ms = 5000;
+  cfg->abandon_after_ms = 60000;
   cfg->log_level = CW_LOG_WARN;
   /* timeouts and eviction are for outbound connections unless CONNWARDEN_ONLY says otherwise: an
    * inbound client waiting on a slow answer is idle through no fault of its own */
@@ -373,6 +374,7 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
       (rc = get_duration(env, "CONNWARDEN_MAX_LIFETIME", &cfg->max_lifetime_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_EVICT_IDLE", &cfg->evict_idle_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_REAP_GRACE", &cfg->reap_grace_ms, err, errlen)) < 0 ||
+      (rc = get_duration(env, "CONNWARDEN_ABANDON_AFTER", &cfg->abandon_after_ms, err, errlen)) < 0 ||
       (rc = get_duration(env, "CONNWARDEN_EVICT_IDLE", &cfg->evict_idle_ms, err, errlen)) < 0 ||
       (rc = get_bool(env, "CONNWARDEN_LEAK_CHECK", &cfg->leak_check, err, errlen)) < 0 ||
       (rc = get_backtrace(env, &cfg->backtrace, err, errlen)) < 0 ||

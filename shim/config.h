@@ -37,6 +37,7 @@ struct cw_config {
   int64_t queue_timeout_ms;
   int cap_errno;
   int64_t reap_grace_ms;
+  int64_t abandon_after_ms; /* 0 = off; unread bytes this long, or released unclosed: abandoned */
   struct cw_filter only[CW_MAX_FILTERS];
   int n_only;
   struct cw_filter exclude[CW_MAX_FILTERS];

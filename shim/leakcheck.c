@@ -78,7 +78,7 @@ void cw_leakcheck_note_close_wait(const struct cw_conn *c, int64_t now) { note(c
 
 void cw_leakcheck_conn_ended(const struct cw_conn *c, int missed) {
   if (!missed && !c->inherited && !c->cw_logged && cw_py_finalizing())
-    note(c, cw_now(), c->peer_closed ? CW_LEAK_CLOSE_WAIT : CW_LEAK_OPEN, 1);
+    note(c, cw_now(), c->peer_closed == 1 ? CW_LEAK_CLOSE_WAIT : CW_LEAK_OPEN, 1);
 }
 
 /* The recorded notes of this process, oldest first, into a new array (NULL when none). */

@@ -1,7 +1,8 @@
 /* log.c - one-line events: rate-limited per kind, formatted, and written straight to the kernel on
  * stderr when stderr is a place for text, else in the report directory, else counted as dropped.
  * Called from any thread (the host's inside wrappers and signal handlers, the reaper, the stats
- * server); no stdio stream, no allocation, no lock: the limiter is atomics. */
+ * server); no stdio stream, no allocation, no lock: the limiter is atomics. Also the human units
+ * (sizes, durations) that event lines and reports share. */
 #define _GNU_SOURCE
 #include "log.h"
 
@@ -241,4 +242,28 @@ void cw_log(enum cw_level level, enum cw_event ev, const char *fmt, ...) {
       put(line, len);
     }
   });
+}
+
+char *cw_fmt_bytes(uint64_t n, char *buf, size_t size) {
+  if (n < 1024)
+    snprintf(buf, size, "%llu B", (unsigned long long)n);
+  else if (n < 1024 * 1024)
+    snprintf(buf, size, "%.1f KiB", (double)n / 1024);
+  else if (n < 1024ull * 1024 * 1024)
+    snprintf(buf, size, "%.1f MiB", (double)n / (1024 * 1024));
+  else
+    snprintf(buf, size, "%.1f GiB", (double)n / (1024.0 * 1024 * 1024));
+  return buf;
+}
+
+char *cw_fmt_secs(int64_t ms, char *buf, size_t size) {
+  if (ms < 1000)
+    snprintf(buf, size, "%lldms", (long long)ms);
+  else if (ms < 600 * 1000)
+    snprintf(buf, size, "%.1fs", (double)ms / 1000);
+  else if (ms < 3600 * 1000)
+    snprintf(buf, size, "%.1fm", (double)ms / 60000);
+  else
+    snprintf(buf, size, "%.1fh", (double)ms / 3600000);
+  return buf;
 }

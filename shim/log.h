@@ -81,4 +81,8 @@ CW_HIDDEN int cw_log_report_name(char *buf, size_t size, const char *dir, int pi
                                  int k, const char *ext);
 CW_HIDDEN int cw_log_report_open(const char *dir, const char *path, int flags);
 
+/* "12.3s", "850ms", "4.1 KiB": human units for event lines and reports. Return buf. */
+CW_HIDDEN char *cw_fmt_bytes(uint64_t n, char *buf, size_t size);
+CW_HIDDEN char *cw_fmt_secs(int64_t ms, char *buf, size_t size);
+
 #endif

@@ -1,10 +1,11 @@
 /* reaper.c - the reaper thread. Each tick it finds connections past the idle timeout or the
  * maximum lifetime and shuts them down (the host's own error path then closes them); releases
  * the kernel socket of one the host has not closed after the grace period, by dup3() of a dead
- * placeholder onto its number; counts close-wait leaks; and fails parked connects whose queue
- * timeout passed. It never closes a host fd number, and acts on an fd only under table_mu after
- * checking that the number still names the socket inode it recorded. Runs with all signals
- * blocked and cw_guard set. */
+ * placeholder onto its number; counts close-wait leaks and abandoned connections; and fails
+ * parked connects whose queue timeout passed. It never closes a host fd number, and acts on an fd
+ * only under table_mu after checking that the number still names the socket inode it recorded.
+ * Everything it knows it learns at its looks (TCP_INFO, SIOCINQ): the read and write wrappers do
+ * nothing for it. Runs with all signals blocked and cw_guard set. */
 #define _GNU_SOURCE
 #include "reaper.h"
 
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include "backtrace.h"
 #include "config.h"
 #include "leakcheck.h"
 #include "log.h"
@@ -68,6 +70,8 @@ static int64_t tick_ns(void) {
     t = evict / 10;
   if (cw_cfg.reap_grace_ms / 10 < t)
     t = cw_cfg.reap_grace_ms / 10;
+  if (cw_cfg.abandon_after_ms && cw_cfg.abandon_after_ms / 10 < t)
+    t = cw_cfg.abandon_after_ms / 10;
   /* While connects wait, the activity clock moves on at least ten times a second: the starvation
    * check tells activity after a connect began to wait from activity before it by that clock. */
   if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) && t > 100)
@@ -79,12 +83,18 @@ static int64_t tick_ns(void) {
  * through any wrapper. */
 static int same_socket(const struct cw_conn *c, int fd) { return cw_sock_ino(fd) == c->ino; }
 
+/* One event line about a connection: "LABEL: fd 7 out 10.0.0.7:443, age 12.0s, idle 11.9s" and
+ * extra. */
+static void log_line(enum cw_level lvl, enum cw_event ev, int fd, int dir, const struct cw_addr *peer,
+                     int64_t age_ns, int64_t idle_ns, const char *extra) {
+  char p[CW_ADDR_STRLEN];
+  cw_log(lvl, ev, "%s: fd %d %s %s, age %.1fs, idle %.1fs%s", cw_log_label(ev), fd, dir ? "in" : "out",
+         cw_addr_format(peer, p, sizeof p), (double)age_ns / 1e9, (double)idle_ns / 1e9, extra);
+}
+
 static void log_conn(enum cw_level lvl, enum cw_event ev, const struct cw_conn *c, int64_t now,
                      const char *extra) {
-  char p[CW_ADDR_STRLEN];
-  cw_log(lvl, ev, "%s: fd %d %s %s, age %.1fs, idle %.1fs%s", cw_log_label(ev), c->fd, c->dir ? "in" : "out",
-         cw_addr_format(&c->peer, p, sizeof p), (double)(now - c->opened_ns) / 1e9,
-         (double)(now - c->last_ns) / 1e9, extra);
+  log_line(lvl, ev, c->fd, c->dir, &c->peer, now - c->opened_ns, now - c->last_ns, extra);
 }
 
 /* Shut c down. Caller holds table_mu and has checked its identity. */
@@ -92,6 +102,7 @@ static void reap_locked(struct cw_conn *c, int reason, int64_t now) {
   if (c->local.family == 0)
     cw_sock_local(c->fd, &c->local); /* kept for reports: the socket may be released */
   CW_REAL(shutdown)(c->fd, SHUT_RDWR);
+  __atomic_store_n(&c->peer_closed, CW_EOF_UNSEEN, __ATOMIC_RELAXED); /* a read of the end sets 1 */
   c->reaped = 1u + (unsigned)reason;
   c->reaped_ns = now;
   cw_tab.c.reaped[reason]++;
@@ -139,12 +150,48 @@ static int tcp_look(int fd, struct tcp_info *ti) {
 /* The settings a tick works with: read once per tick. */
 struct limits {
   int64_t idle, life, grace; /* ns; 0 = off */
+  int64_t abandon;           /* ns; 0 = off */
+  int64_t stop;              /* how soon after a connection whose last transfer was a read goes
+                              * quiet it is looked at for unread bytes: an eighth of `abandon`,
+                              * from 10 ms to a second (see quiet_enough) */
 };
 
-/* When c needs looking at next: its idle or lifetime deadline, or (until its close-wait leak is
- * counted) a look at its TCP state. A quiet connection is looked at a grace period after it went
- * quiet, then less and less often the longer it stays quiet (up to 16 graces apart), spread by
- * its id so that a crowd that went quiet together is not all due in one tick. Never in the past. */
+/* A look for a check on a connection quiet since last: `first` after it went quiet, then less and
+ * less often the longer it stays quiet (the gap as long as the quiet so far, at most cap), spread
+ * by its id so that a crowd that went quiet together is not all due in one tick. */
+static int64_t quiet_look(const struct cw_conn *c, int64_t last, int64_t now, int64_t first,
+                          int64_t cap) {
+  int64_t look = last + first;
+  if (look <= now) {
+    int64_t quiet = now - last, gap = quiet < first ? first : quiet;
+    if (gap > cap)
+      gap = cap;
+    look = now + gap + (int64_t)(c->id % 1024) * (first / 1024);
+  }
+  return look;
+}
+
+/* An abandoned connection is looked at this often, to see whether it reads again. */
+static int64_t reread_gap(const struct limits *lim) {
+  return lim->abandon < 1000000000 ? lim->abandon : 1000000000;
+}
+
+/* How long c must have been quiet (since last) for a look at it to be worth a system call, for
+ * abandonment: `stop` when its last transfer was a read (it may have stopped reading a stream), a
+ * grace period (at most ABANDON_AFTER) when it was a write: it waits for its answer, and an
+ * answer that comes and is not read is timed by the kernel's last receive (see unread_look). */
+static int64_t quiet_enough(int64_t last, const struct limits *lim) {
+  int64_t wrote = lim->grace < lim->abandon ? lim->grace : lim->abandon;
+  return !(last & CW_LAST_WROTE) && lim->stop < wrote ? lim->stop : wrote;
+}
+
+/* When c needs looking at next: its idle or lifetime deadline; until its close-wait leak is
+ * counted, a look at its TCP state (a grace period after it went quiet, then up to 16 graces
+ * apart); and for abandonment, whether it reads again once abandoned, the moment the bytes it
+ * has unread will have waited long enough (while it has done nothing since they began to wait),
+ * or else `stop` after it went quiet, then less often, at least every ABANDON_AFTER (so that
+ * bytes arriving on a connection quiet for long are seen in time). A connection in use is thus
+ * visited every `stop`: a visit without a look is a few heap steps. Never in the past. */
 static int64_t next_look(const struct cw_conn *c, int64_t now, const struct limits *lim) {
   int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED), next = INT64_MAX;
   if (c->policed && lim->idle && last + lim->idle < next)
@@ -152,29 +199,157 @@ static int64_t next_look(const struct cw_conn *c, int64_t now, const struct limi
   if (c->policed && lim->life && c->opened_ns + lim->life < next)
     next = c->opened_ns + lim->life;
   if (!c->cw_logged) {
+    int64_t look = c->peer_closed_ns ? c->peer_closed_ns + lim->grace
+                                     : quiet_look(c, last, now, lim->grace, 16 * lim->grace);
+    if (look < next)
+      next = look;
+  }
+  if (lim->abandon) {
     int64_t look;
-    if (c->peer_closed_ns) {
-      look = c->peer_closed_ns + lim->grace;
-    } else {
-      look = last + lim->grace;
-      if (look <= now) {
-        int64_t quiet = now - last, gap = quiet < lim->grace ? lim->grace : quiet;
-        if (gap > 16 * lim->grace)
-          gap = 16 * lim->grace;
-        look = now + gap + (int64_t)(c->id % 1024) * (lim->grace / 1024);
-      }
-    }
+    if (c->abandoned)
+      look = now + reread_gap(lim);
+    else if (c->unread_ns && last <= c->unread_ns)
+      look = c->unread_ns + lim->abandon;
+    else
+      look = quiet_look(c, last, now, lim->stop, lim->abandon);
     if (look < next)
       next = look;
   }
   return next <= now ? now + 1000000 : next;
 }
 
-/* One due connection: reap, release, count a close-wait leak, or end a missed close; otherwise
- * schedule its next look. Returns 1 when it acted. Caller holds table_mu. */
+/* ---- abandoned connections ------------------------------------------------------------------- */
+
+/* Connections found abandoned in this tick, noted under table_mu and logged after it: naming
+ * where one was opened reads the loader's tables, which must not be done holding table_mu (a
+ * thread inside dlopen holds the loader's lock and may connect). The reaper thread's own. */
+struct abandon_note {
+  int fd, dir, inherited, why;
+  int reason; /* released: its reap's enum cw_reason */
+  struct cw_addr peer;
+  int64_t age_ns, idle_ns, waited_ns;
+  uint32_t unread;
+  struct cw_bt *bt; /* a copy (mem.c), freed once the line is written */
+};
+static struct abandon_note notes[16];
+static int nnotes;
+static int hinted; /* the line that says how to see where connections are opened: once a process */
+
+/* c is abandoned now, for why (enum cw_abandon), with inq bytes unread. The first time, it is
+ * counted and noted for its line. Returns 0, or -EAGAIN when this tick's notes are full: c is left
+ * as it was, for a later tick. Caller holds table_mu and has checked c's identity. */
+static int abandon_locked(struct cw_conn *c, int why, int64_t now, int inq) {
+  if (!c->ab_counted) {
+    if (nnotes == (int)CW_ARRAY_LEN(notes))
+      return -EAGAIN;
+    struct abandon_note *n = &notes[nnotes++];
+    n->fd = c->fd;
+    n->dir = c->dir;
+    n->inherited = c->inherited;
+    n->why = why;
+    n->reason = c->reaped ? (int)c->reaped - 1 : 0;
+    n->peer = c->peer;
+    n->age_ns = now - c->opened_ns;
+    n->idle_ns = now - (__atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) & ~(int64_t)CW_LAST_WROTE);
+    n->waited_ns = why == CW_AB_UNREAD ? now - c->unread_ns : now - c->reaped_ns;
+    n->unread = inq > 0 ? (uint32_t)inq : 0;
+    n->bt = cw_bt_dup(c->bt);
+    c->ab_counted = 1;
+    cw_tab.c.abandoned++;
+  }
+  c->abandoned = (unsigned)why;
+  return 0;
+}
+
+/* The line of each connection noted this tick. Called without table_mu. */
+static void log_abandoned(void) {
+  for (int i = 0; i < nnotes; i++) {
+    const struct abandon_note *n = &notes[i];
+    char what[96], where[256], from[320], b[32];
+    if (n->why == CW_AB_UNREAD)
+      snprintf(what, sizeof what, ", %s unread for %.1fs", cw_fmt_bytes(n->unread, b, sizeof b),
+               (double)n->waited_ns / 1e9);
+    else if (n->reason == CW_REAP_EVICTED)
+      snprintf(what, sizeof what, ", not closed %.1fs after its eviction", (double)n->waited_ns / 1e9);
+    else
+      snprintf(what, sizeof what, ", not closed %.1fs after its reap (%s)", (double)n->waited_ns / 1e9,
+               reason_names[n->reason]);
+    from[0] = '\0';
+    if (n->inherited) {
+      snprintf(from, sizeof from, ", inherited (opened before this process had it)");
+    } else if (*cw_bt_where(n->bt, where, sizeof where)) {
+      snprintf(from, sizeof from, ", opened at %s", where);
+    } else if (!cw_cfg.backtrace && !hinted) {
+      hinted = 1;
+      snprintf(from, sizeof from, " (CONNWARDEN_BACKTRACE=1 records where connections are opened)");
+    }
+    char extra[sizeof what + sizeof from];
+    snprintf(extra, sizeof extra, "%s%s", what, from);
+    log_line(CW_LOG_WARN, CW_EV_ABANDONED, n->fd, n->dir, &n->peer, n->age_ns, n->idle_ns, extra);
+    cw_mem_free(n->bt);
+  }
+  nnotes = 0;
+}
+
+/* The abandonment clock at a look that found inq bytes unread, the last data received
+ * last_recv_ms ago. moved says whether bytes moved on the socket since the last look (TCP_INFO:
+ * acknowledged, or taken off it by any holder's read: this process's wrappers, stdio inside libc,
+ * a fork's other half; for a connection opened here, since it opened): when they did, it may
+ * have been a read, and the clock starts at this look; when they did not, nothing was read
+ * since, and with nothing unread at the last look every byte waiting now came after it, the
+ * latest of them last_recv_ms ago: the clock starts then. Either way never before the bytes
+ * began to wait, so that bytes that arrived a moment ago on a connection quiet for long are not
+ * taken for abandoned. Moved bytes clear "abandoned now" (a released connection never gets
+ * here). Caller holds table_mu. */
+static void unread_look(struct cw_conn *c, int64_t now, int moved, int inq, uint32_t last_recv_ms) {
+  if (moved && c->abandoned == CW_AB_UNREAD)
+    c->abandoned = CW_AB_NO;
+  if (inq <= 0) {
+    c->unread_ns = 0;
+  } else if (moved) {
+    c->unread_ns = now;
+  } else if (!c->unread_ns) {
+    int64_t at = now - (int64_t)last_recv_ms * 1000000;
+    c->unread_ns = at < c->opened_ns ? c->opened_ns : at > now ? now : at;
+  }
+}
+
+/* A released connection the host still holds a whole grace period after its reap is abandoned
+ * (an eviction's release comes a tenth of a second after it: the host had no time to close it
+ * then), if the host saw its end and still kept it: it read the end the reap made (an event loop
+ * that went on reading a stream nobody consumes), or the peer's bytes lay unread when it was
+ * released. A connection idle in a pool whose reading is paused (httpx closes such a one only at
+ * its next use) did neither: it is not lost, and a health check must not fail a healthy pool.
+ * Returns 1 when it acted. Caller holds table_mu. */
+static int released_look(struct cw_conn *c, int64_t now, const struct limits *lim) {
+  if (!lim->abandon || c->ab_counted)
+    return 0; /* nothing left to do but wait for the host's close */
+  if (now - c->reaped_ns < lim->grace) {
+    cw_table_sched_locked(c, c->reaped_ns + lim->grace);
+    return 0;
+  }
+  if (!same_socket(c, c->fd)) { /* the placeholder's number names another file: a close we missed */
+    cw_table_end_locked(c, 1);
+    return 1;
+  }
+  if (!c->ab_kept) { /* a read of the end since the release: kept a grace after it, abandoned */
+    int read_end = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) == 1;
+    if (read_end)
+      c->ab_kept = 2;
+    cw_table_sched_locked(c, now + (read_end ? lim->grace : reread_gap(lim)));
+    return 0;
+  }
+  if (abandon_locked(c, CW_AB_RELEASED, now, 0) < 0)
+    cw_table_sched_locked(c, now + 1000000);
+  return 1;
+}
+
+/* One due connection: reap, release, count a close-wait leak or an abandoned connection, or end
+ * a missed close; otherwise schedule its next look. Returns 1 when it acted. Caller holds
+ * table_mu. */
 static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limits *lim) {
   if (c->released)
-    return 0; /* nothing left to do but wait for the host's close */
+    return released_look(c, now, lim);
   if (c->reaped) {
     int evicted = c->reaped == 1u + CW_REAP_EVICTED;
     int64_t grace = evicted ? EVICT_GRACE_NS : lim->grace;
@@ -182,19 +357,29 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
       cw_table_sched_locked(c, c->reaped_ns + grace);
       return 0;
     }
-    if (same_socket(c, c->fd))
-      release_locked(c, now, evicted ? CW_LOG_INFO : CW_LOG_WARN,
-                     evicted ? " (evicted: idle in its pool; its slot goes to a waiting connect)"
-                             : " (not closed by the host within the grace period)");
-    else
+    if (!same_socket(c, c->fd)) {
       cw_table_end_locked(c, 1); /* closed where no wrapper saw it */
+      return 1;
+    }
+    c->ab_kept = cw_sock_unread(c->fd) > 0 || __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) == 1;
+    release_locked(c, now, evicted ? CW_LOG_INFO : CW_LOG_WARN,
+                   evicted ? " (evicted: idle in its pool; its slot goes to a waiting connect)"
+                           : " (not closed by the host within the grace period)");
+    if (c->released)
+      released_look(c, now, lim);
     return 1;
   }
-  int64_t idle_for = tick - __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+  int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED), idle_for = tick - last;
   int due_life = c->policed && lim->life && now - c->opened_ns >= lim->life;
   int due_idle = c->policed && lim->idle && idle_for >= lim->idle;
-  int look = due_idle || (!c->cw_logged && (__atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) ||
-                                            idle_for >= lim->grace || c->peer_closed_ns));
+  /* abandonment: whether it reads again; whether the bytes it has unread have waited long
+   * enough; whether some wait since it went quiet */
+  int ab_look = lim->abandon &&
+                (c->abandoned || (c->unread_ns && now - c->unread_ns >= lim->abandon) ||
+                 idle_for >= quiet_enough(last, lim));
+  int look = due_idle || ab_look ||
+             (!c->cw_logged && (__atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) ||
+                                idle_for >= lim->grace || c->peer_closed_ns));
   if (look || due_life) {
     /* A look at the TCP state is one system call; the inode check (a second) waits until there
      * is something to act on, or the fd no longer answers as a TCP socket. */
@@ -212,20 +397,32 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
        * child), so that no holder cuts a connection another one is using. Moved: bytes the peer
        * acknowledged, and bytes some holder read (received, less what still waits unread: data
        * that arrives and is never read is not activity). */
-      int inq = 0;
-      if (CW_RAW(SYS_ioctl, c->fd, SIOCINQ, &inq) < 0)
-        inq = 0;
+      int inq = cw_sock_unread(c->fd);
       uint64_t moved = ti.tcpi_bytes_acked + (ti.tcpi_bytes_received - (uint64_t)inq);
       uint64_t own = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED) +
                      __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
-      if ((uint32_t)moved != c->acked) {
+      int moved_since = (uint32_t)moved != c->acked; /* for an inherited one: ever */
+      if (moved_since) {
         int first = c->acked == 0 && own == 0;
         c->acked = (uint32_t)moved;
         if (!first && moved > own + 1) {
-          int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
+          last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
           __atomic_store_n(&c->last_ns, (tick & ~(int64_t)CW_LAST_WROTE) | (last & CW_LAST_WROTE),
                            __ATOMIC_RELAXED);
           due_idle = 0;
+        }
+      }
+      if (lim->abandon) {
+        unread_look(c, now, moved_since, inq, ti.tcpi_last_data_recv);
+        if (c->unread_ns && now - c->unread_ns >= lim->abandon && c->abandoned != CW_AB_UNREAD) {
+          if (!acting && !same_socket(c, c->fd)) {
+            cw_table_end_locked(c, 1);
+            return 1;
+          }
+          if (abandon_locked(c, CW_AB_UNREAD, now, inq) < 0) {
+            cw_table_sched_locked(c, now + 1000000); /* this tick's notes are full: the next */
+            return 0;
+          }
         }
       }
       if (ti.tcpi_state == 8 /* TCP_CLOSE_WAIT */ || ti.tcpi_state == 9 /* TCP_LAST_ACK */) {
@@ -297,10 +494,11 @@ static int pools_locked(int64_t now, int64_t tick) {
   }
   /* Starvation shows two ways, on connections opened before the connect began to wait (one
    * opened since was granted from the queue: the queue moving). A reuse: a connection seen idle in
-   * its pool at one look has been written to (a new request) by the next. An idle hold: one has
-   * sat idle in its pool (last transfer a read) for `lim` while the connect waited that long:
-   * long enough (a second at least) that a program merely holding a connection for a moment is
-   * not taken for a pool. */
+   * its pool (its last transfer a read: one that has moved nothing yet is about to send its first
+   * request, not back in a pool) at one look has been written to (a new request) by the next. An
+   * idle hold: one has sat idle in its pool for `lim` while the connect waited that long: long
+   * enough (a second at least) that a program merely holding a connection for a moment is not
+   * taken for a pool. */
   int64_t waited = now - st.since_ns, half = cw_cfg.queue_timeout_ms * 1000000 / 2;
   int64_t lim = half < 2000000000 ? half : 2000000000;
   int holds = lim >= 1000000000; /* under a second, a hold is not told from a pool in time */
@@ -313,10 +511,11 @@ static int pools_locked(int64_t now, int64_t tick) {
     uint8_t calls = (uint8_t)__atomic_load_n(&c->calls_out, __ATOMIC_RELAXED);
     int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
     int before = c->opened_ns < st.since_ns;
+    int in_pool = !(last & CW_LAST_WROTE) && __atomic_load_n(&c->calls_in, __ATOMIC_RELAXED) > 0;
     if (c->pool_seen && calls != c->pool_calls && before)
       reuses++;
-    idle += holds && before && !(last & CW_LAST_WROTE) && tick - last >= lim;
-    c->pool_seen = !(last & CW_LAST_WROTE);
+    idle += holds && before && in_pool && tick - last >= lim;
+    c->pool_seen = in_pool;
     c->pool_calls = calls;
   }
   if ((!reuses && !idle) || waited < (reuses ? (half < 1000000000 ? half : 1000000000) : lim) ||
@@ -341,14 +540,18 @@ static int pools_locked(int64_t now, int64_t tick) {
 
 /* A tick looks only at the connections whose deadline has come (a heap, not a scan), at most
  * this many under one holding of the lock (about half a millisecond); the rest wait for the next
- * tick. */
+ * round, which then comes a millisecond later rather than a tick (behind). */
 #define TICK_BUDGET 512
+static int behind; /* the reaper thread's own */
 
 int cw_reaper_tick(int64_t now) {
   static int64_t seen_idle = -1, seen_life = -1; /* the reaper thread's own */
   struct limits lim = {.idle = cw_cfg_get(&cw_cfg.idle_timeout_ms) * 1000000,
                        .life = cw_cfg_get(&cw_cfg.max_lifetime_ms) * 1000000,
-                       .grace = cw_cfg.reap_grace_ms * 1000000};
+                       .grace = cw_cfg.reap_grace_ms * 1000000,
+                       .abandon = cw_cfg.abandon_after_ms * 1000000};
+  lim.stop = lim.abandon / 8;
+  lim.stop = lim.stop < 10000000 ? 10000000 : lim.stop > 1000000000 ? 1000000000 : lim.stop;
   int64_t tick = cw_tick();
   int acted = 0;
   cw_table_lock();
@@ -358,11 +561,14 @@ int cw_reaper_tick(int64_t now) {
     cw_table_resched_all_locked(now);
   }
   struct cw_conn *c;
-  for (int n = 0; n < TICK_BUDGET && (c = cw_table_pop_due_locked(now)); n++)
+  int n = 0;
+  for (; n < TICK_BUDGET && (c = cw_table_pop_due_locked(now)); n++)
     acted += visit(c, now, tick, &lim);
+  behind = n == TICK_BUDGET;
   if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED))
     acted += pools_locked(now, tick);
   cw_table_unlock();
+  log_abandoned();
   return acted;
 }
 
@@ -376,9 +582,11 @@ int cw_reaper_reap_fd(int fd) {
     rc = -EALREADY;
   else if (c && same_socket(c, fd)) {
     int saved = c->fd;
+    int64_t now = cw_now();
     c->fd = fd; /* act on, and log, the number the operator named */
-    reap_locked(c, CW_REAP_MANUAL, cw_now());
+    reap_locked(c, CW_REAP_MANUAL, now);
     c->fd = saved;
+    cw_table_sched_locked(c, now + cw_cfg.reap_grace_ms * 1000000); /* its release, if due */
     rc = 0;
   }
   cw_table_unlock();
@@ -392,7 +600,7 @@ void *cw_reaper_run(void *arg) {
   int64_t next_queue = INT64_MAX;
   for (;;) {
     int64_t now = cw_now();
-    int64_t wake = now + tick_ns();
+    int64_t wake = now + (behind ? 1000000 : tick_ns());
     if (next_queue < wake)
       wake = next_queue;
     struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
@@ -451,6 +659,9 @@ void cw_reaper_fork_child(void) {
   }
   running = 0;
   kick = 0;
+  nnotes = 0;
+  behind = 0;
+  hinted = 0; /* another process: it says so once too */
   if (dead_fd >= 0) {
     cw_own_del(&dead_fd);
     CW_REAL(close)(dead_fd);

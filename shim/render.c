@@ -140,10 +140,12 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
                 (long long)k->queued, (long long)k->queue_timeouts);
   cw_buf_printf(b,
                 " \"reaped\": {\"idle\": %lld, \"lifetime\": %lld, \"manual\": %lld, \"evicted\": %lld},"
-                " \"released\": %lld, \"close_wait_leaks\": %lld,\n",
+                " \"released\": %lld, \"close_wait_leaks\": %lld, \"close_wait_now\": %lld,"
+                " \"abandoned\": %lld, \"abandoned_now\": %lld,\n",
                 (long long)k->reaped[0], (long long)k->reaped[1], (long long)k->reaped[2],
                 (long long)k->reaped[3],
-                (long long)k->released, (long long)k->close_wait_leaks);
+                (long long)k->released, (long long)k->close_wait_leaks, (long long)k->close_wait_now,
+                (long long)k->abandoned, (long long)k->abandoned_now);
   cw_buf_printf(b, " \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)s->bytes_in,
                 (long long)s->bytes_out);
   cw_buf_printf(b, " \"inherited\": %lld, \"missed_closes\": %lld, \"untracked\": %lld, \"log_dropped\": %lld,\n",
@@ -186,10 +188,11 @@ void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
     cw_buf_printf(b, ", \"peer\": ");
     json_addr(b, &v->peer);
     cw_buf_printf(b,
-                  ", \"state\": \"%s\", \"age_ms\": %lld, \"idle_ms\": %lld, \"bytes_in\": %llu, "
-                  "\"bytes_out\": %llu, \"calls_in\": %llu, \"calls_out\": %llu, \"peer_closed\": "
-                  "%s, \"inherited\": %s, \"reaped\": %s%s%s",
-                  v->state, (long long)v->age_ms, (long long)v->idle_ms,
+                  ", \"state\": \"%s\", \"tcp_state\": \"%s\", \"age_ms\": %lld, \"idle_ms\": %lld, "
+                  "\"bytes_in\": %llu, \"bytes_out\": %llu, \"calls_in\": %llu, \"calls_out\": %llu, "
+                  "\"peer_closed\": %s, \"inherited\": %s, \"reaped\": %s%s%s",
+                  v->abandoned ? "ABANDONED" : v->state, v->state, (long long)v->age_ms,
+                  (long long)v->idle_ms,
                   (unsigned long long)v->bytes_in, (unsigned long long)v->bytes_out,
                   (unsigned long long)v->calls_in, (unsigned long long)v->calls_out,
                   v->peer_closed ? "true" : "false", v->inherited ? "true" : "false",
@@ -239,9 +242,9 @@ void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "{");
   config_core(b, c);
   cw_buf_printf(b, ", \"on_cap\": \"%s\", \"queue_timeout_ms\": %lld, \"cap_errno\": \"%s\", "
-                   "\"reap_grace_ms\": %lld, \"only\": ",
+                   "\"reap_grace_ms\": %lld, \"abandon_after_ms\": %lld, \"only\": ",
                 c->on_cap == CW_ON_CAP_REFUSE ? "refuse" : "queue", (long long)c->queue_timeout_ms,
-                errno_name(c->cap_errno), (long long)c->reap_grace_ms);
+                errno_name(c->cap_errno), (long long)c->reap_grace_ms, (long long)c->abandon_after_ms);
   cw_buf_json_str(b, c->only_text);
   cw_buf_printf(b, ", \"exclude\": ");
   cw_buf_json_str(b, c->exclude_text);
@@ -295,6 +298,13 @@ void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
              "Reaped connections whose kernel socket was released after the grace period.", k->released);
   metric_one(b, "close_wait_leaks_total", "counter",
              "Connections kept open past the grace period after the peer closed.", k->close_wait_leaks);
+  metric_one(b, "close_wait_leaks", "gauge",
+             "Connections counted as close-wait leaks that are still open.", k->close_wait_now);
+  metric_one(b, "connections_abandoned_total", "counter",
+             "Connections found abandoned: the peer's bytes unread for CONNWARDEN_ABANDON_AFTER, or "
+             "released because the program did not close them after a reap.", k->abandoned);
+  metric_one(b, "connections_abandoned", "gauge",
+             "Connections abandoned now (not read again, not closed by the program).", k->abandoned_now);
   metric_one(b, "log_lines_dropped_total", "counter",
              "Event lines written nowhere: stderr no place for text and no report directory, or a failed write.",
              k->log_dropped);
@@ -316,6 +326,126 @@ void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
   metric_one(b, "max_connections", "gauge", "The outbound connection cap (0 = none).", s->cfg.max_conns);
 }
 
+/* ---- health --------------------------------------------------------------------------------- */
+
+enum { H_ABANDONED, H_CLOSE_WAIT, H_QUEUED, H_KINDS };
+static const char *const health_kinds[H_KINDS] = {"abandoned", "close-wait", "queued"};
+#define HEALTH_NAMED 5 /* connections a problem names; the rest are counted */
+
+static int health_has(const struct cw_conn_view *v, int kind, int64_t queue_ms) {
+  if (kind == H_ABANDONED)
+    return v->abandoned != CW_AB_NO;
+  if (kind == H_CLOSE_WAIT)
+    return v->close_wait;
+  return v->queued && queue_ms > 0 && v->wait_ms > queue_ms;
+}
+
+/* One connection as a problem names it: "fd 7 out 127.0.0.1:8000, 4.0 KiB unread for 12.0s,
+ * opened at app.py:41 in fetch". */
+static void health_conn(struct cw_buf *b, const struct cw_conn_view *v, int kind) {
+  char p[CW_ADDR_STRLEN], n[32], t[32], where[256];
+  cw_buf_printf(b, "fd %d %s %s", v->fd, kind == H_QUEUED ? "to" : dir_name(v->dir),
+                cw_addr_format(&v->peer, p, sizeof p));
+  if (kind == H_ABANDONED && v->abandoned == CW_AB_UNREAD)
+    cw_buf_printf(b, ", %s unread%s%s", cw_fmt_bytes(v->unread, n, sizeof n),
+                  v->unread_ms ? " for " : "", v->unread_ms ? cw_fmt_secs(v->unread_ms, t, sizeof t) : "");
+  else if (kind == H_ABANDONED && v->reaped_reason == CW_REAP_EVICTED)
+    cw_buf_printf(b, ", not closed %s after its eviction", cw_fmt_secs(v->reaped_ms, t, sizeof t));
+  else if (kind == H_ABANDONED)
+    cw_buf_printf(b, ", not closed %s after its reap (%s)", cw_fmt_secs(v->reaped_ms, t, sizeof t),
+                  reason_names[v->reaped_reason]);
+  else if (kind == H_CLOSE_WAIT)
+    cw_buf_printf(b, ", the peer closed %s ago", cw_fmt_secs(v->held_ms, t, sizeof t));
+  else
+    cw_buf_printf(b, ", waiting %s", cw_fmt_secs(v->wait_ms, t, sizeof t));
+  if (v->inherited)
+    cw_buf_printf(b, ", inherited");
+  else if (*cw_bt_where(v->bt, where, sizeof where))
+    cw_buf_printf(b, ", opened at %s", where);
+}
+
+/* The problem of kind, when more than limit connections have it: one line naming the first few. */
+static void health_problem(struct cw_buf *b, const struct cw_snapshot *s, int kind, int count,
+                           int64_t limit, int64_t queue_ms, int *first) {
+  char t[32];
+  struct cw_buf m = {0};
+  const char *s1 = count == 1 ? "" : "s";
+  if (kind == H_ABANDONED)
+    cw_buf_printf(&m, "%d connection%s abandoned", count, s1);
+  else if (kind == H_CLOSE_WAIT)
+    cw_buf_printf(&m, "%d connection%s leaking in close-wait", count, s1);
+  else
+    cw_buf_printf(&m, "%d connect%s queued longer than %s", count, s1,
+                  cw_fmt_secs(queue_ms, t, sizeof t));
+  if (limit > 0)
+    cw_buf_printf(&m, " (at most %lld allowed)", (long long)limit);
+  cw_buf_printf(&m, ": ");
+  int named = 0;
+  for (int i = 0; i < s->nconns && named < HEALTH_NAMED; i++) {
+    if (!health_has(&s->conns[i], kind, queue_ms))
+      continue;
+    cw_buf_printf(&m, "%s", named++ ? "; " : "");
+    health_conn(&m, &s->conns[i], kind);
+  }
+  if (count > named)
+    cw_buf_printf(&m, "; and %d more", count - named);
+  if (kind == H_ABANDONED)
+    cw_buf_printf(&m, " (the program lost %s: restart it)", count == 1 ? "it" : "them");
+  b->failed |= m.failed;
+  cw_buf_printf(b, "%s", *first ? "" : ", ");
+  cw_buf_json_str(b, m.p ? m.p : "");
+  *first = 0;
+  cw_buf_free(&m);
+}
+
+void cw_render_health(struct cw_buf *b, const struct cw_snapshot *s,
+                      const struct cw_health_limits *lim) {
+  int64_t limits[H_KINDS] = {
+      lim->max_abandoned < 0 ? 0 : lim->max_abandoned,
+      lim->max_close_wait < 0 ? 0 : lim->max_close_wait,
+      lim->max_queue_wait_ms < 0 ? s->cfg.queue_timeout_ms : lim->max_queue_wait_ms};
+  int64_t queue_ms = limits[H_QUEUED];
+  int count[H_KINDS] = {0}, bad[H_KINDS], ok = 1;
+  for (int i = 0; i < s->nconns; i++)
+    for (int k = 0; k < H_KINDS; k++)
+      count[k] += health_has(&s->conns[i], k, queue_ms);
+  for (int k = 0; k < H_KINDS; k++) {
+    bad[k] = count[k] > (k == H_QUEUED ? 0 : limits[k]);
+    ok &= !bad[k];
+  }
+  cw_buf_printf(b, "{\"ok\": %s, \"pid\": %d, \"problems\": [", ok ? "true" : "false", (int)s->pid);
+  int first = 1;
+  for (int k = 0; k < H_KINDS; k++)
+    if (bad[k])
+      health_problem(b, s, k, count[k], k == H_QUEUED ? 0 : limits[k], queue_ms, &first);
+  cw_buf_printf(b, "],\n \"abandoned_now\": %d, \"close_wait_now\": %d, \"queued_too_long\": %d,\n",
+                count[H_ABANDONED], count[H_CLOSE_WAIT], count[H_QUEUED]);
+  cw_buf_printf(b,
+                " \"limits\": {\"max_abandoned\": %lld, \"max_close_wait\": %lld, "
+                "\"max_queue_wait_ms\": %lld},\n",
+                (long long)limits[H_ABANDONED], (long long)limits[H_CLOSE_WAIT], (long long)queue_ms);
+  cw_buf_printf(b, " \"connections\": [");
+  first = 1;
+  for (int k = 0; k < H_KINDS; k++) {
+    for (int i = 0; bad[k] && i < s->nconns; i++) {
+      const struct cw_conn_view *v = &s->conns[i];
+      char where[256];
+      if (!health_has(v, k, queue_ms))
+        continue;
+      cw_buf_printf(b, "%s{\"problem\": \"%s\", \"fd\": %d, \"dir\": \"%s\", \"peer\": ",
+                    first ? "" : ",\n  ", health_kinds[k], v->fd, dir_name(v->dir));
+      json_addr(b, &v->peer);
+      if (*cw_bt_where(v->bt, where, sizeof where)) {
+        cw_buf_printf(b, ", \"where\": ");
+        cw_buf_json_str(b, where);
+      }
+      cw_buf_printf(b, "}");
+      first = 0;
+    }
+  }
+  cw_buf_printf(b, "]}\n");
+}
+
 void cw_render_help(struct cw_buf *b) {
   cw_buf_printf(b, "stats            counters and destinations (JSON)\n"
                    "conns            one object per live connection (JSON)\n"
@@ -323,31 +453,8 @@ void cw_render_help(struct cw_buf *b) {
                    "config           the effective configuration (JSON)\n"
                    "set NAME VALUE   change max_conns, max_conns_per_dest, idle_timeout, max_lifetime, evict_idle\n"
                    "reap FD          reap one connection now (shutdown; released after the grace)\n"
+                   "health [max_abandoned=N] [max_close_wait=N] [max_queue_wait=D]  ok, or the problems (JSON)\n"
                    "help             this list\n");
-}
-
-char *cw_fmt_bytes(uint64_t n, char *buf, size_t size) {
-  if (n < 1024)
-    snprintf(buf, size, "%llu B", (unsigned long long)n);
-  else if (n < 1024 * 1024)
-    snprintf(buf, size, "%.1f KiB", (double)n / 1024);
-  else if (n < 1024ull * 1024 * 1024)
-    snprintf(buf, size, "%.1f MiB", (double)n / (1024 * 1024));
-  else
-    snprintf(buf, size, "%.1f GiB", (double)n / (1024.0 * 1024 * 1024));
-  return buf;
-}
-
-char *cw_fmt_secs(int64_t ms, char *buf, size_t size) {
-  if (ms < 1000)
-    snprintf(buf, size, "%lldms", (long long)ms);
-  else if (ms < 600 * 1000)
-    snprintf(buf, size, "%.1fs", (double)ms / 1000);
-  else if (ms < 3600 * 1000)
-    snprintf(buf, size, "%.1fm", (double)ms / 60000);
-  else
-    snprintf(buf, size, "%.1fh", (double)ms / 3600000);
-  return buf;
 }
 
 /* ---- leak reports ---------------------------------------------------------------------------- */

@@ -4,6 +4,8 @@
 #define CW_RENDER_H
 
 #include <stddef.h>
+#include "command.h" /* struct cw_health_limits */
+#include "log.h"     /* cw_fmt_bytes, cw_fmt_secs */
 #include "snapshot.h"
 
 #define CW_VERSION "0.1.0"
@@ -24,11 +26,16 @@ CW_HIDDEN void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s);
 CW_HIDDEN void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s);
 CW_HIDDEN void cw_render_help(struct cw_buf *b);
 
-/* "12.3s", "850ms", "4.1 KiB": human units for reports. */
-CW_HIDDEN char *cw_fmt_bytes(uint64_t n, char *buf, size_t size);
-CW_HIDDEN char *cw_fmt_secs(int64_t ms, char *buf, size_t size);
 /* A wall-clock time in ms since the epoch as "2026-12-07T19:00:00.123Z" (UTC); "?" for 0. */
 CW_HIDDEN char *cw_fmt_wall(int64_t ms, char *buf, size_t size);
+/* `health`: {"ok": ..., "pid": ..., "problems": ["..."], "abandoned_now": N, "close_wait_now": N,
+ * "queued_too_long": N, "limits": {...}, "connections": [{"problem", "fd", "dir", "peer",
+ * "where"}]}. A problem is one line naming up to five connections (fd, peer, how, where opened):
+ * more connections abandoned now, or leaking in close-wait now, than the limits allow (none by
+ * default), or any connect queued longer than max_queue_wait (the queue timeout by default; 0 no
+ * limit). s needs its connections (CW_SNAP_CONNS), and their stacks to say where (CW_SNAP_BT). */
+CW_HIDDEN void cw_render_health(struct cw_buf *b, const struct cw_snapshot *s,
+                                const struct cw_health_limits *lim);
 
 /* ---- leak reports ---- */
 

@@ -89,7 +89,10 @@ void cw_server_command(const char *line, struct cw_buf *out) {
     return;
   }
   struct cw_snapshot s;
-  if (cw_snapshot_take(&s, cmd.verb == CW_CMD_CONNS ? CW_SNAP_CONNS | CW_SNAP_BT : 0) < 0) {
+  int flags = cmd.verb == CW_CMD_CONNS    ? CW_SNAP_CONNS | CW_SNAP_BT
+              : cmd.verb == CW_CMD_HEALTH ? CW_SNAP_CONNS | CW_SNAP_BT /* to say where */
+                                          : 0;
+  if (cw_snapshot_take(&s, flags) < 0) {
     cw_buf_printf(out, "error: out of memory\n");
     return;
   }
@@ -99,6 +102,8 @@ void cw_server_command(const char *line, struct cw_buf *out) {
     cw_render_conns(out, &s);
   else if (cmd.verb == CW_CMD_METRICS)
     cw_render_metrics(out, &s);
+  else if (cmd.verb == CW_CMD_HEALTH)
+    cw_render_health(out, &s, &cmd.health);
   else
     cw_render_config(out, &s);
   cw_snapshot_free(&s);

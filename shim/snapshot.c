@@ -46,6 +46,8 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     uint64_t bout = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
     s->bytes_in += (int64_t)bin;
     s->bytes_out += (int64_t)bout;
+    s->c.abandoned_now += c->abandoned != CW_AB_NO;
+    s->c.close_wait_now += c->cw_logged;
     if (!(flags & CW_SNAP_CONNS))
       continue;
     struct cw_conn_view *v = &s->conns[s->nconns];
@@ -53,10 +55,19 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->fd = c->fd;
     v->dir = c->dir;
     v->inherited = c->inherited;
-    v->peer_closed = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED);
+    v->peer_closed = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) == 1;
     v->shut = c->shut;
     v->reaped = c->reaped;
     v->released = c->released;
+    v->abandoned = c->abandoned;
+    v->close_wait = c->cw_logged;
+    v->held_ms = c->peer_closed_ns ? (now - c->peer_closed_ns) / 1000000 : 0;
+    if (c->reaped && !c->queued) {
+      v->reaped_reason = (int)c->reaped - 1;
+      v->reaped_ms = (now - c->reaped_ns) / 1000000;
+    } else if (!c->queued && c->unread_ns) {
+      v->unread_ms = (now - c->unread_ns) / 1000000;
+    }
     v->id = c->id;
     v->local = c->local;
     v->peer = c->peer;
@@ -100,10 +111,14 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
         s->c.active[v->dir]--;
         s->c.closed[v->dir]++;
         s->c.missed_closes++;
+        s->c.abandoned_now -= v->abandoned != CW_AB_NO;
+        s->c.close_wait_now -= v->close_wait;
       }
       continue;
     }
     v->state = v->queued ? "QUEUED" : v->released ? "RELEASED" : cw_sock_state(v->fd);
+    if (v->abandoned == CW_AB_UNREAD && !v->released)
+      v->unread = (uint32_t)cw_sock_unread(v->fd);
     if (v->local.family == 0 && !v->released && !v->queued)
       cw_sock_local(v->fd, &v->local);
     /* the peer closed: the kernel says so (a read that returned 0 only hints at it) */

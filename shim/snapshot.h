@@ -12,9 +12,17 @@ struct cw_conn_view {
   int reaped, released; /* reaped: 0, or 1 + enum cw_reason */
   int queued;           /* a connect waiting for a cap slot (state QUEUED, wait_ms) */
   int64_t wait_ms;
+  int abandoned;        /* abandoned now: enum cw_abandon (state ABANDONED) */
+  int close_wait;       /* counted as a close-wait leak, and still open */
+  uint32_t unread;      /* abandoned for unread bytes: how many wait now */
+  int64_t unread_ms;    /* how long the bytes unread have waited with no read (0: none wait, or
+                         * not known once reaped) */
+  int64_t held_ms;      /* how long since the reaper saw the peer closed (0: not seen) */
+  int reaped_reason;    /* reaped: enum cw_reason */
+  int64_t reaped_ms;    /* reaped: how long ago */
   uint64_t id;
   struct cw_addr local, peer;
-  const char *state; /* static string */
+  const char *state; /* static string: the kernel's TCP state, RELEASED or QUEUED */
   int64_t age_ms, idle_ms, opened_wall_ms;
   uint64_t bytes_in, bytes_out, calls_in, calls_out;
   struct cw_bt *bt; /* a copy (mem.c, freed with the snapshot); NULL when not captured or not

@@ -8,7 +8,9 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <linux/sockios.h>
 #include "config.h"
 #include "real.h"
 
@@ -115,6 +117,13 @@ int cw_sock_connect_failed(int fd) {
   struct tcp_info ti;
   socklen_t l = sizeof ti;
   return CW_REAL(getsockopt)(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 && ti.tcpi_state == TCP_CLOSE;
+}
+
+int cw_sock_unread(int fd) {
+  int inq = 0;
+  if (CW_RAW(SYS_ioctl, fd, SIOCINQ, &inq) < 0 || inq < 0)
+    inq = 0;
+  return inq;
 }
 
 const char *cw_sock_state(int fd) {

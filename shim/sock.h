@@ -34,6 +34,9 @@ CW_HIDDEN int cw_sock_connecting(int fd);
 /* Is fd, a TCP socket, known to be in state CLOSE (its connect failed, or it was never made)? */
 CW_HIDDEN int cw_sock_connect_failed(int fd);
 
+/* Bytes received on fd and not read yet (SIOCINQ), 0 when not known. */
+CW_HIDDEN int cw_sock_unread(int fd);
+
 /* TCP state of fd ("ESTABLISHED", "CLOSE_WAIT", ...), or "?" */
 CW_HIDDEN const char *cw_sock_state(int fd);
 

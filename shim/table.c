@@ -306,7 +306,7 @@ static void record_count(struct cw_conn *c) {
    * ahead: it starts with the first connection, or again in a fork child), reads and writes on
    * this connection would otherwise date its activity before it opened, and reap it early. */
   cw_tick_publish();
-  c->last_ns = cw_tick();
+  c->last_ns = cw_tick() & ~(int64_t)CW_LAST_WROTE; /* no transfer yet: not a write's (odd clocks) */
   if (c->dir == CW_DIR_OUT && (c->dest = cw_table_dest_locked(&c->peer))) {
     c->dest->active++;
     c->dest->opened++;
@@ -446,6 +446,13 @@ void cw_table_fork_child(void) {
     }
     c->inherited = 1;
     c->holds_slot = 0; /* the child's caps count its own connects */
+    /* the child's counters start again: what it finds it counts as its own */
+    c->cw_logged = 0;
+    c->peer_closed_ns = 0;
+    c->abandoned = CW_AB_NO;
+    c->ab_counted = 0;
+    if (!c->reaped)
+      c->unread_ns = 0;
     cw_table_sched_locked(c, 0); /* the child's reaper looks at each once */
     k->opened[c->dir]++;
     k->active[c->dir]++;

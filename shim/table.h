@@ -52,6 +52,10 @@ struct cw_dest {
 enum cw_reason { CW_REAP_IDLE = 0, CW_REAP_LIFETIME = 1, CW_REAP_MANUAL = 2, CW_REAP_EVICTED = 3 };
 #define CW_NREASONS 4
 
+/* Why a connection is abandoned now: the peer's bytes waited unread CONNWARDEN_ABANDON_AFTER with
+ * no read, or connwarden released it because the program did not close it after a reap. */
+enum cw_abandon { CW_AB_NO = 0, CW_AB_UNREAD = 1, CW_AB_RELEASED = 2 };
+
 struct cw_conn {
   /* Hot: written with relaxed atomics by the thread doing I/O on one of the conn's fds, read by
    * snapshot. A load-then-store, not a locked add: one connection is read (or written) by one
@@ -60,7 +64,9 @@ struct cw_conn {
   uint64_t bytes_in, bytes_out, calls_in, calls_out;
   int64_t last_ns;     /* the activity clock (cw_tick) at the last read or write; its low bit is
                         * set when that was a write (CW_LAST_WROTE) */
-  uint8_t peer_closed; /* a read returned 0: EOF, if the TCP state agrees (CLOSE_WAIT) */
+  uint8_t peer_closed; /* a read returned 0: EOF, if the TCP state agrees (CLOSE_WAIT); the
+                        * reaper sets CW_EOF_UNSEEN at a reap, so that 1 then says the host read
+                        * the end the reap made */
   /* Written under table_mu with atomic stores, read lock-free by the wrappers with atomic loads
    * (failed is stored last, with release: a wrapper that sees it sees acked). queued: a connect
    * waiting for a cap slot (policy.c); not a connection yet, counted nowhere. failed: a queued
@@ -80,6 +86,10 @@ struct cw_conn {
   unsigned reaped : 3;     /* 0, or 1 + enum cw_reason once shut down by the reaper */
   unsigned pool_seen : 1;  /* the reaper saw it idle in a pool (last transfer a read) while a
                             * queue waited: a write after that is a reuse ahead of the queue */
+  unsigned abandoned : 2;  /* abandoned now (enum cw_abandon): cleared when it reads again */
+  unsigned ab_counted : 1; /* counted in `abandoned` and logged: once per connection */
+  unsigned ab_kept : 2;    /* released: 1 the host had read the end the reap made, or left the
+                            * peer's bytes unread, when it was released; 2 it read the end since */
   int fd;                  /* an fd naming it (the first; another once that one closes) */
   int nfds;                /* fds naming it; the connection ends when this reaches 0 */
   uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look; failed: the errno */
@@ -91,6 +101,9 @@ struct cw_conn {
   union {
     int64_t reaped_ns;     /* when it was reaped (monotonic) */
     struct cw_wait *wait;  /* queued: its place in the queue (policy.c) */
+    int64_t unread_ns;     /* live, before any reap: when the bytes unread now began to wait with
+                            * no read since (never earlier than they did), 0 when none wait; the
+                            * reaper's abandonment clock (reaper.c) */
   };
   int64_t peer_closed_ns;  /* when the reaper first saw the peer closed, 0 before */
   struct cw_addr local, peer;
@@ -101,6 +114,8 @@ struct cw_conn {
   struct cw_bt *bt; /* where it was opened, when backtraces are on */
   UT_hash_handle hh;
 };
+
+#define CW_EOF_UNSEEN 2
 
 /* last_ns's low bit: the host's last transfer on it was a write (a request waiting for its
  * answer), so it is not idle in a pool. One OR on the write path, one AND on the read path. */
@@ -117,6 +132,10 @@ struct cw_counters {
   int64_t bytes_in_closed, bytes_out_closed; /* bytes of connections that have ended */
   int64_t refused, waited, wait_ms, queued, queue_timeouts;
   int64_t reaped[CW_NREASONS], released, close_wait_leaks;
+  int64_t abandoned; /* connections found abandoned, each once */
+  /* gauges: not kept here but counted by the snapshot over the records (abandoned now; counted as
+   * close-wait leaks and still open) */
+  int64_t abandoned_now, close_wait_now;
   int64_t slots; /* outbound cap slots held */
   int64_t hist[CW_HIST_BUCKETS + 1]; /* connection durations; last is +Inf */
   double hist_sum_s;

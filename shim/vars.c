@@ -38,6 +38,7 @@ static const struct {
     {"CONNWARDEN_ONLY", READ},
     {"CONNWARDEN_EXCLUDE", READ},
     {"CONNWARDEN_EVICT_IDLE", READ},
+    {"CONNWARDEN_ABANDON_AFTER", READ},
     {"CONNWARDEN_STATS", READ},
     {"CONNWARDEN_RUNDIR", READ},
     {"CONNWARDEN_LEAK_CHECK", READ},
@@ -52,7 +53,6 @@ static const struct {
     {"CONNWARDEN_CAP_SCOPE", NOT_YET, "process", "each process has its own caps"},
     {"CONNWARDEN_DEST_BY", NOT_YET, "address",
      "a destination is the peer's address and port"},
-    {"CONNWARDEN_ABANDON_AFTER", NOT_YET},
     {"CONNWARDEN_NAME", NOT_YET},
 };
 

@@ -3,6 +3,7 @@
  * a process or the environment. */
 #include <stdio.h>
 #include <string.h>
+#include "health.h"
 #include "err.h"
 #include "ls.h"
 #include "query.h"
@@ -34,6 +35,12 @@ static void usage(FILE *out) {
         "                                         run time\n"
         "  reap PID|SOCKET FD                     reap one connection now (shutdown; released\n"
         "                                         after the grace period if still held)\n"
+        "  check [PID|SOCKET|--all] [LIMITS]      health: exit 0 when no connection is abandoned\n"
+        "                                         or leaking in close-wait now and no connect is\n"
+        "                                         queued longer than the queue timeout; 1 with one\n"
+        "                                         line per problem; 2 when it cannot ask. LIMITS:\n"
+        "                                         --max-abandoned N, --max-close-wait N,\n"
+        "                                         --max-queue-wait D\n"
         "  exporter --listen HOST:PORT            serve /metrics for every shimmed process of\n"
         "                                         this user, labelled pid and comm (Prometheus)\n"
         "  help, --help                           this text\n"
@@ -52,7 +59,8 @@ static void usage(FILE *out) {
         "A SOCKET is a path (it contains a '/'). Without either, the one shimmed process running.\n"
         "\n"
         "Exit status: 0 done, 1 failed (no such process, an error reply), 2 bad command line;\n"
-        "run: the command's own status, 127 when it is not found.\n",
+        "run: the command's own status, 127 when it is not found; check: 0 healthy,\n"
+        "1 unhealthy, 2 when it cannot ask.\n",
         out);
 }
 
@@ -63,7 +71,7 @@ int main(int argc, char **argv) {
   } verbs[] = {
       {"run", cw_run_exec}, {"stats", cw_query_stats}, {"conns", cw_query_conns},
       {"ls", cw_ls_run},    {"set", cw_query_set},     {"reap", cw_query_reap},
-      {"top", cw_top_run},  {"exporter", cw_exporter_run},
+      {"top", cw_top_run},  {"exporter", cw_exporter_run}, {"check", cw_health_run},
   };
   if (argc < 2) {
     usage(stderr);

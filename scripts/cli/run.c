@@ -39,6 +39,7 @@ static const struct opt opts[] = {
     {"max-lifetime", "CONNWARDEN_MAX_LIFETIME", "D", "reap a connection open longer than D"},
     {"reap-grace", "CONNWARDEN_REAP_GRACE", "D", "time the program gets to close a reaped fd (5s)"},
     {"evict-idle", "CONNWARDEN_EVICT_IDLE", "D", "at a cap with connects waiting, evict a connection idle D"},
+    {"abandon-after", "CONNWARDEN_ABANDON_AFTER", "D|off", "unread bytes this long make a connection abandoned (60s)"},
     {"only", "CONNWARDEN_ONLY", "LIST", "apply policy only to: out (default), in, all, IP:PORT, :PORT, CIDR, IP"},
     {"exclude", "CONNWARDEN_EXCLUDE", "LIST", "never apply policy to these (same forms)"},
     {"stats", "CONNWARDEN_STATS", "PATH|off", "stats socket path (RUNDIR/PID.sock; %p: the PID), or off"},

@@ -375,9 +375,12 @@ void cw_topframe_draw(struct cw_frame *f, const struct cw_sample *cur, const str
   char ev[48] = "";
   if (get2(s, "reaped", "evicted") > 0) /* only when there are any, as above */
     snprintf(ev, sizeof ev, ", evicted %lld", get2(s, "reaped", "evicted"));
-  put(f, 0, LABEL "%lld (idle %lld, lifetime %lld, manual %lld%s)  released %lld  close-wait leaks %lld",
+  char ab[48] = "";
+  if (get(s, "abandoned") > 0) /* only when there are any, as above */
+    snprintf(ab, sizeof ab, "  abandoned %lld (%lld now)", get(s, "abandoned"), get(s, "abandoned_now"));
+  put(f, 0, LABEL "%lld (idle %lld, lifetime %lld, manual %lld%s)  released %lld  close-wait leaks %lld%s",
       "reaped", reaped_sum(s), get2(s, "reaped", "idle"), get2(s, "reaped", "lifetime"),
-      get2(s, "reaped", "manual"), ev, get(s, "released"), get(s, "close_wait_leaks"));
+      get2(s, "reaped", "manual"), ev, get(s, "released"), get(s, "close_wait_leaks"), ab);
   long long bin = get2(s, "bytes", "in"), bout = get2(s, "bytes", "out");
   put(f, 0, LABEL "%lld (%s in total)  queued %lld  bytes in %s, out %s", "waited", get(s, "waited"),
       cw_fmt_duration(get(s, "wait_ms"), a, sizeof a), queued,

@@ -166,7 +166,7 @@ static int show_destinations(json_t *dests) {
 static const char *const stats_keys[] = {
     "pid",      "version",   "uptime_s",      "active",    "peak",   "opened",       "closed",
     "refused",  "waited",    "wait_ms",       "queued",    "queue_timeouts", "reaped", "released",
-    "close_wait_leaks",
+    "close_wait_leaks", "close_wait_now", "abandoned", "abandoned_now",
     "bytes",    "inherited", "missed_closes", "untracked", "config", "destinations", NULL};
 
 int cw_view_stats(json_t *j) {
@@ -208,7 +208,10 @@ int cw_view_stats(json_t *j) {
   parts(json_object_get(j, "reaped"), a, sizeof a);
   label_line("reaped", "%s", a);
   label_line("released", "%s", scalar(json_object_get(j, "released"), a, sizeof a));
-  label_line("close-wait leaks", "%s", scalar(json_object_get(j, "close_wait_leaks"), a, sizeof a));
+  label_line("close-wait leaks", "%s (%s still open)", scalar(json_object_get(j, "close_wait_leaks"), a, sizeof a),
+             scalar(json_object_get(j, "close_wait_now"), b, sizeof b));
+  label_line("abandoned", "%s (%s now)", scalar(json_object_get(j, "abandoned"), a, sizeof a),
+             scalar(json_object_get(j, "abandoned_now"), b, sizeof b));
   show_bytes(json_object_get(j, "bytes"));
   label_line("inherited", "%s", scalar(json_object_get(j, "inherited"), a, sizeof a));
   label_line("missed closes", "%s", scalar(json_object_get(j, "missed_closes"), a, sizeof a));

@@ -14,12 +14,12 @@ other=$(ldd /bin/sh | awk '$1 ~ /^libc\.so/ {print $3}')
 [ -f "$other" ] || fail "no C library path from ldd /bin/sh"
 mkdir -p "$T/reports"
 
-show='echo "$LD_PRELOAD|$CONNWARDEN_IDLE_TIMEOUT|$CONNWARDEN_MAX_CONNS|$CONNWARDEN_MAX_CONNS_PER_DEST|$CONNWARDEN_ON_CAP|$CONNWARDEN_QUEUE_TIMEOUT|$CONNWARDEN_CAP_ERRNO|$CONNWARDEN_MAX_LIFETIME|$CONNWARDEN_REAP_GRACE|$CONNWARDEN_EVICT_IDLE|$CONNWARDEN_ONLY|$CONNWARDEN_EXCLUDE|$CONNWARDEN_STATS|$CONNWARDEN_RUNDIR|$CONNWARDEN_REPORT|$CONNWARDEN_BACKTRACE|$CONNWARDEN_LOG"'
+show='echo "$LD_PRELOAD|$CONNWARDEN_IDLE_TIMEOUT|$CONNWARDEN_MAX_CONNS|$CONNWARDEN_MAX_CONNS_PER_DEST|$CONNWARDEN_ON_CAP|$CONNWARDEN_QUEUE_TIMEOUT|$CONNWARDEN_CAP_ERRNO|$CONNWARDEN_MAX_LIFETIME|$CONNWARDEN_REAP_GRACE|$CONNWARDEN_EVICT_IDLE|$CONNWARDEN_ABANDON_AFTER|$CONNWARDEN_ONLY|$CONNWARDEN_EXCLUDE|$CONNWARDEN_STATS|$CONNWARDEN_RUNDIR|$CONNWARDEN_REPORT|$CONNWARDEN_BACKTRACE|$CONNWARDEN_LOG"'
 out=$(LD_PRELOAD=$rt$other "$CW" run --idle-timeout 5s --max-conns=7 --max-conns-per-dest 3 \
   --on-cap refuse --queue-timeout=2s --cap-errno ETIMEDOUT --max-lifetime 1m --reap-grace=1s \
-  --evict-idle 250ms --only out --exclude=:22 --stats off --rundir "$T/rd" --report "$T/reports" --backtrace \
+  --evict-idle 250ms --abandon-after=2m --only out --exclude=:22 --stats off --rundir "$T/rd" --report "$T/reports" --backtrace \
   --log error -- sh -c "$show")
-assert_eq "$out" "$rt$lib:$other|5s|7|3|refuse|2s|ETIMEDOUT|1m|1s|250ms|out|:22|off|$T/rd|$T/reports|1|error" \
+assert_eq "$out" "$rt$lib:$other|5s|7|3|refuse|2s|ETIMEDOUT|1m|1s|250ms|2m|out|:22|off|$T/rd|$T/reports|1|error" \
   "variables seen by the command"
 
 # no LD_PRELOAD before (but a runtime): the library alone; under --check-leaks run itself, not each process, decides the status

@@ -54,7 +54,8 @@ assert_eq "$(nums queued)" "$(j 'j["queued"]')" "queued"
 assert_eq "$(nums 'queue timeouts')" "$(j 'j["queue_timeouts"]')" "queue timeouts"
 assert_eq "$(nums reaped)" "$(j '"%d %d %d %d %d" % (sum(j["reaped"].values()), j["reaped"]["idle"], j["reaped"]["lifetime"], j["reaped"]["manual"], j["reaped"]["evicted"])')" "reaped"
 assert_eq "$(nums released)" "$(j 'j["released"]')" "released"
-assert_eq "$(nums 'close-wait leaks')" "$(j 'j["close_wait_leaks"]')" "close-wait leaks"
+assert_eq "$(nums 'close-wait leaks')" "$(j '"%d %d" % (j["close_wait_leaks"], j["close_wait_now"])')" "close-wait leaks"
+assert_eq "$(nums abandoned)" "$(j '"%d %d" % (j["abandoned"], j["abandoned_now"])')" "abandoned"
 for k in inherited untracked; do assert_eq "$(nums $k)" "$(j 'j["'$k'"]')" "$k"; done
 assert_eq "$(nums 'missed closes')" "$(j 'j["missed_closes"]')" "missed closes"
 assert_eq "$(line bytes)" "$(j '"in %.1f KiB (%d B), out %.1f KiB (%d B)" % (j["bytes"]["in"] / 1024, j["bytes"]["in"], j["bytes"]["out"] / 1024, j["bytes"]["out"])')" "bytes in units and exact"
@@ -77,7 +78,8 @@ prom=$("$CW" stats --prom "$pid")
 for m in connections_active connections_peak connections_opened_total connections_closed_total \
   connect_refused_total connect_waited_total connect_queued connect_wait_seconds_total \
   connect_queue_timeouts_total \
-  connections_reaped_total connections_released_total close_wait_leaks_total bytes_total \
+  connections_reaped_total connections_released_total close_wait_leaks_total close_wait_leaks \
+  connections_abandoned_total connections_abandoned bytes_total \
   connection_duration_seconds max_connections; do
   assert_contains "$prom" "# TYPE connwarden_$m " "metric $m"
 done

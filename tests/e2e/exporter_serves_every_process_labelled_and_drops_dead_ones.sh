@@ -40,7 +40,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 text = open(sys.argv[1]).read()
 fams = list(text_string_to_metric_families(text))  # raises on what it cannot parse
-names = [f.name for f in fams]
+# the client names a counter's family without its _total, so connwarden_connections_abandoned_total
+# (counter) and connwarden_connections_abandoned (gauge) share a name there, not a type
+names = [(f.name, f.type) for f in fams]
 assert len(names) == len(set(names)), "a family parsed twice: %s" % names
 
 NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"

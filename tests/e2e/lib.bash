@@ -95,5 +95,25 @@ assert_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }
 assert_contains() { grep -qF -- "$2" <<<"$1" || fail "$3: '$2' not in: $1"; }
 assert_not_contains() { ! grep -qF -- "$2" <<<"$1" || fail "$3: '$2' unexpectedly in: $1"; }
 
+# Commands that scan every run directory (ls, check --all) see other people's shimmed processes
+# too (in /run/connwarden for root, /tmp/connwarden-UID). alone_in_sight, called before the test
+# starts its own, says whether they can be kept out of sight: when there are none, or (as root)
+# by hiding those directories under a private mount for each command run with in_sight CMD...
+alone_in_sight() {
+  IN_SIGHT=plain
+  [ "$("$CW" ls 2>/dev/null)" = "no shimmed processes" ] && return 0
+  IN_SIGHT=private
+  [ "$(id -u)" = 0 ] && unshare -m true 2>/dev/null
+}
+in_sight() {
+  if [ "${IN_SIGHT:-plain}" = plain ]; then
+    "$@"
+  else
+    unshare -m sh -c 'for d in /run/connwarden "/tmp/connwarden-$(id -u)"; do
+        [ -d "$d" ] && { mount -t tmpfs tmpfs "$d" || exit 99; }
+      done; exec "$@"' sh "$@"
+  fi
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now.
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -2,7 +2,8 @@
 # CONNWARDEN_IDLE_TIMEOUT=500ms and CONNWARDEN_REAP_GRACE=500ms: the reap shuts it down (the server
 # reads EOF), and after the grace the kernel socket is released: ss no longer shows a socket of
 # the host's PID on that connection, while the host's fd number stays valid (fcntl(F_GETFD) works)
-# and reads EOF. stats counts the release and conns shows the fd as RELEASED; the host's own close
+# and reads EOF. stats counts the release and conns shows the fd as ABANDONED (tcp_state RELEASED:
+# a connection the host did not close after its reap is abandoned); the host's own close
 # later ends it. Without the shim the same host keeps an established socket and the server no EOF.
 # Hosts: tests/hosts/reap_stall_server.py (--keep: it never closes first), reap_reader.c.
 . "$(dirname "$0")/lib.bash"
@@ -60,8 +61,8 @@ wait_for 5 grep -q '^check' "$T/rel.out"
 S=$(stats)
 assert_eq "$(jq_py "$S" '(j["released"], j["reaped"]["idle"], j["active"]["out"], j["closed"]["out"])')" \
   "(1, 1, 1, 0)" "stats released, reaped.idle, active.out, closed.out before the host's close"
-assert_eq "$(jq_py "$(query "$(sock_of "$PID_rel")" conns)" '[(c["fd"], c["state"], c["reaped"]) for c in j]')" \
-  "[($FD, 'RELEASED', 'idle')]" "conns before the host's close"
+assert_eq "$(jq_py "$(query "$(sock_of "$PID_rel")" conns)" '[(c["fd"], c["state"], c["tcp_state"], c["reaped"]) for c in j]')" \
+  "[($FD, 'ABANDONED', 'RELEASED', 'idle')]" "conns before the host's close (released unclosed: abandoned)"
 
 # 4. The host closes it at last: an ordinary close, counted.
 tell rel close

@@ -1,6 +1,7 @@
-/* fuzz_command.c - libFuzzer target for the stats command parser (shim/command.c): any bytes,
- * cut at the first NUL as the server does, must parse or be refused with a one-line reason, and a
- * parsed command must be well formed. Built and run by mk/fuzz.mk. */
+/* fuzz_command.c - libFuzzer target for the stats command parser (shim/command.c, with the
+ * configuration's value parsers that health's limits use): any bytes, cut at the first NUL as
+ * the server does, must parse or be refused with a one-line reason, and a parsed command must be
+ * well formed. Built and run by mk/fuzz.mk. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,10 +21,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort(); /* a refusal is -EINVAL with one non-empty line */
     return 0;
   }
-  if (cmd.verb > CW_CMD_REAP || !memchr(cmd.name, '\0', sizeof cmd.name) ||
+  if (cmd.verb > CW_CMD_HEALTH || !memchr(cmd.name, '\0', sizeof cmd.name) ||
       !memchr(cmd.value, '\0', sizeof cmd.value) || cmd.fd < 0)
     abort();
   if (cmd.verb == CW_CMD_SET && (!cmd.name[0] || !cmd.value[0]))
     abort(); /* set has both words */
+  const struct cw_health_limits *h = &cmd.health;
+  if (cmd.verb == CW_CMD_HEALTH && (h->max_abandoned < -1 || h->max_abandoned > 1000000000 ||
+                                    h->max_close_wait < -1 || h->max_close_wait > 1000000000 ||
+                                    h->max_queue_wait_ms < -1))
+    abort(); /* health's limits: the default (-1) or what the parsers accept */
   return 0;
 }

@@ -1,7 +1,7 @@
 /* test_command.c - the stats protocol's command line parser (cw_cmd_parse): every verb, the
  * argument rules, tolerated blanks and \r, and the lines it must refuse with a reason.
  * Pure: no sockets, no state.
- * objects: command.o
+ * objects: command.o config.o statspath.o vars.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -99,6 +99,52 @@ static void test_reap_refuses_what_is_not_an_fd_number(void **state) {
   assert_refused_with(&p, "usage: reap FD");
   p = parse("reap 1 2");
   assert_refused_with(&p, "usage: reap FD");
+}
+
+static void test_health_without_limits_takes_the_defaults(void **state) {
+  struct parsed p = parse("health");
+  assert_int_equal(p.rc, 0);
+  assert_int_equal(p.cmd.verb, CW_CMD_HEALTH);
+  assert_int_equal(p.cmd.health.max_abandoned, -1);
+  assert_int_equal(p.cmd.health.max_close_wait, -1);
+  assert_int_equal(p.cmd.health.max_queue_wait_ms, -1);
+}
+
+static void test_health_takes_its_limits_in_any_order(void **state) {
+  struct parsed p = parse("health max_queue_wait=2.5s max_abandoned=3 max_close_wait=0");
+  if (p.rc != 0)
+    fail_msg("refused: %s", p.err);
+  assert_int_equal(p.cmd.health.max_abandoned, 3);
+  assert_int_equal(p.cmd.health.max_close_wait, 0);
+  assert_int_equal(p.cmd.health.max_queue_wait_ms, 2500);
+  p = parse("health max_queue_wait=off");
+  assert_int_equal(p.rc, 0);
+  assert_int_equal(p.cmd.health.max_queue_wait_ms, 0);
+  assert_int_equal(p.cmd.health.max_abandoned, -1);
+}
+
+static void test_health_refuses_bad_limits_naming_them(void **state) {
+  static const struct {
+    const char *line, *reason;
+  } cases[] = {
+      {"health max_abandoned=x", "bad value 'x' for max_abandoned: expected a whole number"},
+      {"health max_abandoned=-1", "bad value '-1' for max_abandoned"},
+      {"health max_close_wait=", "bad value '' for max_close_wait"},
+      {"health max_queue_wait=5 min", "unknown limit 'min'"},
+      {"health max_queue_wait=5x", "bad value '5x' for max_queue_wait: expected a duration"},
+      {"health max_abandoned", "unknown limit 'max_abandoned'"},
+      {"health max_abandonedx=1", "unknown limit 'max_abandonedx=1'"},
+      {"health abandoned=1", "unknown limit 'abandoned=1'"},
+      {"health max_abandoned=1 max_abandoned=2", "max_abandoned given twice"},
+      {"health max_abandoned=1 max_close_wait=1 max_queue_wait=1 x=1",
+       "usage: health [max_abandoned=N] [max_close_wait=N] [max_queue_wait=D]"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    struct parsed p = parse(cases[i].line);
+    if (p.rc != -EINVAL)
+      fail_msg("'%s' accepted", cases[i].line);
+    assert_refused_with(&p, cases[i].reason);
+  }
 }
 
 static void test_verbs_without_arguments_refuse_extra_words(void **state) {
@@ -232,6 +278,9 @@ int main(void) {
       cmocka_unit_test(test_set_value_is_not_checked_by_the_parser),
       cmocka_unit_test(test_reap_takes_one_fd_number),
       cmocka_unit_test(test_reap_refuses_what_is_not_an_fd_number),
+      cmocka_unit_test(test_health_without_limits_takes_the_defaults),
+      cmocka_unit_test(test_health_takes_its_limits_in_any_order),
+      cmocka_unit_test(test_health_refuses_bad_limits_naming_them),
       cmocka_unit_test(test_verbs_without_arguments_refuse_extra_words),
       cmocka_unit_test(test_set_with_too_few_or_too_many_words_shows_usage),
       cmocka_unit_test(test_trailing_cr_and_blanks_are_ignored),

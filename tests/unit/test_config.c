@@ -449,6 +449,7 @@ static void test_load_with_nothing_set_gives_the_documented_defaults(void **stat
   assert_int_equal(cfg.idle_timeout_ms, 0);
   assert_int_equal(cfg.max_lifetime_ms, 0);
   assert_int_equal(cfg.reap_grace_ms, 5000);
+  assert_int_equal(cfg.abandon_after_ms, 60000);
   assert_int_equal(cfg.evict_idle_ms, 0);
   assert_int_equal(cfg.n_only, 1);
   assert_int_equal(cfg.only[0].kind, CW_F_OUT);
@@ -476,6 +477,7 @@ static void test_load_reads_every_variable(void **state) {
   env_set("CONNWARDEN_MAX_LIFETIME", "10m");
   env_set("CONNWARDEN_REAP_GRACE", "250ms");
   env_set("CONNWARDEN_EVICT_IDLE", "1.5s");
+  env_set("CONNWARDEN_ABANDON_AFTER", "90s");
   env_set("CONNWARDEN_ONLY", "out, :443");
   env_set("CONNWARDEN_EXCLUDE", "10.0.0.0/8,[::1]:9000");
   env_set("CONNWARDEN_STATS", "/tmp/cw-unit/app.sock");
@@ -495,6 +497,7 @@ static void test_load_reads_every_variable(void **state) {
   assert_int_equal(cfg.max_lifetime_ms, 600000);
   assert_int_equal(cfg.reap_grace_ms, 250);
   assert_int_equal(cfg.evict_idle_ms, 1500);
+  assert_int_equal(cfg.abandon_after_ms, 90000);
   assert_int_equal(cfg.n_only, 2);
   assert_int_equal(cfg.only[0].kind, CW_F_OUT);
   assert_int_equal(cfg.only[1].kind, CW_F_PORT);
@@ -593,6 +596,7 @@ static void test_load_refuses_each_bad_variable_naming_it_and_its_value(void **s
       {"CONNWARDEN_REAP_GRACE", ""},
       {"CONNWARDEN_EVICT_IDLE", "5x"},
       {"CONNWARDEN_EVICT_IDLE", "-1s"},
+      {"CONNWARDEN_ABANDON_AFTER", "never"},
       {"CONNWARDEN_ONLY", "localhost:80"},
       {"CONNWARDEN_ONLY", ""},
       {"CONNWARDEN_EXCLUDE", "in,,out"},
@@ -661,6 +665,15 @@ static void test_load_stats_off_turns_the_socket_off(void **state) {
   assert_int_equal(load(), 0);
   assert_int_equal(cfg.stats_off, 1);
   assert_int_equal(cfg.stats_explicit, 0);
+}
+
+static void test_load_abandon_after_off_turns_the_check_off(void **state) {
+  env_set("CONNWARDEN_ABANDON_AFTER", "off");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.abandon_after_ms, 0);
+  env_set("CONNWARDEN_ABANDON_AFTER", "250ms");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.abandon_after_ms, 250);
 }
 
 static void test_load_stats_path_sets_the_directory_to_create(void **state) {
@@ -980,8 +993,7 @@ static void test_variables_this_version_does_not_do_stop_start_up(void **state) 
     fail_msg("refused: %s", err);
   static const char *const refused[] = {
       "CONNWARDEN_CAP_SCOPE=tree", "CONNWARDEN_CAP_SCOPE=", "CONNWARDEN_DEST_BY=name",
-      "CONNWARDEN_DEST_BY=Address", "CONNWARDEN_ABANDON_AFTER=60s", "CONNWARDEN_ABANDON_AFTER=off",
-      "CONNWARDEN_NAME=api"};
+      "CONNWARDEN_DEST_BY=Address", "CONNWARDEN_NAME=api"};
   for (size_t i = 0; i < CW_ARRAY_LEN(refused); i++) {
     const char *one[] = {refused[i], NULL};
     assert_int_equal(check_names(one), -EINVAL);
@@ -1051,6 +1063,7 @@ int main(void) {
       T(test_load_refuses_cap_errnos_that_event_loops_read_as_in_progress),
       T(test_load_refuses_a_stats_path_too_long_for_a_unix_socket),
       T(test_load_stats_off_turns_the_socket_off),
+      T(test_load_abandon_after_off_turns_the_check_off),
       T(test_load_stats_path_sets_the_directory_to_create),
       T(test_stats_path_percent_p_is_the_pid),
       T(test_stats_path_without_percent_p_is_the_first_process_s_alone),

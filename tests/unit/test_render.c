@@ -52,6 +52,9 @@ static int build_snapshot(void **state) {
   k->reaped[2] = 16;
   k->released = 17;
   k->close_wait_leaks = 18;
+  k->close_wait_now = 23;
+  k->abandoned = 24;
+  k->abandoned_now = 25;
   k->inherited = 19;
   k->missed_closes = 20;
   k->untracked = 21;
@@ -73,6 +76,7 @@ static int build_snapshot(void **state) {
   snap.cfg.queue_timeout_ms = 2000;
   snap.cfg.cap_errno = ETIMEDOUT;
   snap.cfg.reap_grace_ms = 250;
+  snap.cfg.abandon_after_ms = 45000;
   snprintf(snap.cfg.only_text, sizeof snap.cfg.only_text, "out, :443");
   snprintf(snap.cfg.exclude_text, sizeof snap.cfg.exclude_text, "10.0.0.0/8");
   snprintf(snap.cfg.stats_path, sizeof snap.cfg.stats_path, "/run/connwarden/4242.sock");
@@ -103,7 +107,8 @@ static int build_snapshot(void **state) {
                                    .bytes_out = 77,
                                    .calls_in = 5,
                                    .calls_out = 6,
-                                   .peer_closed = 1};
+                                   .peer_closed = 1,
+                                   .abandoned = CW_AB_UNREAD};
   views[2] = (struct cw_conn_view){.fd = 3,
                                    .dir = CW_DIR_OUT,
                                    .inherited = 1,
@@ -196,6 +201,9 @@ static void test_stats_is_json_with_the_documented_keys_and_values(void **state)
   assert_int_member(reaped, "manual", 16);
   assert_int_member(j, "released", 17);
   assert_int_member(j, "close_wait_leaks", 18);
+  assert_int_member(j, "close_wait_now", 23);
+  assert_int_member(j, "abandoned", 24);
+  assert_int_member(j, "abandoned_now", 25);
   assert_int_member(j, "log_dropped", 22);
   assert_dirs(j, "bytes", 1200, 5000);
   json_t *cfg = member(j, "config");
@@ -256,6 +264,7 @@ static void test_conns_is_a_json_array_with_the_documented_keys(void **state) {
   assert_str_member(c, "local", "127.0.0.1:40112");
   assert_str_member(c, "peer", "127.0.0.1:8000");
   assert_str_member(c, "state", "ESTABLISHED");
+  assert_str_member(c, "tcp_state", "ESTABLISHED");
   assert_int_member(c, "age_ms", 5012);
   assert_int_member(c, "idle_ms", 4990);
   assert_int_member(c, "bytes_in", 0);
@@ -269,7 +278,8 @@ static void test_conns_is_a_json_array_with_the_documented_keys(void **state) {
   assert_str_member(c, "dir", "in");
   assert_str_member(c, "local", "[::1]:8000");
   assert_str_member(c, "peer", "[::1]:51000");
-  assert_str_member(c, "state", "CLOSE_WAIT");
+  assert_str_member(c, "state", "ABANDONED"); /* abandoned now: the kernel's state beside it */
+  assert_str_member(c, "tcp_state", "CLOSE_WAIT");
   assert_int_member(c, "age_ms", 61000);
   assert_int_member(c, "idle_ms", 3);
   assert_int_member(c, "bytes_in", 4198);
@@ -328,6 +338,7 @@ static void test_config_is_json_of_the_effective_configuration(void **state) {
   assert_int_member(j, "queue_timeout_ms", 2000);
   assert_str_member(j, "cap_errno", "ETIMEDOUT");
   assert_int_member(j, "reap_grace_ms", 250);
+  assert_int_member(j, "abandon_after_ms", 45000);
   assert_str_member(j, "only", "out, :443");
   assert_str_member(j, "exclude", "10.0.0.0/8");
   assert_str_member(j, "stats", "/run/connwarden/4242.sock");
@@ -616,6 +627,12 @@ static void test_metrics_are_prometheus_text_with_every_documented_metric(void *
   assert_sample(&expo, "connwarden_connections_released_total", 17);
   assert_type(&expo, "connwarden_close_wait_leaks_total", "counter");
   assert_sample(&expo, "connwarden_close_wait_leaks_total", 18);
+  assert_type(&expo, "connwarden_close_wait_leaks", "gauge");
+  assert_sample(&expo, "connwarden_close_wait_leaks", 23);
+  assert_type(&expo, "connwarden_connections_abandoned_total", "counter");
+  assert_sample(&expo, "connwarden_connections_abandoned_total", 24);
+  assert_type(&expo, "connwarden_connections_abandoned", "gauge");
+  assert_sample(&expo, "connwarden_connections_abandoned", 25);
   assert_type(&expo, "connwarden_log_lines_dropped_total", "counter");
   assert_sample(&expo, "connwarden_log_lines_dropped_total", 22);
   assert_type(&expo, "connwarden_bytes_total", "counter");
@@ -827,13 +844,151 @@ static void test_fmt_truncates_to_the_buffer(void **state) {
   assert_string_equal(cw_fmt_secs(12345, buf, sizeof buf), "12.");
 }
 
+/* ---- health ---- */
+
+static const struct cw_health_limits defaults = {-1, -1, -1};
+
+static json_t *health(const struct cw_health_limits *lim) {
+  struct cw_buf b = {0};
+  cw_render_health(&b, &snap, lim);
+  json_t *j = parse_json(&b);
+  cw_buf_free(&b);
+  return j;
+}
+
+/* The problems as one string, "|" between them. */
+static const char *problems(json_t *j, char *buf, size_t size) {
+  json_t *a = member(j, "problems");
+  assert_true(json_is_array(a));
+  size_t off = 0;
+  buf[0] = '\0';
+  for (size_t i = 0; i < json_array_size(a); i++) {
+    assert_true(json_is_string(json_array_get(a, i)));
+    off += (size_t)snprintf(buf + off, size - off, "%s%s", i ? "|" : "", json_string_value(json_array_get(a, i)));
+  }
+  return buf;
+}
+
+static void test_health_of_a_clean_process_is_ok(void **state) {
+  views[1].abandoned = CW_AB_NO;
+  json_t *j = health(&defaults);
+  assert_true(json_is_true(member(j, "ok")));
+  assert_int_member(j, "pid", 4242);
+  assert_int_equal(json_array_size(member(j, "problems")), 0);
+  assert_int_equal(json_array_size(member(j, "connections")), 0);
+  json_t *lim = member(j, "limits");
+  assert_int_member(lim, "max_abandoned", 0);
+  assert_int_member(lim, "max_close_wait", 0);
+  assert_int_member(lim, "max_queue_wait_ms", 2000); /* the queue timeout */
+  json_decref(j);
+}
+
+static void test_health_names_the_abandoned_connection_and_the_remedy(void **state) {
+  char buf[2048];
+  views[1].unread = 4096;
+  views[1].unread_ms = 12000;
+  json_t *j = health(&defaults);
+  assert_true(json_is_false(member(j, "ok")));
+  assert_int_member(j, "abandoned_now", 1);
+  assert_string_equal(problems(j, buf, sizeof buf),
+                      "1 connection abandoned: fd 9 in [::1]:51000, 4.0 KiB unread for 12.0s "
+                      "(the program lost it: restart it)");
+  json_t *c = json_array_get(member(j, "connections"), 0);
+  assert_str_member(c, "problem", "abandoned");
+  assert_int_member(c, "fd", 9);
+  assert_str_member(c, "peer", "[::1]:51000");
+  json_decref(j);
+
+  struct cw_health_limits one = {1, -1, -1};
+  j = health(&one);
+  assert_true(json_is_true(member(j, "ok")));
+  assert_int_member(j, "abandoned_now", 1); /* still counted, within the limit */
+  json_decref(j);
+}
+
+static void test_health_tells_a_released_connection_by_its_reap(void **state) {
+  char buf[2048];
+  views[1].abandoned = CW_AB_RELEASED;
+  views[1].reaped = 1 + CW_REAP_IDLE;
+  views[1].reaped_reason = CW_REAP_IDLE;
+  views[1].reaped_ms = 5000;
+  views[0].abandoned = CW_AB_RELEASED;
+  views[0].reaped = 1 + CW_REAP_EVICTED;
+  views[0].reaped_reason = CW_REAP_EVICTED;
+  views[0].reaped_ms = 5100;
+  views[0].bt = (struct cw_bt){0};
+  json_t *j = health(&defaults);
+  assert_string_equal(problems(j, buf, sizeof buf),
+                      "2 connections abandoned: fd 7 out 127.0.0.1:8000, not closed 5.1s after its "
+                      "eviction; fd 9 in [::1]:51000, not closed 5.0s after its reap (idle) (the program "
+                      "lost them: restart it)");
+  json_decref(j);
+}
+
+static void test_health_names_close_wait_leaks_and_long_queued_connects(void **state) {
+  char buf[2048];
+  views[1].abandoned = CW_AB_NO;
+  views[1].close_wait = 1;
+  views[1].held_ms = 7100;
+  views[2].inherited = 1;
+  views[2].close_wait = 1;
+  views[2].held_ms = 600;
+  views[3] = (struct cw_conn_view){.fd = 11, .dir = CW_DIR_OUT, .peer = v4("10.0.0.7", 443),
+                                   .state = "QUEUED", .queued = 1, .wait_ms = 2500};
+  views[4] = views[3];
+  views[4].fd = 12;
+  views[4].wait_ms = 1500; /* within the queue timeout (2s) */
+  snap.nconns = 5;
+  json_t *j = health(&defaults);
+  assert_string_equal(problems(j, buf, sizeof buf),
+                      "2 connections leaking in close-wait: fd 9 in [::1]:51000, the peer closed 7.1s ago; "
+                      "fd 3 out [2001:db8::7]:443, the peer closed 600ms ago, inherited|"
+                      "1 connect queued longer than 2.0s: fd 11 to 10.0.0.7:443, waiting 2.5s");
+  assert_int_member(j, "close_wait_now", 2);
+  assert_int_member(j, "queued_too_long", 1);
+  assert_int_equal(json_array_size(member(j, "connections")), 3);
+  json_decref(j);
+
+  struct cw_health_limits lax = {-1, 2, 0}; /* two close-wait leaks allowed, no queue limit */
+  j = health(&lax);
+  assert_true(json_is_true(member(j, "ok")));
+  json_decref(j);
+  struct cw_health_limits strict = {-1, 1, 1000};
+  j = health(&strict);
+  assert_string_equal(problems(j, buf, sizeof buf),
+                      "2 connections leaking in close-wait (at most 1 allowed): fd 9 in [::1]:51000, the "
+                      "peer closed 7.1s ago; fd 3 out [2001:db8::7]:443, the peer closed 600ms ago, "
+                      "inherited|2 connects queued longer than 1.0s: fd 11 to 10.0.0.7:443, waiting 2.5s; "
+                      "fd 12 to 10.0.0.7:443, waiting 1.5s");
+  json_decref(j);
+}
+
+static void test_health_names_five_connections_and_counts_the_rest(void **state) {
+  char buf[4096];
+  for (int i = 0; i < 8; i++) {
+    views[i] = views[0];
+    views[i].fd = 20 + i;
+    views[i].abandoned = CW_AB_UNREAD;
+    views[i].unread = 10;
+    views[i].unread_ms = 61000;
+  }
+  snap.nconns = 8;
+  json_t *j = health(&defaults);
+  problems(j, buf, sizeof buf);
+  assert_non_null(strstr(buf, "8 connections abandoned: fd 20 out 127.0.0.1:8000, 10 B unread for 61.0s; fd 21 "));
+  assert_non_null(strstr(buf, "; fd 24 out 127.0.0.1:8000, 10 B unread for 61.0s; and 3 more (the program lost them"));
+  assert_null(strstr(buf, "fd 25"));
+  assert_int_equal(json_array_size(member(j, "connections")), 8);
+  json_decref(j);
+}
+
 /* ---- help ---- */
 
 static void test_help_lists_every_command(void **state) {
   struct cw_buf b = {0};
   cw_render_help(&b);
   assert_non_null(b.p);
-  static const char *const cmds[] = {"stats", "conns", "metrics", "config", "set NAME VALUE", "reap FD", "help"};
+  static const char *const cmds[] = {"stats", "conns", "metrics", "config", "set NAME VALUE", "reap FD", "health", "help"};
   for (size_t i = 0; i < CW_ARRAY_LEN(cmds); i++) {
     char line_start[64];
     snprintf(line_start, sizeof line_start, "\n%s ", cmds[i]);
@@ -848,6 +1003,11 @@ static void test_help_lists_every_command(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      T(test_health_of_a_clean_process_is_ok),
+      T(test_health_names_the_abandoned_connection_and_the_remedy),
+      T(test_health_tells_a_released_connection_by_its_reap),
+      T(test_health_names_close_wait_leaks_and_long_queued_connects),
+      T(test_health_names_five_connections_and_counts_the_rest),
       T(test_stats_is_json_with_the_documented_keys_and_values),
       T(test_stats_with_nothing_tracked_is_still_valid_json),
       T(test_conns_is_a_json_array_with_the_documented_keys),
