@@ -10,6 +10,24 @@ up() { jq_py "$(curl -s --max-time 2 "http://127.0.0.1:$UPORT/status")" "j['$1']
 up_is() { [ "$(up "$1")" = "$2" ]; }
 # px EXPR: a Python expression over the proxy's own status (GET /_proxy/status), bound to j
 px() { jq_py "$(curl -s --max-time 2 "http://127.0.0.1:$PPORT/_proxy/status")" "$1"; }
+px_is() { [ "$(px "$1")" = "$2" ]; }
+
+# start_fastapi_proxy NAME [CMD...]: tests/hosts/story_fastapi_proxy.py (a pool of 4, 503 after 1 s
+# without a free connection) as `python3 -m uvicorn ... --loop uvloop`, after CMD (e.g.
+# connwarden run ... --); sets PPORT and PROXY (its PID: run and env exec in place)
+start_fastapi_proxy() {
+  local name=$1
+  shift
+  PPORT=$(free_port)
+  bg env STORY_UPSTREAM="http://127.0.0.1:$UPORT" STORY_POOL_TIMEOUT=1 STORY_MAX_SECS=60 "$@" \
+    "$PY" -m uvicorn --app-dir "$HOSTSRC" story_fastapi_proxy:app --host 127.0.0.1 --port "$PPORT" \
+    --loop uvloop --log-level warning >"$T/$name.out" 2>"$T/$name.err"
+  PROXY=$BG_PID
+  wait_for 10 proxy_up
+  kill -0 "$PROXY" 2>/dev/null || fail "$name: the proxy exited: $(cat "$T/$name.err")"
+}
+# proxy_up: it answers, or it has exited
+proxy_up() { curl -sf -o /dev/null "http://127.0.0.1:$PPORT/_proxy/status" || ! kill -0 "$PROXY"; }
 
 # get NAME [ROUTE]: GET /ROUTE (default stream) through the proxy; the status in $CODE, the body in
 # $T/NAME.body
