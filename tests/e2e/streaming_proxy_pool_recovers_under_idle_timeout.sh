@@ -12,15 +12,7 @@ command -v curl >/dev/null || fail "curl is needed"
 POOL=4           # the proxy's pool size (httpx.Limits in story_proxy.py)
 POOL_TIMEOUT=1.5 # how long a request waits for a pool connection before the proxy says 503
 
-bg "$PY" "$HOSTSRC/story_upstream.py" --max-secs 60 >"$T/upstream.out"
-wait_for 5 grep -q listening "$T/upstream.out"
-UPORT=$(jq_py "$(head -1 "$T/upstream.out")" 'j["listening"]')
-
-# up KEY: one count of the upstream's own (GET /status, straight to it, not through the proxy)
-up() { jq_py "$(curl -s --max-time 2 "http://127.0.0.1:$UPORT/status")" "j['$1']"; }
-up_is() { [ "$(up "$1")" = "$2" ]; }
-# px KEY: one count of the proxy's own
-px() { jq_py "$(curl -s --max-time 2 "http://127.0.0.1:$PPORT/_proxy/status")" "j['$1']"; }
+. "$(dirname "$0")/story.bash"
 
 # start_proxy NAME [VAR=VALUE...]: the proxy, with those variables; sets PPORT and PROXY
 start_proxy() {
@@ -34,39 +26,15 @@ start_proxy() {
   CW_PIDS+=("$PROXY")
 }
 
-# get NAME: GET /stream through the proxy; the status in $CODE, the body in $T/NAME.body
-get() {
-  CODE=$(curl -s --max-time 5 -o "$T/$1.body" -w '%{http_code}' "http://127.0.0.1:$PPORT/stream") || true
-}
-
-# healthy NAME: a stream through the proxy comes back whole
-healthy() {
-  get "$1"
-  assert_eq "$CODE" 200 "$1: status"
-  assert_eq "$(grep -c '^token' "$T/$1.body")" 5 "$1: tokens in the body"
-}
-
-# abandon NAME: POOL clients ask for a stream that stalls and go away after 1 s; each must have
-# had the first chunk (the stream went through, then stalled)
-abandon() {
-  local pids=() i
-  for i in $(seq $POOL); do
-    curl -s --max-time 1 -o "$T/$1.$i" "http://127.0.0.1:$PPORT/stream?stall=1" &
-    pids+=($!)
-    CW_PIDS+=($!)
-  done
-  for i in "${pids[@]}"; do wait "$i" || true; done
-  for i in $(seq $POOL); do
-    grep -q '^token 0' "$T/$1.$i" || fail "$1: abandoned client $i got no first chunk: $(cat "$T/$1.$i")"
-  done
-}
+# abandon NAME: POOL clients ask for a stream that stalls and go away after 1 s
+abandon() { clients "$1" 1 $(printf 'stream?stall=1 %.0s' $(seq $POOL)); }
 
 # --- without the shim: the pool is held for ever ---------------------------------------------
 start_proxy plain X=1
 healthy plain-before
 abandon plain
 wait_for 5 up_is stalled $POOL
-assert_eq "$(px upstream_open)" $POOL "plain: upstream streams the proxy still holds after its clients left"
+assert_eq "$(px 'j["upstream_open"]')" $POOL "plain: upstream streams the proxy still holds after its clients left"
 start=$(date +%s%N)
 get plain-after
 waited=$((($(date +%s%N) - start) / 1000000))
@@ -76,7 +44,7 @@ assert_contains "$(cat "$T/plain-after.body")" "pool exhausted" "plain: the 503 
 # by now the streams have been stalled longer than the shim's idle timeout plus grace: nothing
 # here frees them without it
 assert_eq "$(up stalled)" $POOL "plain: stalled upstream connections after the pool timeout"
-assert_eq "$(px upstream_open)" $POOL "plain: upstream streams still held"
+assert_eq "$(px 'j["upstream_open"]')" $POOL "plain: upstream streams still held"
 [ ! -e "$(sock_of "$PROXY")" ] || fail "an unshimmed proxy has a stats socket"
 kill -9 "$PROXY"
 wait_for 5 up_is stalled 0 # the upstream sees them go with the process
@@ -91,10 +59,10 @@ abandon shim
 # the upstream sees its 4 stalled connections end, and the proxy holds no stream any more
 wait_for 5 up_is stalls_ended $((ENDED + POOL))
 assert_eq "$(up stalled)" 0 "shim: stalled upstream connections after the reap"
-wait_for 3 test "$(px upstream_open)" = 0
-assert_eq "$(px upstream_errors)" $POOL "shim: streams the proxy saw cut"
+wait_for 3 test "$(px 'j["upstream_open"]')" = 0
+assert_eq "$(px 'j["upstream_errors"]')" $POOL "shim: streams the proxy saw cut"
 for i in 1 2 3; do healthy "shim-after-$i"; done
-assert_eq "$(px pool_timeouts)" 0 "shim: requests that found the pool full"
+assert_eq "$(px 'j["pool_timeouts"]')" 0 "shim: requests that found the pool full"
 
 S=$(query "$(sock_of "$PROXY")" stats)
 [ "$(jq_py "$S" 'j["reaped"]["idle"]')" -ge $POOL ] || fail "shim: reaped.idle below $POOL: $S"

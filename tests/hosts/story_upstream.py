@@ -1,9 +1,11 @@
 """story_upstream.py [--port P] [--max-secs S] - the streaming API of the outage story, on
 127.0.0.1 (HTTP/1.1, keep-alive, asyncio). GET /stream answers with a chunked body, one chunk every
-20 ms (?chunks=N, default 5); GET /stream?stall=1 sends the headers and a first chunk, then sends
-nothing more and keeps the connection open until the client closes it. GET /status answers with
-its own counts as JSON: connections open now, streams stalled now, streams completed. Prints
-{"listening": PORT, "pid": PID}; exits after S seconds (default 120)."""
+20 ms (?chunks=N, default 5; ?every=MS, the pause between chunks); GET /stream?stall=1 sends the
+headers and a first chunk, then sends nothing more and keeps the connection open until the client
+closes it. GET /status answers with its own counts as JSON: connections open now, streams stalled
+now, streams still sending now ("streaming"), streams completed, streams whose client went away
+before the end ("cut"). Prints {"listening": PORT, "pid": PID}; exits after S seconds (default
+120)."""
 import argparse
 import asyncio
 import json
@@ -19,7 +21,8 @@ ap.add_argument("--port", type=int, default=0)
 ap.add_argument("--max-secs", type=float, default=120)
 args = ap.parse_args()
 
-counts = {"open": 0, "accepted": 0, "stalled": 0, "stalls_ended": 0, "completed": 0}
+counts = {"open": 0, "accepted": 0, "stalled": 0, "stalls_ended": 0, "streaming": 0, "cut": 0,
+          "completed": 0}
 
 
 def chunk(data):
@@ -36,6 +39,7 @@ async def write_head(writer, status, ctype, chunked, length=0):
 async def stream(reader, writer, query):
     """The streamed answer. Returns False when the connection must end (a stall was abandoned)."""
     n = int(query.get("chunks", ["5"])[0])
+    every = float(query.get("every", ["20"])[0]) / 1000
     stall = query.get("stall", ["0"])[0] == "1"
     await write_head(writer, "200 OK", "text/plain", chunked=True)
     if stall:
@@ -50,12 +54,19 @@ async def stream(reader, writer, query):
         counts["stalled"] -= 1
         counts["stalls_ended"] += 1
         return False
-    for i in range(n):
-        writer.write(chunk(b"token %d\n" % i))
+    counts["streaming"] += 1
+    try:
+        for i in range(n):
+            writer.write(chunk(b"token %d\n" % i))
+            await writer.drain()
+            await asyncio.sleep(every)
+        writer.write(b"0\r\n\r\n")
         await writer.drain()
-        await asyncio.sleep(0.02)
-    writer.write(b"0\r\n\r\n")
-    await writer.drain()
+    except OSError:
+        counts["cut"] += 1
+        raise
+    finally:
+        counts["streaming"] -= 1
     counts["completed"] += 1
     return True
 
