@@ -432,7 +432,15 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
           c->cw_logged = 1;
           cw_tab.c.close_wait_leaks++;
           cw_leakcheck_note_close_wait(c, now);
-          log_conn(CW_LOG_WARN, CW_EV_CLOSE_WAIT, c, now, " (the peer closed; the host kept it open)");
+          /* where it was opened, when that is a Python frame (text: no loader lookup under
+           * table_mu; a native frame is for the leak report, symbolised off the lock) */
+          char where[320], extra[400];
+          if (c->bt && c->bt->npy)
+            snprintf(extra, sizeof extra, " (the peer closed; the host kept it open), opened at %s",
+                     cw_bt_where(c->bt, where, sizeof where));
+          else
+            snprintf(extra, sizeof extra, " (the peer closed; the host kept it open)");
+          log_conn(CW_LOG_WARN, CW_EV_CLOSE_WAIT, c, now, extra);
         }
       }
     }

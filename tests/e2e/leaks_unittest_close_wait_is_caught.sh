@@ -32,6 +32,8 @@ assert_contains "$ERR" "ERROR: connwarden: 1 leaked connection (0 open at exit, 
 grep -qE "^Leaked connection fd [0-9]+ out 127\.0\.0\.1:$LOCAL -> 127\.0\.0\.1:$SERVER CLOSE_WAIT, age [^,]+, idle [^,]+, in [^,]+, out [^,]+, close-wait: held [^,]+ after the peer closed, closed before exit, opened at:$" <<<"$ERR" ||
   fail "no close-wait leak line for 127.0.0.1:$LOCAL -> :$SERVER: $ERR"
 assert_eq "$(grep -c '^Leaked connection' <<<"$ERR")" 1 "only that connection is a leak (the server's own sides closed)"
+grep -qE "close-wait leak: fd [0-9]+ out 127\.0\.0\.1:$SERVER, .*, opened at $SUITE:[0-9]+ in [a-z_]+\$" <<<"$ERR" ||
+  fail "the close-wait event line names the suite's own frame: $ERR"
 assert_eq "$(tail -n1 <<<"$ERR")" "SUMMARY: connwarden: 1 leaked connection in 1 of 1 process" "total line"
 
 # 2. The same facts in JSON.
