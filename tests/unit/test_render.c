@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "python.h"
 #include "render.h"
 
 /* ---- a snapshot built by hand ---- */
@@ -906,6 +907,24 @@ static void test_health_names_the_abandoned_connection_and_the_remedy(void **sta
   json_decref(j);
 }
 
+static void test_health_names_the_programs_python_frame(void **state) {
+  char buf[2048];
+  static const char dump[] = "  File \"/usr/lib/python3/dist-packages/httpx/_client.py\", line 1620 in send\n"
+                             "  File \"/srv/app/proxy.py\", line 41 in forward\n";
+  struct cw_bt *bt = cw_py_parse(dump, sizeof dump - 1);
+  assert_non_null(bt);
+  views[0].abandoned = CW_AB_RELEASED;
+  views[0].reaped = 1 + CW_REAP_IDLE;
+  views[0].reaped_reason = CW_REAP_IDLE;
+  views[0].reaped_ms = 5000;
+  views[0].bt = bt;
+  json_t *j = health(&defaults);
+  views[0].bt = NULL;
+  cw_mem_free(bt);
+  assert_non_null(strstr(problems(j, buf, sizeof buf), ", opened at /srv/app/proxy.py:41 in forward"));
+  json_decref(j);
+}
+
 static void test_health_tells_a_released_connection_by_its_reap(void **state) {
   char buf[2048];
   views[1].abandoned = CW_AB_RELEASED;
@@ -916,7 +935,7 @@ static void test_health_tells_a_released_connection_by_its_reap(void **state) {
   views[0].reaped = 1 + CW_REAP_EVICTED;
   views[0].reaped_reason = CW_REAP_EVICTED;
   views[0].reaped_ms = 5100;
-  views[0].bt = (struct cw_bt){0};
+  views[0].bt = NULL;
   json_t *j = health(&defaults);
   assert_string_equal(problems(j, buf, sizeof buf),
                       "2 connections abandoned: fd 7 out 127.0.0.1:8000, not closed 5.1s after its "
@@ -1005,6 +1024,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(test_health_of_a_clean_process_is_ok),
       T(test_health_names_the_abandoned_connection_and_the_remedy),
+      T(test_health_names_the_programs_python_frame),
       T(test_health_tells_a_released_connection_by_its_reap),
       T(test_health_names_close_wait_leaks_and_long_queued_connects),
       T(test_health_names_five_connections_and_counts_the_rest),
