@@ -113,13 +113,20 @@ static __attribute__((noinline, cold)) ssize_t fastopen_sendmsg(int fd, const st
 #define WRAP_FASTOPEN(ret, name, params, args, fdv, raw)                                           \
   WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r),                                          \
           if (CW_UNLIKELY(fl & MSG_FASTOPEN)) return fastopen_##name args;)
-/* write(): the reserved number (a constant, never an open fd) is CPython's traceback dumper's */
+/* write(): the reserved number (a constant, never an open fd) is CPython's traceback dumper's.
+ * Its path is a function of its own, reached by a tail jump, so that the tracked path keeps no
+ * more registers than the other writes' (one compare with a constant is all it adds). */
 #define WRAP_SINK(ret, name, params, args, fdv, raw)                                               \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r), , if (CW_UNLIKELY(fd == CW_PY_SINK_FD)) { \
-    ret k = cw_py_sink_write(buf, n);                                                              \
-    if (k >= 0)                                                                                    \
-      return k;                                                                                    \
-  })
+  static __attribute__((noinline, cold)) ret sink_##name(STRIP params, struct cw_conn *c_) {       \
+    ret r = cw_py_sink_write(buf, n);                                                              \
+    if (r >= 0)                                                                                    \
+      return r;                                                                                    \
+    r = CW_REAL(name) args;                                                                        \
+    AFTER_OUT(c_, r);                                                                              \
+    return r;                                                                                      \
+  }                                                                                                \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r), ,                                        \
+          if (CW_UNLIKELY(fd == CW_PY_SINK_FD)) return sink_##name(STRIP args, c_);)
 #define WRAP_IO(ret, name, params, args, fdv, after, untracked, ...)                               \
   static __attribute__((noinline)) ret tracked_##name(STRIP params, struct cw_conn *c_) {          \
     __VA_ARGS__                                                                                    \
