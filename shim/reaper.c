@@ -101,6 +101,9 @@ static void log_conn(enum cw_level lvl, enum cw_event ev, const struct cw_conn *
 static void reap_locked(struct cw_conn *c, int reason, int64_t now) {
   if (c->local.family == 0)
     cw_sock_local(c->fd, &c->local); /* kept for reports: the socket may be released */
+  /* The peer's bytes waiting unread now (a stream the program stopped reading, its event loop's
+   * reading paused): if it is released, the program kept a stream it had stopped reading. */
+  c->ab_kept = cw_sock_unread(c->fd) > 0;
   CW_REAL(shutdown)(c->fd, SHUT_RDWR);
   __atomic_store_n(&c->peer_closed, CW_EOF_UNSEEN, __ATOMIC_RELAXED); /* a read of the end sets 1 */
   c->reaped = 1u + (unsigned)reason;
@@ -318,8 +321,10 @@ static void unread_look(struct cw_conn *c, int64_t now, int moved, int inq, uint
  * (an eviction's release comes a tenth of a second after it: the host had no time to close it
  * then), if the host saw its end and still kept it: it read the end the reap made (an event loop
  * that went on reading a stream nobody consumes), or the peer's bytes lay unread when it was
- * released. A connection idle in a pool whose reading is paused (httpx closes such a one only at
- * its next use) did neither: it is not lost, and a health check must not fail a healthy pool.
+ * reaped or released (a stream it had stopped reading). One that shows none of these (a pool
+ * member whose reading is paused, which httpx closes only at its next use; or a stream lost while
+ * its reading was paused) is abandoned once the host has kept it ABANDON_AFTER past the release:
+ * a pool in use closes it before that.
  * Returns 1 when it acted. Caller holds table_mu. */
 static int released_look(struct cw_conn *c, int64_t now, const struct limits *lim) {
   if (!lim->abandon || c->ab_counted)
@@ -332,12 +337,19 @@ static int released_look(struct cw_conn *c, int64_t now, const struct limits *li
     cw_table_end_locked(c, 1);
     return 1;
   }
-  if (!c->ab_kept) { /* a read of the end since the release: kept a grace after it, abandoned */
+  if (!c->ab_kept) {
+    /* No sign it saw its end: a pool member whose reading is paused looks so (closed only at
+     * its next use), and so does a stream lost while its reading was paused. It is abandoned
+     * once kept ABANDON_AFTER past the release, or a grace after it reads the end. */
     int read_end = __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) == 1;
+    int64_t due = c->reaped_ns + lim->grace + lim->abandon;
     if (read_end)
       c->ab_kept = 2;
-    cw_table_sched_locked(c, now + (read_end ? lim->grace : reread_gap(lim)));
-    return 0;
+    if (read_end || now < due) {
+      int64_t next = read_end ? now + lim->grace : now + reread_gap(lim);
+      cw_table_sched_locked(c, next < due || read_end ? next : due);
+      return 0;
+    }
   }
   if (abandon_locked(c, CW_AB_RELEASED, now, 0) < 0)
     cw_table_sched_locked(c, now + 1000000);
@@ -361,7 +373,8 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
       cw_table_end_locked(c, 1); /* closed where no wrapper saw it */
       return 1;
     }
-    c->ab_kept = cw_sock_unread(c->fd) > 0 || __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) == 1;
+    if (cw_sock_unread(c->fd) > 0 || __atomic_load_n(&c->peer_closed, __ATOMIC_RELAXED) == 1)
+      c->ab_kept = 1;
     release_locked(c, now, evicted ? CW_LOG_INFO : CW_LOG_WARN,
                    evicted ? " (evicted: idle in its pool; its slot goes to a waiting connect)"
                            : " (not closed by the host within the grace period)");

@@ -88,8 +88,9 @@ struct cw_conn {
                             * queue waited: a write after that is a reuse ahead of the queue */
   unsigned abandoned : 2;  /* abandoned now (enum cw_abandon): cleared when it reads again */
   unsigned ab_counted : 1; /* counted in `abandoned` and logged: once per connection */
-  unsigned ab_kept : 2;    /* released: 1 the host had read the end the reap made, or left the
-                            * peer's bytes unread, when it was released; 2 it read the end since */
+  unsigned ab_kept : 2;    /* reaped: 1 the peer's bytes lay unread at the reap or the release, or
+                            * the host had read the end the reap made when it was released; 2 it
+                            * read that end after the release */
   int fd;                  /* an fd naming it (the first; another once that one closes) */
   int nfds;                /* fds naming it; the connection ends when this reaches 0 */
   uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look; failed: the errno */

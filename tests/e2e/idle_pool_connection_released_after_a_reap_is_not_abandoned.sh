@@ -2,10 +2,12 @@
 # uvicorn --loop uvloop) answers two streams in full; httpx keeps their connections idle in its
 # pool, with reading paused. The idle timeout reaps them, and httpx closes them only when it next
 # looks at them, at its next request: so connwarden releases them a grace period later. They were
-# not lost (the pool counts them idle, the next request succeeds on a new connection), the host
-# never read their end: they are not abandoned and `connwarden check` passes, as a liveness probe
-# must for a healthy process. (A lost stream is told apart by what the host did: it read the end
-# of the reaped connection and still did not close it, or left the peer's bytes unread.)
+# not lost (the pool counts them idle, the next request succeeds on a new connection), and the
+# host never read their end: they are not abandoned at the release, `connwarden check` passes,
+# and a request within ABANDON_AFTER lets httpx close them, so they never are. (A lost stream is
+# told apart at once by what the host did: it read the end of the reaped connection and still did
+# not close it, or left the peer's bytes unread; one that did neither counts once it has been kept
+# ABANDON_AFTER past the release, which is what an idle pool nobody uses then looks like too.)
 # Hosts: tests/hosts/story_fastapi_proxy.py, story_upstream.py.
 . "$(dirname "$0")/lib.bash"
 $PY -c 'import fastapi, uvicorn, uvloop, httpx' 2>/dev/null ||
@@ -31,3 +33,8 @@ RC=0
 OUT=$("${CW_ENV[@]}" "$CW" check "$PROXY" 2>&1) || RC=$?
 assert_eq "$RC" 0 "check's status ($OUT)"
 healthy idle-after # httpx finds the released ones dead and opens a new connection
+# the released ones are closed now: ABANDON_AFTER past their release, still nothing abandoned
+# (the new connection of that request is reaped and released in turn, not yet kept that long)
+sleep 2
+assert_eq "$(stat_of "$PROXY" '(j["abandoned"], j["abandoned_now"])')" "(0, 0)" \
+  "released pool connections closed by the pool's next use"
