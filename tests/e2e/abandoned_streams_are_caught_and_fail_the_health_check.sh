@@ -69,26 +69,36 @@ wait_for 3 px_is 'j["close_cancelled"]' $POOL
 # max lifetime
 wait_for 8 up_is stalls_ended 2
 wait_for 8 up_is cut 2
-abandoned() { [ "$(stat_of "$PROXY" '(j["abandoned"], j["abandoned_now"])')" = "($POOL, $POOL)" ]; }
+# Every lost connection the proxy still holds is abandoned. The stalled ones always are; a
+# flowing one, after its reap, may instead be closed by the event loop itself (the upstream's next
+# bytes after the reap's shutdown reset it, and uvloop closes a reset transport): its pool slot is
+# lost all the same, but there is no socket left to flag (README: Abandoned connections).
+held() { jq_py "$(query "$S" conns)" "len([c for c in j if c['peer'] == '127.0.0.1:$UPORT'])"; }
+abandoned() {
+  local n
+  n=$(held)
+  [ "$n" -ge 2 ] && [ "$(stat_of "$PROXY" '(j["abandoned"], j["abandoned_now"], j["released"])')" = "($n, $n, $n)" ]
+}
 for _ in $(seq 240); do abandoned && break; sleep 0.05; done # 12 s: a loaded machine
 abandoned || {
   query "$(sock_of "$PROXY")" conns >&2
   fail "not all abandoned: $(stat_of "$PROXY" '(j["abandoned"], j["abandoned_now"], j["released"], j["reaped"])')"
 }
+N=$(held)
 ST=$(query "$S" stats)
-assert_eq "$(jq_py "$ST" '(j["reaped"]["idle"], j["reaped"]["lifetime"], j["released"])')" "(2, 2, $POOL)" \
-  "leave: reaped (idle, lifetime) and released: the proxy closed none of them"
+assert_eq "$(jq_py "$ST" '(j["reaped"]["idle"], j["reaped"]["lifetime"], j["released"])')" "(2, 2, $N)" \
+  "leave: reaped (idle, lifetime) and released: every one the proxy still holds"
 M=$(query "$S" metrics)
-grep -qx "connwarden_connections_abandoned_total $POOL" <<<"$M" || fail "leave: metrics abandoned_total: $M"
-grep -qx "connwarden_connections_abandoned $POOL" <<<"$M" || fail "leave: metrics abandoned now: $M"
+grep -qx "connwarden_connections_abandoned_total $N" <<<"$M" || fail "leave: metrics abandoned_total: $M"
+grep -qx "connwarden_connections_abandoned $N" <<<"$M" || fail "leave: metrics abandoned now: $M"
 # conns: each lost connection is ABANDONED, and its stack names the line of the proxy that opened
 # it (the first of the proxy's own frames, innermost first)
 query "$S" conns >"$T/conns.json"
-$PY - "$T/conns.json" "$UPORT" "$WHERE" <<'PYEOF' || fail "leave: conns: $(cat "$T/conns.json")"
+$PY - "$T/conns.json" "$UPORT" "$WHERE" "$N" <<'PYEOF' || fail "leave: conns: $(cat "$T/conns.json")"
 import json, sys
-path, port, where = sys.argv[1:]
+path, port, where, n = sys.argv[1:]
 conns = [c for c in json.load(open(path)) if c["peer"] == f"127.0.0.1:{port}"]
-assert len(conns) == 4 and all(c["state"] == "ABANDONED" for c in conns), conns
+assert len(conns) == int(n) and all(c["state"] == "ABANDONED" for c in conns), conns
 for c in conns:
     own = [f for f in c.get("stack", []) if f.split(":")[0].endswith("story_fastapi_proxy.py")]
     assert own, ("no frame of the proxy's own", c)
