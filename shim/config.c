@@ -383,6 +383,14 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
       (rc = get_filters(env, "CONNWARDEN_EXCLUDE", cfg->exclude, &cfg->n_exclude,
                         cfg->exclude_text, sizeof cfg->exclude_text, err, errlen)) < 0)
     return rc;
+  if ((v = env("CONNWARDEN_CAP_SCOPE"))) {
+    if (strcmp(v, "process") == 0)
+      cfg->cap_scope = CW_SCOPE_PROCESS;
+    else if (strcmp(v, "tree") == 0)
+      cfg->cap_scope = CW_SCOPE_TREE;
+    else
+      return bad(err, errlen, "CONNWARDEN_CAP_SCOPE", v, "process or tree");
+  }
   if ((v = env("CONNWARDEN_ON_CAP"))) {
     if (strcmp(v, "queue") == 0)
       cfg->on_cap = CW_ON_CAP_QUEUE;

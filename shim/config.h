@@ -13,6 +13,7 @@
 
 enum cw_dir { CW_DIR_OUT = 0, CW_DIR_IN = 1 };
 enum cw_on_cap { CW_ON_CAP_QUEUE = 0, CW_ON_CAP_REFUSE = 1 };
+enum cw_scope { CW_SCOPE_PROCESS = 0, CW_SCOPE_TREE = 1 };
 
 /* One item of CONNWARDEN_ONLY / CONNWARDEN_EXCLUDE. */
 enum cw_filter_kind { CW_F_IN, CW_F_OUT, CW_F_ALL, CW_F_HOSTPORT, CW_F_PORT, CW_F_CIDR };
@@ -34,6 +35,7 @@ struct cw_config {
   int64_t evict_idle_ms;      /* 0 = off; eviction at a cap with connects waiting */
   /* immutable after start-up */
   enum cw_on_cap on_cap;
+  enum cw_scope cap_scope; /* tree: caps, queue and counters shared by the process tree (tree.h) */
   int64_t queue_timeout_ms;
   int cap_errno;
   int64_t reap_grace_ms;

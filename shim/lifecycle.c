@@ -27,6 +27,7 @@
 #include "sock.h"
 #include "statspath.h"
 #include "table.h"
+#include "tree.h"
 #include "vars.h"
 
 __thread int cw_guard __attribute__((tls_model("initial-exec")));
@@ -79,6 +80,7 @@ void cw_lifecycle_start_server(void) {
 static void fork_prepare(void) {
   cw_lock(&start_mu);
   cw_table_lock();
+  cw_policy_fork_prepare();
   cw_own_lock();
   cw_mem_lock();
 }
@@ -182,6 +184,8 @@ static void at_exit(int status, void *arg) {
   cw_log_flush_all_summaries(); /* the reaper's next tick will not come */
   int leaks = cw_cfg.leak_check ? cw_leakcheck_run(status) : 0;
   cw_server_exit();
+  cw_reaper_publish_tree(); /* the tree keeps this process's counts */
+  cw_tree_exit();
   if (leaks > 0 && cw_cfg.leak_exitcode && status == 0) {
     /* like LeakSanitizer: the report decides the status, after the host's output is out */
     fflush(NULL);
@@ -226,6 +230,7 @@ static void init(void) {
   pthread_atfork(fork_prepare, fork_parent, fork_child);
   on_exit(at_exit, NULL);
   int carried = cw_policy_adopt_carried(); /* before adoption: those fds are queued connects */
+  cw_tree_init(); /* after the carried state (an exec keeps its membership), before adoption */
   if (adopt_inherited() + carried > 0)
     cw_lifecycle_start_server();
   cw_guard--;

@@ -39,6 +39,7 @@
 #include "ownfd.h"
 #include "real.h"
 #include "sock.h"
+#include "tree.h"
 
 #ifndef TCP_FASTOPEN_CONNECT
 #define TCP_FASTOPEN_CONNECT 30
@@ -65,6 +66,11 @@ struct cw_wait {
    * starts the real connect for whoever holds it, with no slot here. */
   int own;
   uint64_t own_ino;
+  /* Tree scope: its place in the tree's queue (tree.h), the socket it is for, and whether its
+   * grant is taken (the slot goes on with the connection) or came before it had a place. */
+  int tidx;
+  uint64_t ino;
+  int taken, granted;
 };
 
 /* guarded by table_mu */
@@ -154,6 +160,8 @@ static void dequeue(struct cw_wait *w) {
     cw_own_del(&w->own);
     CW_REAL(close)(w->own);
   }
+  if (cw_tree_on && w->tidx >= 0)
+    cw_tree_dequeue(w->tidx, w->ino, w->taken); /* a grant not taken goes on to the next */
   cw_table_defer_free(w);
 }
 
@@ -180,7 +188,21 @@ static void on_unqueue(struct cw_conn *c) {
   dequeue(w);
 }
 
-void cw_policy_forked(void) { forks++; }
+void cw_policy_fork_prepare(void) {
+  if (!cw_tree_on)
+    return;
+  cw_tree_fork_prepare();
+  struct cw_conn *c, *tmp;
+  CW_FOREACH_CONN(c, tmp) {
+    if (!c->queued && !c->failed && !c->released)
+      cw_tree_fork_share(c->ino);
+  }
+}
+
+void cw_policy_forked(void) {
+  forks++;
+  cw_tree_fork_parent();
+}
 
 int64_t cw_policy_waiting_ms_locked(int64_t now) {
   int64_t ms = 0;
@@ -413,7 +435,7 @@ static void hand_over(struct cw_wait *w) {
   dequeue(w);
   int rc = switch_locked(c, c->fd, &to.sa, tolen);
   if (rc < 0) {
-    cw_table_slot_put_locked(d);
+    cw_table_slot_put_locked(d, c->ino);
     fail_locked(c, -rc);
     return;
   }
@@ -421,7 +443,13 @@ static void hand_over(struct cw_wait *w) {
   cw_follow_drop_if_locked(c->fd);
 }
 
+static void grant_tree_locked(void);
+
 static void grant_locked(void) {
+  if (cw_tree_on) {
+    grant_tree_locked();
+    return;
+  }
   for (struct cw_wait *w = head, *next; w; w = next) {
     next = w->next;
     if (global_full())
@@ -441,6 +469,28 @@ static void grant_locked(void) {
   }
 }
 
+/* Tree scope: the tree hands slots out (to this process's waiters and other members'); this
+ * process starts the connects it was granted. */
+static void grant_tree_locked(void) {
+  cw_tree_grant();
+  for (struct cw_wait *w = head, *next; w; w = next) {
+    next = w->next;
+    if (!w->granted && !cw_tree_granted(w->tidx, w->ino))
+      continue;
+    if (!w->rec) {
+      orphan_done(w, 1);
+      continue;
+    }
+    if (!still_queued(w->rec->fd, w->rec->ino)) { /* the host ended it: its slot goes on */
+      cw_table_end_locked(w->rec, 0);
+      continue;
+    }
+    take(w->dest); /* this process's own count; the tree's slot is taken already */
+    w->taken = 1;
+    hand_over(w);
+  }
+}
+
 void cw_policy_grant(void) { cw_policy_closed(cw_table_slots_pending()); }
 
 void cw_policy_grant_locked(void) {
@@ -449,12 +499,21 @@ void cw_policy_grant_locked(void) {
 }
 
 int cw_policy_stuck_locked(struct cw_stuck *out) {
+  if (cw_tree_on) { /* the tree's queue: a waiter in another process counts as much as ours */
+    struct cw_addr peer;
+    if (!cw_tree_stuck(&peer, &out->global, &out->since_ns, &out->waiting))
+      return 0;
+    out->peer = peer;
+    out->dest = out->global ? NULL : cw_table_dest_locked(&peer);
+    return 1;
+  }
   for (struct cw_wait *w = head; w; w = w->next) {
-    if (fits(w->dest) || !w->rec)
+    int global = 0;
+    if (!w->rec || (cw_tree_on ? !cw_tree_full(&w->rec->peer, &global) : fits(w->dest)))
       continue;
     out->dest = w->dest;
     out->peer = w->rec->peer;
-    out->global = global_full();
+    out->global = cw_tree_on ? global : global_full();
     out->since_ns = w->since_ns;
     out->waiting = 0;
     for (struct cw_wait *x = head; x; x = x->next)
@@ -477,7 +536,7 @@ void cw_policy_closed(int mark) {
 /* Queue the connect of fd (described by info) to sa: its socket starts connecting to the hole.
  * Returns the record, or NULL (nothing changed) when it cannot be queued. */
 static struct cw_conn *queue(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_dest *d,
-                             struct cw_conn_info *info) {
+                             struct cw_conn_info *info, int tidx) {
   union cw_sa at, refuse;
   socklen_t len;
   if (salen > sizeof(union cw_sa) || hole_for(sa->sa_family, &at, &refuse, &len) < 0)
@@ -488,6 +547,8 @@ static struct cw_conn *queue(int fd, const struct sockaddr *sa, socklen_t salen,
   memset(w, 0, sizeof *w);
   memcpy(&w->to, sa, salen);
   w->tolen = salen;
+  w->tidx = tidx;
+  w->ino = info->ino;
   /* with TCP_FASTOPEN_CONNECT on, a connect sends no SYN until the first write: off while
    * queued, so the socket really is connecting */
   int on = 0, off = 0;
@@ -527,16 +588,55 @@ fail:
   return NULL;
 }
 
+/* Tree scope: the tree admits, or queues the connect in its queue (and here, where its socket
+ * waits), in one step under its lock, so that a slot freed in another process meanwhile finds it. */
+static void connect_tree_locked(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_conn_info *info,
+                                struct cw_admit *ad, struct cw_dest *d) {
+  cw_tree_sync_settings(); /* a `set` in another process of the tree */
+  if (head)
+    grant_locked();
+  int queue_it = cw_cfg.on_cap != CW_ON_CAP_REFUSE, tidx = -1;
+  int r = cw_tree_admit(&info->peer, info->ino, queue_it ? cw_now() : 0, &tidx);
+  if (r == 1) {
+    take(d);
+    ad->result = CW_ADMIT_OK;
+    cw_follow_drop_if_locked(fd);
+    return;
+  }
+  if (!queue_it) {
+    count_refused(d, &info->peer, fd, "at the tree's cap");
+    ad->result = CW_ADMIT_REFUSE;
+    return;
+  }
+  struct cw_conn *c = r == 0 ? queue(fd, sa, salen, d, info, tidx) : NULL;
+  if (!c) {
+    if (r == 0)
+      cw_tree_dequeue(tidx, info->ino, 0);
+    count_refused(d, &info->peer, fd, "at the tree's cap (could not queue it)");
+    ad->result = CW_ADMIT_REFUSE;
+    return;
+  }
+  ad->result = CW_ADMIT_QUEUED;
+  ad->id = c->id;
+  ad->nonblock = !is_blocking(fd);
+}
+
 void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_conn_info *info,
                        struct cw_admit *ad) {
   ad->policed = cw_policy_scoped(CW_DIR_OUT, &info->peer);
   ad->dest = NULL;
+  ad->ino = info->ino;
   ad->result = CW_ADMIT_PASS;
   ad->id = 0;
   if (!ad->policed)
     return;
   cw_table_lock();
   struct cw_dest *d = ad->dest = cw_table_dest_locked(&info->peer);
+  if (cw_tree_on) {
+    connect_tree_locked(fd, sa, salen, info, ad, d);
+    cw_table_unlock();
+    return;
+  }
   if (head)
     grant_locked(); /* first come, first served: the queue before any newcomer */
   if (fits(d)) {
@@ -547,7 +647,7 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
     count_refused(d, &info->peer, fd, "at the cap");
     ad->result = CW_ADMIT_REFUSE;
   } else {
-    struct cw_conn *c = queue(fd, sa, salen, d, info);
+    struct cw_conn *c = queue(fd, sa, salen, d, info, -1);
     if (c) {
       ad->result = CW_ADMIT_QUEUED;
       ad->id = c->id;
@@ -565,7 +665,7 @@ void cw_policy_abandon(struct cw_admit *ad) {
     return;
   ad->result = CW_ADMIT_PASS; /* once */
   cw_table_lock();
-  cw_table_slot_put_locked(ad->dest);
+  cw_table_slot_put_locked(ad->dest, ad->ino);
   if (head)
     grant_locked();
   cw_table_unlock();
@@ -647,6 +747,18 @@ void cw_policy_fork_child(void) {
     hole_close(&holes[i]);
     holes[i].tried = 0;
   }
+  if (!cw_tree_on)
+    return;
+  /* Tree scope: the child holds the tree's slots of the sockets it shares with its parent (they
+   * go when the last holder closes), and counts them as its own. */
+  cw_tree_fork_child();
+  struct cw_conn *c, *tmp;
+  CW_FOREACH_CONN(c, tmp) {
+    if (cw_tree_on && !c->released && c->dir == CW_DIR_OUT && cw_tree_holds(c->ino)) {
+      c->holds_slot = 1;
+      take(c->dest);
+    }
+  }
 }
 
 /* ---- exec ----------------------------------------------------------------------------------- */
@@ -685,6 +797,12 @@ static int survives_exec(int fd) {
 static int carry_write(int out) {
   char line[512];
   int n = 0;
+  if (cw_tree_on) { /* first: the new image joins the tree as this member before anything */
+    int l = cw_tree_carry_line(line, sizeof line);
+    if (CW_RAW(SYS_write, out, line, l) != l)
+      return -1;
+    n++;
+  }
   struct cw_conn *c, *tmp;
   CW_FOREACH_CONN(c, tmp) {
     if (!c->holds_slot || c->queued || c->failed)
@@ -723,7 +841,7 @@ static int carry_write(int out) {
 }
 
 void cw_policy_before_exec(void) {
-  if (!__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) && !cw_tab.c.slots)
+  if (!__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) && !cw_tab.c.slots && !cw_tree_on)
     return;
   cw_table_lock();
   int survivors = 0;
@@ -740,6 +858,8 @@ void cw_policy_before_exec(void) {
       if (ok) {
         if (survivors)
           holes_cloexec(0);
+        if (cw_tree_on)
+          cw_tree_before_exec();
         cw_table_unlock();
         return;
       }
@@ -762,6 +882,8 @@ void cw_policy_exec_failed(void) {
     return;
   cw_table_lock();
   holes_cloexec(1);
+  if (cw_tree_on)
+    cw_tree_exec_failed();
   CW_RAW(SYS_unlink, carry_path);
   carry_path[0] = '\0';
   cw_table_unlock();
@@ -793,7 +915,9 @@ int cw_policy_adopt_carried(void) {
     unsigned long long ino;
     long long since, deadline;
     char hex[300];
-    if (sscanf(line, "hole %d %d %d %d", &i, &a, &b, &c) == 4 && (i == 0 || i == 1) &&
+    if (sscanf(line, "tree %d %d", &a, &b) == 2) {
+      cw_tree_adopt(a, b);
+    } else if (sscanf(line, "hole %d %d %d %d", &i, &a, &b, &c) == 4 && (i == 0 || i == 1) &&
         holes[i].lfd < 0) {
       struct hole *h = &holes[i];
       int *fds[] = {&h->lfd, &h->filler, &h->refuser}, vals[] = {a, b, c};
@@ -843,6 +967,10 @@ int cw_policy_adopt_carried(void) {
       w->dest = cw_table_dest_locked(&info.peer);
       w->since_ns = since;
       w->deadline_ns = deadline;
+      w->ino = ino;
+      w->tidx = cw_tree_on ? cw_tree_find_wait(ino) : -1;
+      if (cw_tree_on && w->tidx < 0) /* its place is lost: a new one (or a slot now) */
+        w->granted = cw_tree_admit(&info.peer, ino, since, &w->tidx) == 1;
       rec->wait = w;
       enqueue(w);
       cw_tab.c.waited--; /* counted by the process it began in */

@@ -21,6 +21,7 @@ struct cw_admit {
   struct cw_dest *dest;
   uint64_t id;  /* CW_ADMIT_QUEUED: the queued record */
   int nonblock; /* CW_ADMIT_QUEUED: the socket's mode, read under table_mu (a granter flips it) */
+  uint64_t ino; /* the socket's inode */
 };
 
 /* Is this outbound connection to peer one the policy acts on (ONLY / EXCLUDE)? */
@@ -92,7 +93,10 @@ CW_HIDDEN int cw_policy_adopt_carried(void);
 /* Once, at start-up: the table tells policy when a queued record's last fd goes. */
 CW_HIDDEN void cw_policy_init(void);
 
-/* At fork, in the parent (table_mu held): queued sockets may now be shared with a child. */
+/* At fork, in the parent (table_mu held): before it (tree scope: the child's place in the tree,
+ * holding every socket it inherits from the first instant), and after it (queued sockets may now
+ * be shared with a child). */
+CW_HIDDEN void cw_policy_fork_prepare(void);
 CW_HIDDEN void cw_policy_forked(void);
 
 /* At fork, in the child: the parent's queue is not ours. */

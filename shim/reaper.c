@@ -28,6 +28,7 @@
 #include "real.h"
 #include "sock.h"
 #include "table.h"
+#include "tree.h"
 
 /* The thread's state. running and dead_fd are written by cw_reaper_start (under lifecycle's
  * start lock) and the fork-child handler; kick under reaper_mu. */
@@ -52,7 +53,62 @@ static int64_t reuses;        /* pool reuses seen while the queue waited; under 
 void cw_reaper_wake(void) {
   cw_mutex_lock(&reaper_mu);
   kick = 1;
-  pthread_cond_signal(&reaper_cv);
+  if (cw_tree_on)
+    cw_tree_wake_self(); /* in tree scope the reaper sleeps on its row's futex */
+  else
+    pthread_cond_signal(&reaper_cv);
+  cw_mutex_unlock(&reaper_mu);
+}
+
+/* Tree scope: this process's counters, for the tree's sums (the tree counts its connections,
+ * active and peak itself; these are the rest). */
+void cw_reaper_publish_tree(void) {
+  if (!cw_tree_on)
+    return;
+  struct cw_tree_pub p;
+  memset(&p, 0, sizeof p);
+  cw_table_lock();
+  const struct cw_counters *k = &cw_tab.c;
+  p.refused = k->refused;
+  p.waited = k->waited;
+  p.wait_ms = k->wait_ms;
+  p.queue_timeouts = k->queue_timeouts;
+  memcpy(p.reaped, k->reaped, sizeof p.reaped);
+  p.released = k->released;
+  p.close_wait_leaks = k->close_wait_leaks;
+  p.abandoned = k->abandoned;
+  p.bytes_in = k->bytes_in_closed;
+  p.bytes_out = k->bytes_out_closed;
+  struct cw_conn *c, *tmp;
+  CW_FOREACH_CONN(c, tmp) {
+    if (c->failed)
+      continue;
+    p.bytes_in += (int64_t)__atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
+    p.bytes_out += (int64_t)__atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
+    p.abandoned_now += c->abandoned != CW_AB_NO;
+    p.close_wait_now += c->cw_logged;
+  }
+  cw_table_unlock();
+  cw_tree_publish(&p);
+}
+
+/* The reaper's sleep until wake (monotonic ns), or a kick. */
+static void sleep_until(int64_t wake) {
+  cw_mutex_lock(&reaper_mu);
+  if (cw_tree_on) {
+    /* the futex's value read with kick, under reaper_mu: a wake after this changes it */
+    int k = kick;
+    uint32_t seq = cw_tree_seq();
+    kick = 0;
+    cw_mutex_unlock(&reaper_mu);
+    if (!k)
+      cw_tree_sleep(seq, wake);
+    return;
+  }
+  struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
+  while (!kick && cw_cond_timedwait(&reaper_cv, &reaper_mu, &ts) != ETIMEDOUT)
+    ;
+  kick = 0;
   cw_mutex_unlock(&reaper_mu);
 }
 
@@ -135,10 +191,13 @@ static void release_locked(struct cw_conn *c, int64_t now, enum cw_level lvl, co
   if (!done)
     return;
   c->released = 1;
+  uint64_t ino = c->ino;
   c->ino = dead_ino; /* its fds name the placeholder now */
   if (c->holds_slot) {
     c->holds_slot = 0;
-    cw_table_slot_put_locked(c->dest);
+    cw_table_slot_put_locked(c->dest, ino);
+  } else if (cw_tree_on) {
+    cw_tree_drop(ino); /* this process holds the socket no more */
   }
   cw_tab.c.released++;
   log_conn(lvl, CW_EV_RELEASED, c, now, why);
@@ -618,23 +677,23 @@ void *cw_reaper_run(void *arg) {
   (void)arg;
   cw_guard = 1;
   cw_tick_publish(); /* the clock may be a whole tick old, or a parent's (a fork child) */
-  int64_t next_queue = INT64_MAX;
+  int64_t next_queue = INT64_MAX, next_tree = 0;
   for (;;) {
     int64_t now = cw_now();
     int64_t wake = now + (behind ? 1000000 : tick_ns());
     if (next_queue < wake)
       wake = next_queue;
-    struct timespec ts = {.tv_sec = wake / 1000000000, .tv_nsec = wake % 1000000000};
-    cw_mutex_lock(&reaper_mu);
-    while (!kick && cw_cond_timedwait(&reaper_cv, &reaper_mu, &ts) != ETIMEDOUT)
-      ;
-    kick = 0;
-    cw_mutex_unlock(&reaper_mu);
+    if (cw_tree_on && next_tree < wake)
+      wake = next_tree;
+    sleep_until(wake);
     cw_tick_publish();
     now = cw_now();
+    if (cw_tree_on && now >= next_tree)
+      next_tree = cw_tree_tick(now); /* its settings, and members that died */
     next_queue = cw_policy_expire(now);
     if (cw_reaper_tick(now) > 0)
       cw_policy_grant(); /* releases and missed closes give slots back */
+    cw_reaper_publish_tree(); /* after what this round counted */
     cw_table_free_deferred();
     cw_log_flush_summaries(now); /* lines of a kind held back in a second that has ended */
   }

@@ -22,4 +22,8 @@ CW_HIDDEN int cw_reaper_reap_fd(int fd);
  * tests and the benchmark's tick measurement. */
 CW_HIDDEN int cw_reaper_tick(int64_t now);
 
+/* Tree scope: this process's counters into the tree's sums (each round of the reaper; after a
+ * `reap`; at exit). No-op outside a tree. */
+CW_HIDDEN void cw_reaper_publish_tree(void);
+
 #endif

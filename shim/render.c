@@ -120,10 +120,8 @@ static void config_core(struct cw_buf *b, const struct cw_config *c) {
                 (long long)c->evict_idle_ms);
 }
 
-void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
-  const struct cw_counters *k = &s->c;
-  cw_buf_printf(b, "{\"version\": \"%s\", \"pid\": %d, \"uptime_s\": %.1f,\n", CW_VERSION, (int)s->pid,
-                s->uptime_s);
+/* The counters of stats, for the process or its tree: " "active": ..., "bytes": {...},\n". */
+static void counts_json(struct cw_buf *b, const struct cw_counts *k) {
   cw_buf_printf(b,
                 " \"active\": {\"in\": %lld, \"out\": %lld, \"total\": %lld}, \"peak\": {\"in\": %lld, "
                 "\"out\": %lld, \"total\": %lld},\n",
@@ -146,8 +144,46 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
                 (long long)k->reaped[3],
                 (long long)k->released, (long long)k->close_wait_leaks, (long long)k->close_wait_now,
                 (long long)k->abandoned, (long long)k->abandoned_now);
-  cw_buf_printf(b, " \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)s->bytes_in,
-                (long long)s->bytes_out);
+  cw_buf_printf(b, " \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)k->bytes_in,
+                (long long)k->bytes_out);
+}
+
+/* The tree's object in stats (tree scope): its counters, members and settings. */
+static void tree_json(struct cw_buf *b, const struct cw_tree_view *t) {
+  cw_buf_printf(b, " \"tree\": {\"name\": ");
+  cw_buf_json_str(b, t->name);
+  cw_buf_printf(b, ", \"root_pid\": %d, \"processes\": %d, \"pids\": [", t->root_pid, t->processes);
+  for (int i = 0; i < t->processes; i++)
+    cw_buf_printf(b, "%s%d", i ? ", " : "", t->pids[i]);
+  cw_buf_printf(b, "], \"slots\": %lld,\n", (long long)t->slots);
+  counts_json(b, &t->c);
+  cw_buf_printf(b,
+                " \"config\": {\"max_conns\": %lld, \"max_conns_per_dest\": %lld, \"idle_timeout_ms\": %lld, "
+                "\"max_lifetime_ms\": %lld, \"evict_idle_ms\": %lld}},\n",
+                (long long)t->max_conns, (long long)t->max_conns_per_dest, (long long)t->idle_timeout_ms,
+                (long long)t->max_lifetime_ms, (long long)t->evict_idle_ms);
+}
+
+void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
+  const struct cw_counters *k = &s->c;
+  cw_buf_printf(b, "{\"version\": \"%s\", \"pid\": %d, \"uptime_s\": %.1f,\n", CW_VERSION, (int)s->pid,
+                s->uptime_s);
+  struct cw_counts own = {
+      .peak_total = k->peak_total, .queued = k->queued, .refused = k->refused, .waited = k->waited,
+      .wait_ms = k->wait_ms, .queue_timeouts = k->queue_timeouts, .released = k->released,
+      .close_wait_leaks = k->close_wait_leaks, .close_wait_now = k->close_wait_now,
+      .abandoned = k->abandoned, .abandoned_now = k->abandoned_now, .bytes_in = s->bytes_in,
+      .bytes_out = s->bytes_out};
+  for (int d = 0; d < 2; d++) {
+    own.active[d] = k->active[d];
+    own.peak[d] = k->peak[d];
+    own.opened[d] = k->opened[d];
+    own.closed[d] = k->closed[d];
+  }
+  memcpy(own.reaped, k->reaped, sizeof own.reaped);
+  counts_json(b, &own);
+  if (s->has_tree)
+    tree_json(b, &s->tree);
   cw_buf_printf(b, " \"inherited\": %lld, \"missed_closes\": %lld, \"untracked\": %lld, \"log_dropped\": %lld,\n",
                 (long long)k->inherited, (long long)k->missed_closes, (long long)k->untracked,
                 (long long)k->log_dropped);
@@ -241,6 +277,7 @@ void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s) {
   static const char *const levels[] = {"off", "error", "warn", "info", "debug"};
   cw_buf_printf(b, "{");
   config_core(b, c);
+  cw_buf_printf(b, ", \"cap_scope\": \"%s\"", c->cap_scope == CW_SCOPE_TREE ? "tree" : "process");
   cw_buf_printf(b, ", \"on_cap\": \"%s\", \"queue_timeout_ms\": %lld, \"cap_errno\": \"%s\", "
                    "\"reap_grace_ms\": %lld, \"abandon_after_ms\": %lld, \"only\": ",
                 c->on_cap == CW_ON_CAP_REFUSE ? "refuse" : "queue", (long long)c->queue_timeout_ms,

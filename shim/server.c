@@ -25,6 +25,8 @@
 #include "policy.h"
 #include "real.h"
 #include "reaper.h"
+#include "rundir.h"
+#include "tree.h"
 
 #define MAX_CLIENTS 32
 #define LINE_MAX_BYTES 1024
@@ -74,12 +76,15 @@ void cw_server_command(const char *line, struct cw_buf *out) {
     }
     cw_buf_printf(out, "ok %s %s\n", cmd.name, cmd.value);
     cw_log(CW_LOG_INFO, CW_EV_CONFIG, "set %s %s", cmd.name, cmd.value);
+    if (cw_tree_on)
+      cw_tree_publish_settings(); /* the tree's setting: every member's at once */
     cw_policy_grant(); /* a raised cap admits the queue at once */
     cw_reaper_wake();  /* new timeouts take effect now */
     return;
   }
   if (cmd.verb == CW_CMD_REAP) {
     int rc = cw_reaper_reap_fd(cmd.fd);
+    cw_reaper_publish_tree(); /* the tree counts it now */
     if (rc == -ENOENT)
       cw_buf_printf(out, "error: fd %d is not a tracked connection\n", cmd.fd);
     else if (rc == -EALREADY)
@@ -114,54 +119,6 @@ void cw_server_command(const char *line, struct cw_buf *out) {
 }
 
 /* ---- the socket ----------------------------------------------------------------------------- */
-
-/* mkdir -p with 0700 for what we create; then the directory itself must be safe. A run directory
- * (RUNDIR, ours for sockets) must be a real directory of ours, private (0700). The directory of a
- * path the user named (CONNWARDEN_STATS) follows OpenSSH's StrictModes: after symbolic links, owned
- * by the user or root and writable by no one else, so that nobody else can replace the socket;
- * the warning names the real directory. */
-static int ensure_dir(const char *dir, int named) {
-  char tmp[CW_PATH_MAX];
-  snprintf(tmp, sizeof tmp, "%s", dir);
-  for (char *p = tmp + 1; *p; p++)
-    if (*p == '/') {
-      *p = '\0';
-      mkdir(tmp, 0700);
-      *p = '/';
-    }
-  if (mkdir(tmp, 0700) < 0 && errno != EEXIST) {
-    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: cannot create %s: %s", dir, strerror(errno));
-    return -errno;
-  }
-  const char *shown = dir;
-  if (named) {
-    if (!realpath(dir, tmp)) {
-      cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: %s: %s", dir, strerror(errno));
-      return -errno;
-    }
-    shown = tmp;
-  }
-  struct stat st;
-  if ((named ? stat(shown, &st) : lstat(shown, &st)) < 0)
-    return -errno;
-  char why[96] = "";
-  unsigned mode = (unsigned)(st.st_mode & 07777);
-  if (S_ISLNK(st.st_mode))
-    snprintf(why, sizeof why, "is a symbolic link");
-  else if (!S_ISDIR(st.st_mode))
-    snprintf(why, sizeof why, "is not a directory");
-  else if (st.st_uid != geteuid() && !(named && st.st_uid == 0))
-    snprintf(why, sizeof why, "is owned by another user (uid %u)", (unsigned)st.st_uid);
-  else if (!named && (mode & 077))
-    snprintf(why, sizeof why, "is open to group or others (mode %04o, must be 0700)", mode);
-  else if (named && (mode & 022))
-    snprintf(why, sizeof why, "is writable by group or others (mode %04o)", mode);
-  if (why[0]) {
-    cw_log(CW_LOG_WARN, CW_EV_STATS, "stats off: %s %s", shown, why);
-    return -EPERM;
-  }
-  return 0;
-}
 
 /* Is a live server answering on path? (Another process given the same CONNWARDEN_STATS.) */
 static int path_in_use(const struct sockaddr_un *sun) {
@@ -425,7 +382,7 @@ void *cw_server_run(void *arg) {
 int cw_server_prepare(void) {
   if (cw_cfg.stats_off || srv.running)
     return 0;
-  int rc = ensure_dir(cw_cfg.rundir, cw_cfg.stats_explicit);
+  int rc = cw_rundir_ensure(cw_cfg.rundir, cw_cfg.stats_explicit, CW_EV_STATS, "stats off");
   if (rc < 0)
     return rc;
   for (int i = 0; i < MAX_CLIENTS; i++)

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include "config.h"
 #include "table.h"
+#include "tree.h"
 
 struct cw_conn_view {
   int fd, dir, inherited, peer_closed, shut;
@@ -44,6 +45,8 @@ struct cw_snapshot {
   struct cw_dest_view *dests;
   int ndests;
   struct cw_config cfg; /* settable fields as they are now */
+  int has_tree;         /* tree scope: the tree's counters and members */
+  struct cw_tree_view tree;
 };
 
 enum { CW_SNAP_CONNS = 1, CW_SNAP_BT = 2 };

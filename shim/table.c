@@ -25,6 +25,8 @@ __thread int cw_lock_cancel __attribute__((tls_model("initial-exec"))); /* see c
 unsigned cw_switch_gen;                 /* see table.h */
 void (*cw_table_on_unqueue)(struct cw_conn *c); /* see table.h; set once by policy */
 void (*cw_table_on_end)(const struct cw_conn *c, int missed); /* see table.h; set at start-up */
+void (*cw_table_on_hold)(uint64_t ino, int dir);               /* see table.h; set by tree.c */
+void (*cw_table_on_unhold)(uint64_t ino);                      /* see table.h; set by tree.c */
 static struct cw_conn anchor;           /* the permanent record, id 0 */
 
 /* Deferred frees: a list threaded through the blocks themselves. Guarded by table_mu. */
@@ -33,6 +35,7 @@ static void *deferred;
 /* This thread's slots to give back after its real close. */
 #define MAX_PENDING 16
 static __thread struct cw_dest *pending[MAX_PENDING] __attribute__((tls_model("initial-exec")));
+static __thread uint64_t pending_ino[MAX_PENDING] __attribute__((tls_model("initial-exec")));
 static __thread int npending __attribute__((tls_model("initial-exec")));
 static __thread int defer_slots __attribute__((tls_model("initial-exec")));
 unsigned cw_slot_cap;       /* immutable after cw_table_init */
@@ -85,7 +88,7 @@ int cw_table_slots_pending(void) { return npending; }
 
 void cw_table_settle_locked(int from) {
   for (int i = from; i < npending; i++)
-    cw_table_slot_put_locked(pending[i]);
+    cw_table_slot_put_locked(pending[i], pending_ino[i]);
   if (from < npending)
     npending = from;
 }
@@ -217,10 +220,14 @@ static void conn_end(struct cw_conn *c, int missed) {
     c->dest->active--;
   cw_table_unsched_locked(c);
   if (c->holds_slot) {
-    if (defer_slots && npending < MAX_PENDING)
+    if (defer_slots && npending < MAX_PENDING) {
+      pending_ino[npending] = c->ino;
       pending[npending++] = c->dest;
-    else
-      cw_table_slot_put_locked(c->dest);
+    } else {
+      cw_table_slot_put_locked(c->dest, c->ino);
+    }
+  } else if (cw_table_on_unhold) {
+    cw_table_on_unhold(c->ino); /* this process's hold on the socket ends */
   }
   conn_free(c);
 }
@@ -320,6 +327,8 @@ static void record_count(struct cw_conn *c) {
   if (k->active[0] + k->active[1] > k->peak_total)
     k->peak_total = k->active[0] + k->active[1];
   cw_table_sched_locked(c, c->opened_ns); /* due: the reaper sets its real deadline */
+  if (cw_table_on_hold)
+    cw_table_on_hold(c->ino, c->dir); /* one connection of the tree, however many hold it */
 }
 
 int cw_table_open_locked(const struct cw_conn_info *info) {
@@ -468,10 +477,12 @@ void cw_table_fork_child(void) {
   }
 }
 
-void cw_table_slot_put_locked(struct cw_dest *d) {
+void cw_table_slot_put_locked(struct cw_dest *d, uint64_t ino) {
   cw_tab.c.slots--;
   if (d)
     d->slots--;
+  if (cw_table_on_unhold)
+    cw_table_on_unhold(ino); /* the tree's slot goes when no member holds the socket */
 }
 
 struct cw_conn *cw_table_find_locked(int fd, uint64_t id) {

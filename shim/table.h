@@ -270,6 +270,12 @@ extern CW_HIDDEN void (*cw_table_on_unqueue)(struct cw_conn *c);
 
 /* Told when a connection ends, before its record is freed (set at start-up; NULL: nobody). */
 extern CW_HIDDEN void (*cw_table_on_end)(const struct cw_conn *c, int missed);
+/* Tree scope (tree.c sets them when the process joins a tree, clears them when it leaves): a
+ * socket became one of this process's connections (opened, accepted, admitted, adopted), and
+ * this process's hold on a socket ended (its last fd closed, or it was released), with its slot
+ * when it held one. Called under table_mu. */
+extern CW_HIDDEN void (*cw_table_on_hold)(uint64_t ino, int dir);
+extern CW_HIDDEN void (*cw_table_on_unhold)(uint64_t ino);
 
 /* The switch generation: odd while policy.c moves a queued socket to its real peer (or to its
  * failure), bumped again after. The poll and select wrappers compare it before and after the
@@ -290,9 +296,10 @@ CW_HIDDEN void cw_table_count_untracked(void);
  * holds table_mu. */
 CW_HIDDEN struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer);
 
-/* Give back a cap slot for peer (a connect that failed, or a released connection). Caller
+/* Give back the cap slot of socket ino to peer d (a connect that failed, or a released
+ * connection): in tree scope, the tree's slot goes when no member holds the socket. Caller
  * holds table_mu. */
-CW_HIDDEN void cw_table_slot_put_locked(struct cw_dest *d);
+CW_HIDDEN void cw_table_slot_put_locked(struct cw_dest *d, uint64_t ino);
 
 /* The reaper's deadline heap (an intrusive binary min-heap on deadline_ns). A connection enters
  * it when opened (due at once, so the reaper sets its real deadline) and leaves when it ends.

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "statspath.h"
+#include "tree.h"
 
 #define PREFIX "CONNWARDEN_"
 #define PREFIX_LEN (sizeof PREFIX - 1)
@@ -50,7 +51,8 @@ static const struct {
     {"CONNWARDEN_LIB", COMMAND},
     {"CONNWARDEN_ADDR2LINE", COMMAND},
     {CW_STATS_OWNER_VAR, MARK},
-    {"CONNWARDEN_CAP_SCOPE", NOT_YET, "process", "each process has its own caps"},
+    {"CONNWARDEN_CAP_SCOPE", READ},
+    {CW_TREE_VAR, MARK},
     {"CONNWARDEN_DEST_BY", NOT_YET, "address",
      "a destination is the peer's address and port"},
     {"CONNWARDEN_NAME", NOT_YET},

@@ -33,6 +33,8 @@ static const struct opt opts[] = {
     {"max-conns", "CONNWARDEN_MAX_CONNS", "N", "at most N open outbound connections (0: no cap)"},
     {"max-conns-per-dest", "CONNWARDEN_MAX_CONNS_PER_DEST", "N", "at most N to one peer address:port"},
     {"on-cap", "CONNWARDEN_ON_CAP", "queue|refuse", "at a cap, wait for a free slot or fail at once"},
+    {"cap-scope", "CONNWARDEN_CAP_SCOPE", "process|tree",
+     "caps per process, or one cap, queue and counters for CMD and every process it starts"},
     {"queue-timeout", "CONNWARDEN_QUEUE_TIMEOUT", "D", "how long a queued connect waits (10s)"},
     {"cap-errno", "CONNWARDEN_CAP_ERRNO", "NAME", "errno of a connect refused at a cap (ECONNREFUSED)"},
     {"idle-timeout", "CONNWARDEN_IDLE_TIMEOUT", "D", "reap a connection with no activity for D"},

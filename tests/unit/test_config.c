@@ -20,6 +20,7 @@
 #include "log.h"
 #include "statspath.h"
 #include "vars.h"
+#include "tree.h"
 
 /* ---- the fake environment: a table the test fills, read through fake_getenv ---- */
 
@@ -573,6 +574,13 @@ static void test_load_accepts_each_log_level_and_on_cap_queue(void **state) {
   env_set("CONNWARDEN_LEAK_CHECK", "0");
   assert_int_equal(load(), 0);
   assert_int_equal(cfg.on_cap, CW_ON_CAP_QUEUE);
+  assert_int_equal(cfg.cap_scope, CW_SCOPE_PROCESS); /* the default */
+  env_set("CONNWARDEN_CAP_SCOPE", "tree");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.cap_scope, CW_SCOPE_TREE);
+  env_set("CONNWARDEN_CAP_SCOPE", "process");
+  assert_int_equal(load(), 0);
+  assert_int_equal(cfg.cap_scope, CW_SCOPE_PROCESS);
   assert_string_equal(cfg.report_dir, "");
   assert_int_equal(cfg.leak_check, 0);
 }
@@ -587,6 +595,9 @@ static void test_load_refuses_each_bad_variable_naming_it_and_its_value(void **s
       {"CONNWARDEN_MAX_CONNS_PER_DEST", "1.5"},
       {"CONNWARDEN_ON_CAP", "drop"},
       {"CONNWARDEN_ON_CAP", "Queue"},
+      {"CONNWARDEN_CAP_SCOPE", "Tree"},
+      {"CONNWARDEN_CAP_SCOPE", ""},
+      {"CONNWARDEN_CAP_SCOPE", "processes"},
       {"CONNWARDEN_QUEUE_TIMEOUT", "5x"},
       {"CONNWARDEN_CAP_ERRNO", "EFOO"},
       {"CONNWARDEN_CAP_ERRNO", "111"},
@@ -988,11 +999,12 @@ static void test_known_variables_and_other_names_pass(void **state) {
 /* The contract's variables that this version does not do: only the value that is its behaviour
  * anyway passes. */
 static void test_variables_this_version_does_not_do_stop_start_up(void **state) {
-  const char *ok[] = {"CONNWARDEN_CAP_SCOPE=process", "CONNWARDEN_DEST_BY=address", NULL};
+  const char *ok[] = {"CONNWARDEN_CAP_SCOPE=process", "CONNWARDEN_CAP_SCOPE=tree", "CONNWARDEN_DEST_BY=address",
+                      CW_TREE_VAR "=/run/x/tree-1.shm", NULL};
   if (check_names(ok) != 0)
     fail_msg("refused: %s", err);
   static const char *const refused[] = {
-      "CONNWARDEN_CAP_SCOPE=tree", "CONNWARDEN_CAP_SCOPE=", "CONNWARDEN_DEST_BY=name",
+      "CONNWARDEN_DEST_BY=name",
       "CONNWARDEN_DEST_BY=Address", "CONNWARDEN_NAME=api"};
   for (size_t i = 0; i < CW_ARRAY_LEN(refused); i++) {
     const char *one[] = {refused[i], NULL};
@@ -1003,10 +1015,10 @@ static void test_variables_this_version_does_not_do_stop_start_up(void **state) 
     assert_contains(err, "not supported by this version");
     assert_null(strchr(err, '\n'));
   }
-  const char *tree[] = {"CONNWARDEN_CAP_SCOPE=tree", NULL};
-  assert_int_equal(check_names(tree), -EINVAL);
-  assert_contains(err, "CONNWARDEN_CAP_SCOPE=\"tree\"");
-  assert_contains(err, "only CONNWARDEN_CAP_SCOPE=process is");
+  const char *dest[] = {"CONNWARDEN_DEST_BY=name", NULL};
+  assert_int_equal(check_names(dest), -EINVAL);
+  assert_contains(err, "CONNWARDEN_DEST_BY=\"name\"");
+  assert_contains(err, "only CONNWARDEN_DEST_BY=address is");
 }
 
 /* Every CONNWARDEN_* variable cw_config_load asks for is one the check knows. */
