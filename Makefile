@@ -85,6 +85,7 @@ e2e: all $(HOST_BINS)
 test: deps
 	$(MAKE) all
 	$(MAKE) unit
+	$(MAKE) check-rules
 	$(MAKE) e2e
 	$(MAKE) fuzz-smoke
 

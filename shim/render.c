@@ -314,6 +314,37 @@ static void metric_one(struct cw_buf *b, const char *name, const char *type, con
   cw_buf_printf(b, "connwarden_%s %lld\n", name, v);
 }
 
+/* One family with a sample per destination, labelled dest (its address, as in stats). */
+static void dest_family(struct cw_buf *b, const struct cw_snapshot *s, const char *name, const char *type,
+                        const char *help, size_t field) {
+  metric_head(b, name, type, help);
+  for (int i = 0; i < s->ndests; i++) {
+    const struct cw_dest_view *d = &s->dests[i];
+    char a[CW_ADDR_STRLEN], esc[2 * CW_ADDR_STRLEN];
+    size_t n = 0;
+    for (const char *p = cw_addr_format(&d->peer, a, sizeof a); *p && n + 2 < sizeof esc; p++) {
+      if (*p == '"' || *p == '\\' || *p == '\n')
+        esc[n++] = '\\';
+      esc[n++] = *p == '\n' ? 'n' : *p;
+    }
+    esc[n] = '\0';
+    cw_buf_printf(b, "connwarden_%s{dest=\"%s\"} %lld\n", name, esc,
+                  (long long)*(const int64_t *)((const char *)d + field));
+  }
+}
+
+static void dest_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
+  dest_family(b, s, "destination_connections_active", "gauge", "Open outbound TCP connections, by destination.",
+              offsetof(struct cw_dest_view, active));
+  dest_family(b, s, "destination_connections_opened_total", "counter",
+              "Outbound TCP connections opened, by destination.", offsetof(struct cw_dest_view, opened));
+  dest_family(b, s, "destination_connect_refused_total", "counter",
+              "Connects refused at a cap or failed at the queue timeout, by destination.",
+              offsetof(struct cw_dest_view, refused));
+  dest_family(b, s, "destination_connections_reaped_total", "counter",
+              "Connections reaped, by destination.", offsetof(struct cw_dest_view, reaped));
+}
+
 void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
   const struct cw_counters *k = &s->c;
   metric_dirs(b, "connections_active", "gauge", "Open TCP connections.", k->active);
@@ -361,6 +392,12 @@ void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "connwarden_connection_duration_seconds_sum %.6f\n", k->hist_sum_s);
   cw_buf_printf(b, "connwarden_connection_duration_seconds_count %lld\n", cum);
   metric_one(b, "max_connections", "gauge", "The outbound connection cap (0 = none).", s->cfg.max_conns);
+  metric_one(b, "max_connections_per_destination", "gauge",
+             "The outbound connection cap per destination (0 = none).", s->cfg.max_conns_per_dest);
+  metric_head(b, "queue_timeout_seconds", "gauge",
+              "How long a connect queued at a cap waits for a slot before it fails.");
+  cw_buf_printf(b, "connwarden_queue_timeout_seconds %.3f\n", (double)s->cfg.queue_timeout_ms / 1000.0);
+  dest_metrics(b, s);
 }
 
 /* ---- health --------------------------------------------------------------------------------- */

@@ -642,6 +642,10 @@ static void test_metrics_are_prometheus_text_with_every_documented_metric(void *
   assert_type(&expo, "connwarden_connection_duration_seconds", "histogram");
   assert_type(&expo, "connwarden_max_connections", "gauge");
   assert_sample(&expo, "connwarden_max_connections", 50);
+  assert_type(&expo, "connwarden_max_connections_per_destination", "gauge");
+  assert_sample(&expo, "connwarden_max_connections_per_destination", 6);
+  assert_type(&expo, "connwarden_queue_timeout_seconds", "gauge");
+  assert_sample(&expo, "connwarden_queue_timeout_seconds", 2);
   for (int i = 0; i < expo.nfam; i++)
     if (strncmp(expo.families[i], "connwarden_", 11) != 0)
       fail_msg("metric %s lacks the connwarden_ prefix", expo.families[i]);
@@ -697,6 +701,32 @@ static void test_metrics_with_zero_counters_are_still_complete(void **state) {
   assert_sample(&expo, "connwarden_connection_duration_seconds_bucket{le=\"+Inf\"}", 0);
   assert_sample(&expo, "connwarden_connection_duration_seconds_count", 0);
   assert_sample(&expo, "connwarden_max_connections", 0);
+}
+
+static void test_metrics_have_a_sample_per_destination_labelled_dest(void **state) {
+  render_metrics();
+  assert_type(&expo, "connwarden_destination_connections_active", "gauge");
+  assert_sample(&expo, "connwarden_destination_connections_active{dest=\"127.0.0.1:8000\"}", 5);
+  assert_sample(&expo, "connwarden_destination_connections_active{dest=\"[::1]:8000\"}", 0);
+  assert_type(&expo, "connwarden_destination_connections_opened_total", "counter");
+  assert_sample(&expo, "connwarden_destination_connections_opened_total{dest=\"127.0.0.1:8000\"}", 9);
+  assert_sample(&expo, "connwarden_destination_connections_opened_total{dest=\"[::1]:8000\"}", 3);
+  assert_type(&expo, "connwarden_destination_connect_refused_total", "counter");
+  assert_sample(&expo, "connwarden_destination_connect_refused_total{dest=\"127.0.0.1:8000\"}", 2);
+  assert_type(&expo, "connwarden_destination_connections_reaped_total", "counter");
+  assert_sample(&expo, "connwarden_destination_connections_reaped_total{dest=\"127.0.0.1:8000\"}", 1);
+  assert_sample(&expo, "connwarden_destination_connections_reaped_total{dest=\"[::1]:8000\"}", 0);
+}
+
+static void test_metrics_without_destinations_keep_their_families(void **state) {
+  snap.ndests = 0;
+  snap.cfg.queue_timeout_ms = 250;
+  render_metrics();
+  assert_type(&expo, "connwarden_destination_connections_active", "gauge");
+  assert_sample(&expo, "connwarden_queue_timeout_seconds", 0.25);
+  for (int i = 0; i < expo.n; i++)
+    if (strstr(expo.s[i].key, "dest="))
+      fail_msg("a destination sample with no destination: %s", expo.s[i].key);
 }
 
 /* ---- the leak report ---- */
@@ -1041,6 +1071,8 @@ int main(void) {
       T(test_metrics_are_prometheus_text_with_every_documented_metric),
       T(test_metrics_histogram_buckets_are_cumulative_up_to_count),
       T(test_metrics_with_zero_counters_are_still_complete),
+    T(test_metrics_have_a_sample_per_destination_labelled_dest),
+    T(test_metrics_without_destinations_keep_their_families),
       T(test_leak_report_has_leaksanitizer_shape_for_one_leak),
       T(test_leak_report_skips_inherited_and_counts_in_plural),
       T(test_leak_report_counts_close_wait_leaks_apart),
