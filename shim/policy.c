@@ -596,7 +596,7 @@ static void connect_tree_locked(int fd, const struct sockaddr *sa, socklen_t sal
   if (head)
     grant_locked();
   int queue_it = cw_cfg.on_cap != CW_ON_CAP_REFUSE, tidx = -1;
-  int r = cw_tree_admit(&info->peer, info->ino, queue_it ? cw_now() : 0, &tidx);
+  int r = cw_tree_admit(&info->peer, d ? &d->tree_row : NULL, info->ino, queue_it ? cw_now() : 0, &tidx);
   if (r == 1) {
     take(d);
     ad->result = CW_ADMIT_OK;
@@ -970,7 +970,7 @@ int cw_policy_adopt_carried(void) {
       w->ino = ino;
       w->tidx = cw_tree_on ? cw_tree_find_wait(ino) : -1;
       if (cw_tree_on && w->tidx < 0) /* its place is lost: a new one (or a slot now) */
-        w->granted = cw_tree_admit(&info.peer, ino, since, &w->tidx) == 1;
+        w->granted = cw_tree_admit(&info.peer, NULL, ino, since, &w->tidx) == 1;
       rec->wait = w;
       enqueue(w);
       cw_tab.c.waited--; /* counted by the process it began in */

@@ -46,6 +46,7 @@ struct cw_dest {
   struct cw_addr peer; /* key */
   int64_t active, opened, refused, reaped;
   int64_t slots; /* cap slots held (admitted connects, including ones still connecting) */
+  int32_t tree_row; /* tree scope: its row in the tree's destinations + 1 (tree.c), 0 unknown */
   UT_hash_handle hh;
 };
 

@@ -431,7 +431,8 @@ static int map_fd(int fd, const char *what) {
              what, (long long)st.st_size);
     return -1;
   }
-  void *p = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  /* populated: its pages are faulted in now, not one by one on the host's connects */
+  void *p = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   if (p == MAP_FAILED) {
     cw_log(CW_LOG_ERROR, CW_EV_CONFIG, "process tree: cannot map %s (%s): caps are per process", what, strerror(errno));
     return -1;
@@ -503,7 +504,7 @@ static int create(void) {
     cw_log(CW_LOG_ERROR, CW_EV_CONFIG, "process tree: cannot make %s (%s): caps are per process", tpath, strerror(rc));
     goto fail;
   }
-  void *p = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void *p = mmap(NULL, sizeof(struct shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
   if (p == MAP_FAILED) {
     cw_log(CW_LOG_ERROR, CW_EV_CONFIG, "process tree: cannot map %s (%s): caps are per process", tpath, strerror(errno));
     goto fail;
@@ -587,12 +588,14 @@ void cw_tree_init(void) {
 
 /* ---- slots ---------------------------------------------------------------------------------- */
 
-int cw_tree_admit(const struct cw_addr *dest, uint64_t ino, int64_t since_ns, int *tidx) {
+int cw_tree_admit(const struct cw_addr *dest, int32_t *row, uint64_t ino, int64_t since_ns, int *tidx) {
   *tidx = -1;
   if (tlock() < 0)
     return 1;
   grant_l(); /* first come, first served: the tree's queue before any newcomer */
-  int d = dest_row(dest), rc = 1;
+  int d = row && *row > 0 ? *row - 1 : dest_row(dest), rc = 1;
+  if (row && d >= 0)
+    *row = d + 1; /* rows are never freed: the number stays the destination's */
   if (fits_l(d)) {
     if (take_l(ino, d, me) < 0)
       rc = 1; /* no row for it: admitted, uncounted (the table holds NSOCK sockets) */

@@ -26,8 +26,9 @@ CW_HIDDEN void cw_tree_init(void);
 /* ---- slots (caller holds table_mu) ---------------------------------------------------------- */
 /* Hand free slots to the tree's waiters, oldest first; then, if a slot fits dest, take it for the
  * socket ino (this process holds it): 1. Otherwise, with since_ns 0, 0; with since_ns, the connect
- * waits in the tree's queue from then: 0 and *tidx its place, or -1 when the queue is full. */
-CW_HIDDEN int cw_tree_admit(const struct cw_addr *dest, uint64_t ino, int64_t since_ns, int *tidx);
+ * waits in the tree's queue from then: 0 and *tidx its place, or -1 when the queue is full. row (may
+ * be NULL) caches dest's row in the tree (its row + 1; 0 unknown): looked up once per process. */
+CW_HIDDEN int cw_tree_admit(const struct cw_addr *dest, int32_t *row, uint64_t ino, int64_t since_ns, int *tidx);
 /* Is there no room for dest now (the tree's cap, or dest's)? Unlocked: a hint for eviction. */
 CW_HIDDEN int cw_tree_full(const struct cw_addr *dest, int *global);
 /* This process's hold on socket ino ends (its last fd of it closed, or it was released): the
