@@ -345,6 +345,18 @@ static void dest_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
               "Connections reaped, by destination.", offsetof(struct cw_dest_view, reaped));
 }
 
+/* Tree scope: the tree's own gauges, the same from every member (aggregate with max by tree). */
+static void tree_metrics(struct cw_buf *b, const struct cw_tree_view *t) {
+  metric_one(b, "tree_processes", "gauge", "Processes in this process's tree (CONNWARDEN_CAP_SCOPE=tree).",
+             t->processes);
+  metric_dirs(b, "tree_connections_active", "gauge",
+              "Open TCP connections of the whole tree, each counted once however many processes hold it.",
+              t->c.active);
+  metric_one(b, "tree_slots", "gauge", "Cap slots held in the whole tree (the tree's cap is connwarden_max_connections).",
+             t->slots);
+  metric_one(b, "tree_connect_queued", "gauge", "Connects waiting for a slot anywhere in the tree.", t->c.queued);
+}
+
 void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
   const struct cw_counters *k = &s->c;
   metric_dirs(b, "connections_active", "gauge", "Open TCP connections.", k->active);
@@ -398,6 +410,8 @@ void cw_render_metrics(struct cw_buf *b, const struct cw_snapshot *s) {
               "How long a connect queued at a cap waits for a slot before it fails.");
   cw_buf_printf(b, "connwarden_queue_timeout_seconds %.3f\n", (double)s->cfg.queue_timeout_ms / 1000.0);
   dest_metrics(b, s);
+  if (s->has_tree)
+    tree_metrics(b, &s->tree);
 }
 
 /* ---- health --------------------------------------------------------------------------------- */

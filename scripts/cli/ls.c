@@ -30,8 +30,10 @@ static const char *opened_total(json_t *j, char *buf, size_t len) {
 
 int cw_ls_run(int argc, char **argv) {
   static const char *const heads[] = {"PID", "COMM", "ACTIVE", "IN", "OUT", "PEAK", "OPENED", "SOCKET"};
+  if (argc == 1 && strcmp(argv[0], "--tree") == 0)
+    return cw_ls_tree_run();
   if (argc > 0)
-    return cw_err_usage("ls takes no arguments, got '%s'", argv[0]);
+    return cw_err_usage("ls takes no arguments but --tree, got '%s'", argv[0]);
   struct cw_live *v;
   int n = cw_client_scan("stats", &v);
   if (n < 0)

@@ -5,4 +5,7 @@
 
 int cw_ls_run(int argc, char **argv);
 
+/* ls --tree (lstree.c): the processes grouped by the tree they share a policy with. */
+int cw_ls_tree_run(void);
+
 #endif

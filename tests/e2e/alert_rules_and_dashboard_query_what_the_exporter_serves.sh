@@ -2,7 +2,7 @@
 # metrics and labels that connwarden exporter really serves (checked against its scrape of a
 # shimmed process holding connections at its caps), and work in a real Prometheus scraping it:
 # every dashboard query returns series, every template variable has values, every rule evaluates
-# without error, and the cap alerts (process and destination) are pending for that process.
+# without error, and the cap alerts (process, destination and tree) are pending for that process.
 . "$(dirname "$0")/lib.bash"
 export XDG_RUNTIME_DIR=$T/xdg # keep the user's session directory out of the scan
 make -s -C "$ROOT" "build/hosts/conn_holder" >/dev/null
@@ -11,11 +11,12 @@ alone_in_sight # the exporter sees this test's process alone
 RULES=$ROOT/contrib/prometheus/connwarden-rules.yml
 DASH=$ROOT/contrib/grafana/connwarden-dashboard.json
 
-# a process at both of its caps: 3 connections, to one destination
+# a process at both of its caps: 3 connections, to one destination; a tree of its own (so that the
+# tree's gauges are served and its cap alert pends too)
 fifo=$T/in
 mkfifo "$fifo"
 exec {keep}<>"$fifo"
-bg sh -c 'exec "$@" <"$0" >/dev/null' "$fifo" env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=3 \
+bg sh -c 'exec "$@" <"$0" >/dev/null' "$fifo" env LD_PRELOAD="$CW_PRELOAD" CONNWARDEN_MAX_CONNS=3 CONNWARDEN_CAP_SCOPE=tree \
   CONNWARDEN_MAX_CONNS_PER_DEST=3 "$HOSTS/conn_holder" 3
 holder=$BG_PID
 wait_for 5 test -S "$(sock_of "$holder")"
@@ -55,7 +56,7 @@ cap_alerts() {
   got=$(curl -sf "$prom/api/v1/alerts" | $PY -c 'import json,sys
 print(" ".join(sorted("%s/%s/%s" % (a["labels"]["alertname"], a["labels"].get("cap"), a["state"])
                       for a in json.load(sys.stdin)["data"]["alerts"])))')
-  [ "$got" = "ConnwardenCapSaturated/destination/pending ConnwardenCapSaturated/process/pending" ]
+  [ "$got" = "ConnwardenCapSaturated/destination/pending ConnwardenCapSaturated/process/pending ConnwardenCapSaturated/tree/pending" ]
 }
 wait_for 10 cap_alerts || true
 cap_alerts || fail "alerts: $got"
