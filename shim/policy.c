@@ -941,8 +941,10 @@ int cw_policy_adopt_carried(void) {
         info.dir = CW_DIR_OUT; /* only outbound connections hold slots */
         info.policed = cw_policy_scoped(info.dir, &info.peer);
         info.bt = NULL;
-        if (cw_table_open_locked(&info) == 0)
+        if (cw_table_open_locked(&info) == 0) {
           take(cw_table_get(fd)->dest);
+          n++; /* a connection here now: the new image serves stats */
+        }
       }
     } else if (sscanf(line, "q %d %llu %lld %lld %d %299s", &fd, &ino, &since, &deadline, &fo, hex) == 6 &&
                still_queued(fd, ino)) {
