@@ -146,7 +146,9 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
                 (long long)k->reaped[3],
                 (long long)k->released, (long long)k->close_wait_leaks, (long long)k->close_wait_now,
                 (long long)k->abandoned, (long long)k->abandoned_now);
-  cw_buf_printf(b, " \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)s->bytes_in,
+  cw_buf_printf(b, " \"name\": ");
+  cw_buf_json_str(b, s->name);
+  cw_buf_printf(b, ", \"bytes\": {\"in\": %lld, \"out\": %lld},\n", (long long)s->bytes_in,
                 (long long)s->bytes_out);
   cw_buf_printf(b, " \"inherited\": %lld, \"missed_closes\": %lld, \"untracked\": %lld, \"log_dropped\": %lld,\n",
                 (long long)k->inherited, (long long)k->missed_closes, (long long)k->untracked,
@@ -241,6 +243,8 @@ void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s) {
   static const char *const levels[] = {"off", "error", "warn", "info", "debug"};
   cw_buf_printf(b, "{");
   config_core(b, c);
+  cw_buf_printf(b, ", \"name\": ");
+  cw_buf_json_str(b, s->name);
   cw_buf_printf(b, ", \"on_cap\": \"%s\", \"queue_timeout_ms\": %lld, \"cap_errno\": \"%s\", "
                    "\"reap_grace_ms\": %lld, \"abandon_after_ms\": %lld, \"only\": ",
                 c->on_cap == CW_ON_CAP_REFUSE ? "refuse" : "queue", (long long)c->queue_timeout_ms,
@@ -510,7 +514,7 @@ void cw_render_leak_text(struct cw_buf *b, const struct cw_leak_report *r) {
   if (r->dropped)
     cw_buf_printf(b, "(%d more close-wait leaks were not recorded)\n", r->dropped);
   cw_buf_printf(b, "SUMMARY: connwarden: %d leaked connection%s in %s (pid %d)\n", r->n, plural,
-                r->prog, (int)r->pid);
+                r->name ? r->name : r->prog, (int)r->pid);
 }
 
 /* Python frames: {"python": "F:N in FUNC", "file", "line", "func", "library", "own", "awaiting"}
@@ -558,6 +562,8 @@ void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r) {
   cw_buf_json_str(b, r->event ? r->event : "exit");
   cw_buf_printf(b, ", \"pid\": %d, \"ppid\": %d, \"program\": ", (int)r->pid, (int)r->ppid);
   cw_buf_json_str(b, r->prog ? r->prog : "?");
+  cw_buf_printf(b, ", \"name\": ");
+  cw_buf_json_str(b, r->name ? r->name : r->prog ? r->prog : "?");
   cw_buf_printf(b, ", \"cmdline\": [");
   for (int i = 0; i < r->argc; i++) {
     cw_buf_printf(b, "%s", i ? ", " : "");
@@ -633,7 +639,8 @@ int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *p
       continue;
     cw_leak_from_conn(&v[n++], c);
   }
-  struct cw_leak_report r = {.pid = s->pid, .prog = prog, .exit_status = -1, .leaks = v, .n = n};
+  struct cw_leak_report r = {.pid = s->pid, .prog = prog, .name = s->name[0] ? s->name : NULL,
+                             .exit_status = -1, .leaks = v, .n = n};
   cw_render_leak_text(b, &r);
   free(v);
   return n;
