@@ -332,6 +332,36 @@ static int get_path(const char *var, const char *v, char *out, size_t outlen, ch
   return 0;
 }
 
+/* CONNWARDEN_NAME: shown in ls, top, the exporter's labels and reports, so one printable line. */
+static int get_name(const char *(*env)(const char *), char *out, size_t outlen, char *err,
+                    size_t errlen) {
+  const char *var = "CONNWARDEN_NAME", *v = env(var);
+  if (!v)
+    return 0;
+  size_t len = strlen(v);
+  int ctl = 0;
+  for (const char *p = v; *p; p++)
+    ctl |= (unsigned char)*p < 0x20 || *p == 0x7f;
+  if (len > 0 && len < outlen && !ctl) {
+    memcpy(out, v, len + 1);
+    return 0;
+  }
+  char shown[256]; /* the value on one line: control bytes as \n, \t or \xNN */
+  size_t o = 0;
+  for (const char *p = v; *p && o + 5 < sizeof shown; p++) {
+    unsigned char c = (unsigned char)*p;
+    if (c == '\n' || c == '\t')
+      o += (size_t)snprintf(shown + o, sizeof shown - o, "\\%c", c == '\n' ? 'n' : 't');
+    else if (c < 0x20 || c == 0x7f)
+      o += (size_t)snprintf(shown + o, sizeof shown - o, "\\x%02x", c);
+    else
+      shown[o++] = (char)c;
+  }
+  shown[o] = '\0';
+  _Static_assert(CW_NAME_MAX == 64, "the message below says 64");
+  return bad(err, errlen, var, shown, "a name of 1 to 64 bytes without control characters");
+}
+
 static const char *const level_names[] = {"off", "error", "warn", "info", "debug"};
 
 /* RUNDIR: $CONNWARDEN_RUNDIR, else $XDG_RUNTIME_DIR/connwarden, else /run/connwarden for root,
@@ -378,6 +408,7 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
       (rc = get_duration(env, "CONNWARDEN_EVICT_IDLE", &cfg->evict_idle_ms, err, errlen)) < 0 ||
       (rc = get_bool(env, "CONNWARDEN_LEAK_CHECK", &cfg->leak_check, err, errlen)) < 0 ||
       (rc = get_backtrace(env, &cfg->backtrace, err, errlen)) < 0 ||
+      (rc = get_name(env, cfg->name, sizeof cfg->name, err, errlen)) < 0 ||
       (rc = get_filters(env, "CONNWARDEN_ONLY", cfg->only, &cfg->n_only, cfg->only_text,
                         sizeof cfg->only_text, err, errlen)) < 0 ||
       (rc = get_filters(env, "CONNWARDEN_EXCLUDE", cfg->exclude, &cfg->n_exclude,

@@ -10,6 +10,7 @@
 #include <sys/un.h>
 #include "addr.h"
 #include "cw.h"
+#include "procname.h" /* CW_NAME_MAX */
 
 enum cw_dir { CW_DIR_OUT = 0, CW_DIR_IN = 1 };
 enum cw_on_cap { CW_ON_CAP_QUEUE = 0, CW_ON_CAP_REFUSE = 1 };
@@ -58,6 +59,7 @@ struct cw_config {
   char report_dir[CW_PATH_MAX]; /* "" = stderr */
   int report_json;              /* CONNWARDEN_REPORT_FORMAT=json: reports are JSON, one per process */
   int backtrace; /* enum cw_bt_mode */
+  char name[CW_NAME_MAX + 1]; /* CONNWARDEN_NAME; "" derives it from the command line when asked */
   int log_level; /* enum cw_level */
 };
 

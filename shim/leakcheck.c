@@ -15,6 +15,7 @@
 #include "backtrace.h"
 #include "config.h"
 #include "python.h"
+#include "procname.h"
 #include "lifecycle.h"
 #include "log.h"
 #include "real.h"
@@ -141,16 +142,9 @@ static void write_out(const char *text, size_t len, const char *what, const char
   unlink(tmp);
 }
 
-/* The command line from /proc/self/cmdline: up to 64 words in buf. */
+/* The command line from /proc/self/cmdline: up to max words in buf. */
 static int read_cmdline(char *buf, size_t size, const char **argv, int max) {
-  int fd = (int)CW_RAW(SYS_openat, AT_FDCWD, "/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  ssize_t n = CW_REAL(read)(fd, buf, size - 1);
-  CW_REAL(close)(fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
+  size_t n = cw_procname_cmdline(buf, size);
   int argc = 0;
   for (char *p = buf; p < buf + n && argc < max; p += strlen(p) + 1)
     argv[argc++] = p;
@@ -158,10 +152,11 @@ static int read_cmdline(char *buf, size_t size, const char **argv, int max) {
 }
 
 static void report(struct cw_leak_view *leaks, int n, int dropped, int status, const char *event) {
-  static char cmd[4096];
+  static char cmd[4096], name[CW_NAME_MAX + 1];
   const char *argv[64];
+  cw_procname_get(cw_cfg.name, name, sizeof name);
   struct cw_leak_report r = {
-      .pid = cw_pid, .ppid = getppid(), .prog = program_invocation_short_name, .argv = argv,
+      .pid = cw_pid, .ppid = getppid(), .prog = program_invocation_short_name, .name = name, .argv = argv,
       .exit_status = status, .event = event, .leaks = leaks, .n = n, .dropped = dropped};
   r.argc = read_cmdline(cmd, sizeof cmd, argv, (int)CW_ARRAY_LEN(argv));
   struct cw_buf b = {0};

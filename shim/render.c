@@ -182,6 +182,9 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
   }
   memcpy(own.reaped, k->reaped, sizeof own.reaped);
   counts_json(b, &own);
+  cw_buf_printf(b, " \"name\": ");
+  cw_buf_json_str(b, s->name);
+  cw_buf_printf(b, ",\n");
   if (s->has_tree)
     tree_json(b, &s->tree);
   cw_buf_printf(b, " \"inherited\": %lld, \"missed_closes\": %lld, \"untracked\": %lld, \"log_dropped\": %lld,\n",
@@ -278,6 +281,8 @@ void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "{");
   config_core(b, c);
   cw_buf_printf(b, ", \"cap_scope\": \"%s\"", c->cap_scope == CW_SCOPE_TREE ? "tree" : "process");
+  cw_buf_printf(b, ", \"name\": ");
+  cw_buf_json_str(b, s->name);
   cw_buf_printf(b, ", \"on_cap\": \"%s\", \"queue_timeout_ms\": %lld, \"cap_errno\": \"%s\", "
                    "\"reap_grace_ms\": %lld, \"abandon_after_ms\": %lld, \"only\": ",
                 c->on_cap == CW_ON_CAP_REFUSE ? "refuse" : "queue", (long long)c->queue_timeout_ms,
@@ -598,7 +603,7 @@ void cw_render_leak_text(struct cw_buf *b, const struct cw_leak_report *r) {
   if (r->dropped)
     cw_buf_printf(b, "(%d more close-wait leaks were not recorded)\n", r->dropped);
   cw_buf_printf(b, "SUMMARY: connwarden: %d leaked connection%s in %s (pid %d)\n", r->n, plural,
-                r->prog, (int)r->pid);
+                r->name ? r->name : r->prog, (int)r->pid);
 }
 
 /* Python frames: {"python": "F:N in FUNC", "file", "line", "func", "library", "own", "awaiting"}
@@ -646,6 +651,8 @@ void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r) {
   cw_buf_json_str(b, r->event ? r->event : "exit");
   cw_buf_printf(b, ", \"pid\": %d, \"ppid\": %d, \"program\": ", (int)r->pid, (int)r->ppid);
   cw_buf_json_str(b, r->prog ? r->prog : "?");
+  cw_buf_printf(b, ", \"name\": ");
+  cw_buf_json_str(b, r->name ? r->name : r->prog ? r->prog : "?");
   cw_buf_printf(b, ", \"cmdline\": [");
   for (int i = 0; i < r->argc; i++) {
     cw_buf_printf(b, "%s", i ? ", " : "");
@@ -721,7 +728,8 @@ int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *p
       continue;
     cw_leak_from_conn(&v[n++], c);
   }
-  struct cw_leak_report r = {.pid = s->pid, .prog = prog, .exit_status = -1, .leaks = v, .n = n};
+  struct cw_leak_report r = {.pid = s->pid, .prog = prog, .name = s->name[0] ? s->name : NULL,
+                             .exit_status = -1, .leaks = v, .n = n};
   cw_render_leak_text(b, &r);
   free(v);
   return n;

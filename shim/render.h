@@ -63,6 +63,7 @@ CW_HIDDEN void cw_leak_from_conn(struct cw_leak_view *l, const struct cw_conn_vi
 struct cw_leak_report {
   pid_t pid, ppid;
   const char *prog;        /* short program name */
+  const char *name;        /* the process's name (procname.h); NULL: prog */
   const char *const *argv; /* the command line, argc words (may be cut short) */
   int argc;
   int exit_status;         /* as passed to exit(), -1 unknown (a report at exec) */
@@ -73,10 +74,10 @@ struct cw_leak_report {
 };
 
 /* LeakSanitizer's shape: a banner, "==PID==ERROR: ...", one "Leaked connection" line per leak with
- * its stack, and a SUMMARY line. Renders nothing when r->n is 0. */
+ * its stack, and a SUMMARY line naming the process. Renders nothing when r->n is 0. */
 CW_HIDDEN void cw_render_leak_text(struct cw_buf *b, const struct cw_leak_report *r);
 
-/* The same facts as one JSON object (type "leaks"), always rendered: pid, ppid, program, cmdline,
+/* The same facts as one JSON object (type "leaks"), always rendered: pid, ppid, program, name, cmdline,
  * exit_status, leaks [{kind, open_at_exit, fd, dir, local, peer, state, age_ms, idle_ms, held_ms,
  * bytes_in, bytes_out, frames [{pc, module, offset, func, file, line}]}]. Frames are symbolised
  * here (dladdr); file and line stay null for the reader to resolve. */

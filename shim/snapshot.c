@@ -1,5 +1,6 @@
-/* snapshot.c - copies the table and counters under table_mu; then checks each copied fd's inode
- * and reads its TCP state without the lock. Called by the stats server and the leak check. */
+/* snapshot.c - copies the table and counters under table_mu; then checks each copied fd's inode,
+ * reads its TCP state and the process's name (procname.c) without the lock. Called by the stats
+ * server and the leak check. */
 #define _GNU_SOURCE
 #include "snapshot.h"
 
@@ -9,6 +10,7 @@
 #include "lifecycle.h"
 #include "policy.h"
 #include "log.h"
+#include "procname.h"
 #include "sock.h"
 
 int cw_snapshot_take(struct cw_snapshot *s, int flags) {
@@ -131,6 +133,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   }
   s->nconns = kept;
   cw_mem_free(inos);
+  cw_procname_get(s->cfg.name, s->name, sizeof s->name); /* a retitled server: its title now */
   return 0;
 }
 

@@ -1,5 +1,6 @@
-/* snapshot.h - a consistent copy of the table, counters and configuration, taken under table_mu;
- * everything after (rendering, reports) reads the copy without a lock. */
+/* snapshot.h - a consistent copy of the table, counters and configuration, taken under table_mu,
+ * and the process's name as it is now; everything after (rendering, reports) reads the copy
+ * without a lock. */
 #ifndef CW_SNAPSHOT_H
 #define CW_SNAPSHOT_H
 
@@ -47,6 +48,7 @@ struct cw_snapshot {
   struct cw_config cfg; /* settable fields as they are now */
   int has_tree;         /* tree scope: the tree's counters and members */
   struct cw_tree_view tree;
+  char name[CW_NAME_MAX + 1]; /* the process's name now (procname.h) */
 };
 
 enum { CW_SNAP_CONNS = 1, CW_SNAP_BT = 2 };

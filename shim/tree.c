@@ -47,6 +47,7 @@
 #include "lifecycle.h"
 #include "log.h"
 #include "ownfd.h"
+#include "procname.h"
 #include "real.h"
 #include "rundir.h"
 #include "table.h"
@@ -96,7 +97,7 @@ struct shm {
   uint64_t magic;
   uint32_t version, size, uid, pad;
   pthread_mutex_t mu;
-  char name[64];
+  char name[CW_NAME_MAX + 1];
   int32_t root_pid;
   uint32_t cfg_gen;
   int64_t cfg[NCFG];
@@ -520,7 +521,11 @@ static int create(void) {
   T->size = sizeof(struct shm);
   T->uid = geteuid();
   T->root_pid = cw_pid;
-  snprintf(T->name, sizeof T->name, "%s", program_invocation_short_name);
+  /* the tree's name: its first process's as it started (stable, for a label: a master that
+   * retitles itself later keeps its tree's name) */
+  char name[CW_NAME_MAX + 1];
+  cw_procname_get(cw_cfg.name, name, sizeof name);
+  snprintf(T->name, sizeof T->name, "%s", name);
   settings_from_cfg(T->cfg);
   T->sweep_next_ns = 0;
   __atomic_store_n(&T->magic, MAGIC, __ATOMIC_RELEASE);

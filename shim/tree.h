@@ -92,7 +92,7 @@ struct cw_counts {
   int64_t close_wait_now, abandoned, abandoned_now, bytes_in, bytes_out;
 };
 struct cw_tree_view {
-  char name[64];
+  char name[65]; /* CW_NAME_MAX + 1 */
   int root_pid, processes;
   int pids[CW_TREE_MEMBERS];
   struct cw_counts c;

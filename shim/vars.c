@@ -40,6 +40,7 @@ static const struct {
     {"CONNWARDEN_EXCLUDE", READ},
     {"CONNWARDEN_EVICT_IDLE", READ},
     {"CONNWARDEN_ABANDON_AFTER", READ},
+    {"CONNWARDEN_NAME", READ},
     {"CONNWARDEN_STATS", READ},
     {"CONNWARDEN_RUNDIR", READ},
     {"CONNWARDEN_LEAK_CHECK", READ},
@@ -55,7 +56,6 @@ static const struct {
     {CW_TREE_VAR, MARK},
     {"CONNWARDEN_DEST_BY", NOT_YET, "address",
      "a destination is the peer's address and port"},
-    {"CONNWARDEN_NAME", NOT_YET},
 };
 
 #define NAME_MAX_LEN 64 /* longer names are compared by their first 64 bytes */

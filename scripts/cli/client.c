@@ -186,6 +186,15 @@ static int parse_pid(const char *s, size_t len) {
   return v > 0 && v <= INT32_MAX ? (int)v : -1;
 }
 
+char *cw_client_name(const json_t *stats, int pid, char *buf, size_t len) {
+  const char *name = json_string_value(json_object_get(stats, "name"));
+  if (name && name[0])
+    snprintf(buf, len, "%s", name);
+  else
+    cw_client_comm(pid, buf, len);
+  return buf;
+}
+
 char *cw_client_comm(int pid, char *buf, size_t len) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/comm", pid);

@@ -4,6 +4,7 @@
 #ifndef CW_CLI_CLIENT_H
 #define CW_CLI_CLIENT_H
 
+#include <jansson.h>
 #include <limits.h>
 #include <stddef.h>
 
@@ -55,5 +56,9 @@ void cw_client_scan_free(struct cw_live *v, int n);
 
 /* The process's name from /proc/PID/comm, or "?". Returns buf. */
 char *cw_client_comm(int pid, char *buf, size_t len);
+
+/* The name a process goes by (CONNWARDEN_NAME or derived, connwarden(7)): "name" of its stats
+ * reply (may be NULL), else its comm. Returns buf. */
+char *cw_client_name(const json_t *stats, int pid, char *buf, size_t len);
 
 #endif

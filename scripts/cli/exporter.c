@@ -1,8 +1,9 @@
 /* exporter.c - `connwarden exporter --listen HOST:PORT`: libmicrohttpd serves HTTP from its one
  * internal thread, so scrapes run one at a time. Each GET /metrics scans the run directories
  * (client.c: stale sockets of dead processes are removed and skipped), asks every live process for
- * its metrics and merges them into one exposition: each family once, with its HELP and TYPE, every
- * sample labelled pid and comm. The main thread only binds the socket and waits for a signal. */
+ * its stats (for its name and its tree's) and its metrics, and merges them into one exposition:
+ * each family once, with its HELP and TYPE, every sample labelled pid, comm, name and tree. The
+ * main thread only binds the socket and waits for a signal. */
 #define _GNU_SOURCE
 #include "exporter.h"
 
@@ -18,6 +19,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <jansson.h>
 #include "client.h"
 #include "err.h"
 
@@ -93,7 +95,7 @@ static struct family *meta(struct merge *m, const char *line, int is_type) {
   return f;
 }
 
-/* One process's exposition into the merge, each sample with labels pid and comm (labels, an
+/* One process's exposition into the merge, each sample with the process's labels (labels, an
  * escaped label list) put first. Returns the count of lines that were not understood. */
 static int add_exposition(struct merge *m, const char *text, const char *labels) {
   struct family *cur = NULL;
@@ -128,14 +130,15 @@ static int add_exposition(struct merge *m, const char *text, const char *labels)
   return bad;
 }
 
-/* Label value escaping of the text format; bytes outside printable ASCII become '?'. */
+/* Label value escaping of the text format (\\, \" and \n); other bytes outside printable ASCII
+ * become '?'. */
 static void label_value(char *out, size_t len, const char *in) {
   size_t o = 0;
   for (; *in && o + 3 < len; in++) {
     unsigned char c = (unsigned char)*in;
-    if (c == '\\' || c == '"') {
+    if (c == '\\' || c == '"' || c == '\n') {
       out[o++] = '\\';
-      out[o++] = (char)c;
+      out[o++] = c == '\n' ? 'n' : (char)c;
     } else {
       out[o++] = c >= ' ' && c <= '~' ? (char)c : '?';
     }
@@ -143,11 +146,30 @@ static void label_value(char *out, size_t len, const char *in) {
   out[o] = '\0';
 }
 
+/* pid="P",comm="C",name="N",tree="T" for the process whose stats reply is stats: name is the
+ * process's (CONNWARDEN_NAME or derived), tree the name of its tree's root when its caps are
+ * shared by a tree ("tree": {"name": ...}), else its own name. Escaped, into out (malloc'd). */
+static char *process_labels(int pid, const json_t *stats) {
+  char comm[64], name[256], comm_esc[160], name_esc[1024], tree_esc[1024];
+  label_value(comm_esc, sizeof comm_esc, cw_client_comm(pid, comm, sizeof comm));
+  label_value(name_esc, sizeof name_esc, cw_client_name(stats, pid, name, sizeof name));
+  const char *tree = json_string_value(json_object_get(json_object_get(stats, "tree"), "name"));
+  if (tree && tree[0])
+    label_value(tree_esc, sizeof tree_esc, tree);
+  else
+    memcpy(tree_esc, name_esc, strlen(name_esc) + 1);
+  char *labels = NULL;
+  if (asprintf(&labels, "pid=\"%d\",comm=\"%s\",name=\"%s\",tree=\"%s\"", pid, comm_esc, name_esc,
+               tree_esc) < 0)
+    return NULL;
+  return labels;
+}
+
 /* The whole /metrics body (malloc'd, *len bytes), or NULL when memory ran out. */
 static char *scrape(size_t *len) {
   struct cw_live *v;
   struct merge *m = calloc(1, sizeof *m);
-  int n = m ? cw_client_scan("metrics", &v) : -ENOMEM;
+  int n = m ? cw_client_scan("stats", &v) : -ENOMEM;
   int processes = 0, errors = 0;
   char *body = NULL;
   if (n < 0) {
@@ -155,15 +177,22 @@ static char *scrape(size_t *len) {
     return NULL;
   }
   for (int i = 0; i < n && !m->failed; i++) {
-    char comm[64], comm_esc[160], labels[200];
-    if (v[i].err || !v[i].reply || strncmp(v[i].reply, "error:", 6) == 0 || v[i].reply[0] == '\0') {
+    char *metrics = NULL, *labels = NULL;
+    json_t *stats = NULL;
+    /* a process that answers stats but not metrics (it died in between) is an error too */
+    if (v[i].err || !v[i].reply || !(stats = json_loads(v[i].reply, 0, NULL)) ||
+        cw_client_request(v[i].path, "metrics", &metrics) < 0 || strncmp(metrics, "error:", 6) == 0 ||
+        metrics[0] == '\0') {
       errors++;
-      continue;
+    } else if (!(labels = process_labels(v[i].pid, stats))) {
+      m->failed = 1;
+    } else {
+      errors += add_exposition(m, metrics, labels) > 0;
+      processes++;
     }
-    label_value(comm_esc, sizeof comm_esc, cw_client_comm(v[i].pid, comm, sizeof comm));
-    snprintf(labels, sizeof labels, "pid=\"%d\",comm=\"%s\"", v[i].pid, comm_esc);
-    errors += add_exposition(m, v[i].reply, labels) > 0;
-    processes++;
+    free(labels);
+    free(metrics);
+    json_decref(stats);
   }
   cw_client_scan_free(v, n);
 

@@ -122,3 +122,10 @@ long long cw_json_ll(json_t *v) {
     return (long long)json_real_value(v);
   return 0;
 }
+
+char *cw_fmt_printable(char *s) {
+  for (char *p = s; *p; p++)
+    if (*p < ' ' || *p > '~')
+      *p = '?';
+  return s;
+}

@@ -34,4 +34,7 @@ void cw_table_free(struct cw_table *t);
 /* A JSON number as an integer (reals truncated); 0 for anything else or NULL. */
 long long cw_json_ll(json_t *v);
 
+/* Printable ASCII only, for a terminal: a process name may hold anything. Returns s. */
+char *cw_fmt_printable(char *s);
+
 #endif

@@ -111,7 +111,7 @@ static void process_block(FILE *out, const json_t *rep) {
   if (cw_jint(rep, "dropped", 0))
     fprintf(out, "(%lld more close-wait leaks were not recorded)\n", cw_jint(rep, "dropped", 0));
   fprintf(out, "SUMMARY: connwarden: %lld leaked connection%s in %s (pid %lld)\n", n, plural(n),
-          cw_jstr(rep, "program", "?"), pid);
+          cw_jstr(rep, "name", cw_jstr(rep, "program", "?")), pid);
 }
 
 static void joined(FILE *out, const json_t *arr, const char *sep) {

@@ -1,6 +1,7 @@
 /* ls.c - lists the live shimmed processes that client.c's scan finds (it removes stale sockets),
- * with a few counters from each one's stats reply and the name from /proc. A process that is
- * there but does not answer is listed with dashes and a warning, never dropped silently. */
+ * with a few counters and the process's name from each one's stats reply and its comm from /proc.
+ * A process that is there but does not answer is listed with dashes and a warning, never dropped
+ * silently. */
 #include "ls.h"
 
 #include <jansson.h>
@@ -29,7 +30,8 @@ static const char *opened_total(json_t *j, char *buf, size_t len) {
 }
 
 int cw_ls_run(int argc, char **argv) {
-  static const char *const heads[] = {"PID", "COMM", "ACTIVE", "IN", "OUT", "PEAK", "OPENED", "SOCKET"};
+  /* NAME last: it may hold spaces (nginx: worker process), as ps puts the command last */
+  static const char *const heads[] = {"PID", "COMM", "ACTIVE", "IN", "OUT", "PEAK", "OPENED", "SOCKET", "NAME"};
   if (argc == 1 && strcmp(argv[0], "--tree") == 0)
     return cw_ls_tree_run();
   if (argc > 0)
@@ -45,9 +47,9 @@ int cw_ls_run(int argc, char **argv) {
   }
   struct cw_table t;
   int rc = 0;
-  cw_table_init(&t, 8, heads, "rlrrrrrl");
+  cw_table_init(&t, 9, heads, "rlrrrrrll");
   for (int i = 0; i < n && rc == 0; i++) {
-    char pid[16], comm[64], act[24], in[24], out[24], peak[24], opened[24];
+    char pid[16], comm[64], act[24], in[24], out[24], peak[24], opened[24], name[256];
     json_t *j = NULL;
     if (v[i].err)
       cw_err_warn("pid %d (%s): %s", v[i].pid, v[i].path, strerror(-v[i].err));
@@ -66,6 +68,7 @@ int cw_ls_run(int argc, char **argv) {
         count(j, "peak", "total", peak, sizeof peak),
         opened_total(j, opened, sizeof opened),
         v[i].path,
+        j ? cw_fmt_printable(cw_client_name(j, v[i].pid, name, sizeof name)) : "-",
     };
     rc = cw_table_add(&t, cells);
     json_decref(j);

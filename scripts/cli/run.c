@@ -42,6 +42,7 @@ static const struct opt opts[] = {
     {"reap-grace", "CONNWARDEN_REAP_GRACE", "D", "time the program gets to close a reaped fd (5s)"},
     {"evict-idle", "CONNWARDEN_EVICT_IDLE", "D", "at a cap with connects waiting, evict a connection idle D"},
     {"abandon-after", "CONNWARDEN_ABANDON_AFTER", "D|off", "unread bytes this long make a connection abandoned (60s)"},
+    {"name", "CONNWARDEN_NAME", "NAME", "the processes' name in ls, top, the exporter and reports"},
     {"only", "CONNWARDEN_ONLY", "LIST", "apply policy only to: out (default), in, all, IP:PORT, :PORT, CIDR, IP"},
     {"exclude", "CONNWARDEN_EXCLUDE", "LIST", "never apply policy to these (same forms)"},
     {"stats", "CONNWARDEN_STATS", "PATH|off", "stats socket path (RUNDIR/PID.sock; %p: the PID), or off"},

@@ -323,26 +323,18 @@ static long long opened_sum(json_t *s) { return get2(s, "opened", "in") + get2(s
 static long long closed_sum(json_t *s) { return get2(s, "closed", "in") + get2(s, "closed", "out"); }
 static long long refused_count(json_t *s) { return get(s, "refused"); }
 
-/* Printable ASCII only: a process name may hold anything. */
-static void sanitise(char *s) {
-  for (; *s; s++)
-    if (*s < ' ' || *s > '~')
-      *s = '?';
-}
-
 void cw_topframe_draw(struct cw_frame *f, const struct cw_sample *cur, const struct cw_sample *prev, int rows,
                       int sort, const char *status) {
   json_t *s = cur->stats;
   dest_sort = sort >= 0 && sort < CW_TOPFRAME_NSORTS ? sort : 0;
-  char a[64], b[64], c[64], d[64], comm[64], barbuf[BAR_WIDTH + 3];
+  char a[64], b[64], c[64], d[64], name[256], barbuf[BAR_WIDTH + 3];
   long long pid = get(s, "pid"), cap = get2(s, "config", "max_conns");
   long long out = get2(s, "active", "out"), queued = get(s, "queued");
   json_t *up = json_object_get(s, "uptime_s");
   const char *version = json_string_value(json_object_get(s, "version"));
 
-  cw_client_comm((int)pid, comm, sizeof comm);
-  sanitise(comm);
-  put(f, 0, "connwarden top - pid %lld (%s), up %s, library %s", pid, comm,
+  cw_fmt_printable(cw_client_name(s, (int)pid, name, sizeof name));
+  put(f, 0, "connwarden top - pid %lld (%s), up %s, library %s", pid, name,
       cw_fmt_duration(json_is_number(up) ? (int64_t)(json_number_value(up) * 1000) : 0, a, sizeof a),
       version ? version : "?");
   if (cap > 0)

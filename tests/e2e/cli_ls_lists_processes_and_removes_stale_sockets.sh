@@ -1,4 +1,5 @@
-# connwarden ls lists the live shimmed processes with their counters and removes stale sockets
+# connwarden ls lists the live shimmed processes with their counters and names (derived from the
+# command line: the interpreter and its script) and removes stale sockets
 # without a word: one left by a process killed with SIGKILL, and one nobody listens on. The query
 # verbs without a target use the one live process, and name them all when there are several.
 # The run directories outside this test's own (/run/connwarden for root, /tmp/connwarden-UID) may
@@ -35,11 +36,11 @@ wait_for 5 sh -c "! kill -0 $b"
 echo notes >"$CONNWARDEN_RUNDIR/notes.txt"
 
 out=$("$CW" ls)
-grep -qE '^ *PID +COMM +ACTIVE +IN +OUT +PEAK +OPENED +SOCKET$' <<<"$(head -1 <<<"$out")" || fail "header: $out"
+grep -qE '^ *PID +COMM +ACTIVE +IN +OUT +PEAK +OPENED +SOCKET +NAME$' <<<"$(head -1 <<<"$out")" || fail "header: $out"
 row=$(awk -v p="$a" '$1 == p' <<<"$out")
-want="$a python3 $(stat_of "$a" '"%d %d %d %d %d" % (j["active"]["total"], j["active"]["in"], j["active"]["out"], j["peak"]["total"], j["opened"]["in"] + j["opened"]["out"])') $(sock_of "$a")"
+want="$a python3 $(stat_of "$a" '"%d %d %d %d %d" % (j["active"]["total"], j["active"]["in"], j["active"]["out"], j["peak"]["total"], j["opened"]["in"] + j["opened"]["out"])') $(sock_of "$a") $(stat_of "$a" 'j["name"]')"
 assert_eq "$(awk '{$1=$1; print}' <<<"$row")" "$want" "the live process's line"
-assert_eq "$want" "$a python3 4 2 2 4 4 $(sock_of "$a")" "the host's own numbers"
+assert_eq "$want" "$a python3 4 2 2 4 4 $(sock_of "$a") python3 host.py" "the host's own numbers and name"
 assert_not_contains "$out" "$(sock_of "$b")" "the killed process is not listed"
 [ ! -e "$(sock_of "$b")" ] || fail "the killed process's socket was not removed"
 [ ! -e "$(sock_of $$)" ] || fail "the socket nobody listens on was not removed"

@@ -1,5 +1,7 @@
 # connwarden exporter serves, at /metrics, the metrics of every live shimmed process of this user:
-# each process's own samples, unchanged but labelled pid and comm; each family once. The body
+# each process's own samples, unchanged but labelled pid, comm, name (the process's name, derived
+# from its command line here) and tree (its own name: it shares no caps with a tree); each family
+# once. The body
 # passes a Prometheus text-format check (the official Python client's parser, plus the rules it
 # does not enforce: one HELP and TYPE per family before its samples, a family's samples together,
 # no duplicate series, cumulative histograms). A process killed with SIGKILL disappears from the
@@ -33,8 +35,9 @@ url=http://127.0.0.1:$port/metrics
 wait_for 5 curl -sf -o /dev/null "$url"
 
 cat >"$T/check.py" <<'PYEOF'
-"""check.py EXPOSITION [PID=METRICS...] - check a text exposition; for each PID=FILE, check that
-every sample of FILE (that process's own metrics reply) is in it, labelled pid=PID and comm."""
+"""check.py EXPOSITION [PID=METRICS=NAME...] - check a text exposition; for each PID=FILE=NAME,
+check that every sample of FILE (that process's own metrics reply) is in it, labelled pid=PID,
+comm, name=NAME and tree=NAME."""
 import re, sys
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -99,11 +102,11 @@ for (name, labels), v in merged.items():
         assert buckets and buckets[-1][0] == float("inf") and buckets[-1][1] == v, (name, labels)
         assert all(a[1] <= b[1] for a, b in zip(buckets, buckets[1:])), (name, labels)
 for arg in sys.argv[2:]:
-    pid, path = arg.split("=", 1)
+    pid, path, pname = arg.split("=", 2)
     own = samples(open(path).read())
     assert own, "no samples in " + path
     for (name, labels), v in own.items():
-        full = tuple(sorted(labels + (("pid", pid), ("comm", "conn_holder"))))
+        full = tuple(sorted(labels + (("pid", pid), ("comm", "conn_holder"), ("name", pname), ("tree", pname))))
         assert (name, full) in merged, "missing for pid %s: %s%s" % (pid, name, dict(full))
         assert merged[(name, full)] == v, "pid %s %s: %s != %s" % (pid, name, merged[(name, full)], v)
 print("ok %d families %d series" % (len(fams), len(series)))
@@ -113,11 +116,12 @@ scrape() { curl -sf -D "$T/headers" -o "$T/metrics" "$url"; }
 scrape
 query "$(sock_of "$a")" metrics >"$T/a.prom"
 query "$(sock_of "$b")" metrics >"$T/b.prom"
-$PY "$T/check.py" "$T/metrics" "$a=$T/a.prom" "$b=$T/b.prom" >/dev/null || fail "exposition check: $(head -c 3000 "$T/metrics")"
+$PY "$T/check.py" "$T/metrics" "$a=$T/a.prom=conn_holder 2" "$b=$T/b.prom=conn_holder 3" >/dev/null || fail "exposition check: $(head -c 3000 "$T/metrics")"
 m=$(cat "$T/metrics")
-assert_contains "$m" "connwarden_connections_active{pid=\"$a\",comm=\"conn_holder\",direction=\"out\"} 2" "a's active, labelled"
-assert_contains "$m" "connwarden_connections_active{pid=\"$b\",comm=\"conn_holder\",direction=\"out\"} 3" "b's active, labelled"
-assert_contains "$m" "connwarden_max_connections{pid=\"$b\",comm=\"conn_holder\"} 7" "b's cap"
+labels() { echo "pid=\"$1\",comm=\"conn_holder\",name=\"conn_holder $2\",tree=\"conn_holder $2\""; }
+assert_contains "$m" "connwarden_connections_active{$(labels "$a" 2),direction=\"out\"} 2" "a's active, labelled"
+assert_contains "$m" "connwarden_connections_active{$(labels "$b" 3),direction=\"out\"} 3" "b's active, labelled"
+assert_contains "$m" "connwarden_max_connections{$(labels "$b" 3)} 7" "b's cap"
 assert_eq "$(grep -c '^# TYPE connwarden_connections_active ' <<<"$m")" 1 "one TYPE line per family"
 assert_not_contains "$m" "pid=\"$plain\"" "the process without the preload"
 procs=$(sed -n 's/^connwarden_exporter_processes \([0-9]*\)$/\1/p' <<<"$m")
@@ -130,10 +134,10 @@ kill -9 "$a"
 wait_for 5 sh -c "! kill -0 $a 2>/dev/null"
 [ -S "$(sock_of "$a")" ] || fail "SIGKILL should leave the socket behind"
 scrape
-$PY "$T/check.py" "$T/metrics" "$b=$T/b.prom" >/dev/null || fail "exposition check after the kill"
+$PY "$T/check.py" "$T/metrics" "$b=$T/b.prom=conn_holder 3" >/dev/null || fail "exposition check after the kill"
 m=$(cat "$T/metrics")
 assert_not_contains "$m" "pid=\"$a\"" "the dead process"
-assert_contains "$m" "connwarden_connections_active{pid=\"$b\",comm=\"conn_holder\",direction=\"out\"} 3" "the live one stays"
+assert_contains "$m" "connwarden_connections_active{$(labels "$b" 3),direction=\"out\"} 3" "the live one stays"
 assert_eq "$(sed -n 's/^connwarden_exporter_processes //p' <<<"$m")" $((procs - 1)) "one process fewer"
 [ ! -e "$(sock_of "$a")" ] || fail "the stale socket was not removed"
 

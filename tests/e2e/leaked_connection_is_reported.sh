@@ -30,7 +30,7 @@ assert_report() {
   assert_contains "$r" "==$PID==ERROR: connwarden: 1 leaked connection (1 open at exit, 0 close-wait)" "header"
   echo "$r" | grep -qE "^Leaked connection fd $FD out 127\.0\.0\.1:[0-9]+ -> 127\.0\.0\.1:$PORT ESTABLISHED, age [^,]+, idle [^,]+, in 0 B, out 1000 B" ||
     fail "no 'Leaked connection' line for fd $FD to port $PORT with in 0 B, out 1000 B: $r"
-  assert_contains "$r" "SUMMARY: connwarden: 1 leaked connection in leaker (pid $PID)" "summary"
+  assert_contains "$r" "SUMMARY: connwarden: 1 leaked connection in leaker leak (pid $PID)" "summary: the program and its first argument"
 }
 
 # Without the shim, and under the shim without the check: nothing is reported.

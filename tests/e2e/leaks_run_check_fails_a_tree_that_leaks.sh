@@ -48,13 +48,13 @@ assert_contains "$ERR" "Process $py (python3), parent " "Python process line"
 assert_contains "$ERR" "exit status 0: $PY $HOSTSRC/leaks_client.py leak $metrics" "Python command line"
 grep -qE "^Leaked connection fd [0-9]+ out 127\.0\.0\.1:$pusher -> 127\.0\.0\.1:$metrics ESTABLISHED, age [^,]+, idle [^,]+, in 16 B, out 13 B, opened at:$" <<<"$ERR" ||
   fail "no leak line for the Python pusher 127.0.0.1:$pusher -> :$metrics: $ERR"
-assert_contains "$ERR" "SUMMARY: connwarden: 1 leaked connection in python3 (pid $py)" "Python summary"
+assert_contains "$ERR" "SUMMARY: connwarden: 1 leaked connection in python3 leaks_client.py (pid $py)" "Python summary: the interpreter and its script"
 
 assert_contains "$ERR" "==$c==ERROR: connwarden: 1 leaked connection (1 open at exit, 0 close-wait)" "C header"
 assert_contains "$ERR" "Process $c (leaks_worker), parent " "C process line"
 grep -qE "^Leaked connection fd 3 out 127\.0\.0\.1:$c_local -> 127\.0\.0\.1:$cache ESTABLISHED, .*in 15 B, out 12 B, opened at:$" <<<"$ERR" ||
   fail "no leak line for the C worker 127.0.0.1:$c_local -> :$cache: $ERR"
-block=$(sed -n "/^==$c==ERROR/,/^SUMMARY: connwarden: 1 leaked connection in leaks_worker (pid $c)$/p" <<<"$ERR")
+block=$(sed -n "/^==$c==ERROR/,/^SUMMARY: connwarden: 1 leaked connection in leaks_worker leak (pid $c)$/p" <<<"$ERR")
 [ -n "$block" ] || fail "no block for the C worker: $ERR"
 grep -qE '^    #0 0x[0-9a-f]+ in open_cache_connection .*leaks_worker\.c:[0-9]+$' <<<"$block" ||
   fail "frame #0 does not name the leaking function with its source line: $block"

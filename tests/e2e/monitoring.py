@@ -23,9 +23,6 @@ import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 SCRAPE_LABELS = {"instance", "job"}
-# labels the exporter is about to give every sample (the process's name and its tree's): accepted
-# while no sample has them, checked like any other label once they are there
-COMING = {"name", "tree"}
 
 
 def rule_exprs(path):
@@ -71,9 +68,8 @@ def refs(expo_path, rules, dashboard):
     for fam in text_string_to_metric_families(open(expo_path).read()):
         for s in fam.samples:
             samples.setdefault(s.name, set()).update(s.labels)
-    every_label = set().union(*samples.values())
     _, dash, _ = dashboard_exprs(dashboard)
-    problems, coming = [], set()
+    problems = []
     for where, expr, extra in rule_exprs(rules) + dash:
         names = set(re.findall(r"\bconnwarden_[a-zA-Z0-9_]+", expr))
         if not names:
@@ -82,12 +78,7 @@ def refs(expo_path, rules, dashboard):
             problems.append("%s: %s is not a metric connwarden serves" % (where, n))
         have = set().union(*(samples.get(n, set()) for n in names)) | SCRAPE_LABELS
         for label in sorted((expr_labels(expr) | extra) - have):
-            if label in COMING and label not in every_label:
-                coming.add(label)
-                continue
             problems.append("%s: no sample of %s has the label %s" % (where, ", ".join(sorted(names)), label))
-    for label in sorted(coming):
-        print("# label %s: on no sample yet (the exporter is to add it); accepted" % label)
     return problems
 
 
@@ -123,7 +114,7 @@ def live(base, rules, dashboard, seconds):
         for name, selector, label in variables:
             r = get(base + "/api/v1/label/%s/values?" % label
                     + urllib.parse.urlencode({"match[]": fill(selector)}))
-            if not r["data"] and label not in COMING:
+            if not r["data"]:
                 problems.append("variable %s: label_values(%s, %s) has no values" % (name, fill(selector), label))
         groups = get(base + "/api/v1/rules")["data"]["groups"]
         nrules = 0

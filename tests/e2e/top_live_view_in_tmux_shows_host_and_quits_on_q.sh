@@ -54,7 +54,7 @@ wait_for 5 shows "^rates +opened [0-9.]+/s"  # a second sample: rates are number
 
 # the counters, as in the stats reply
 line() { grep -E "^$1 " <<<"$screen" | head -1; }
-assert_contains "$(line connwarden)" "connwarden top - pid $pid (python3)" "title"
+assert_contains "$(line connwarden)" "connwarden top - pid $pid (python3 host.py)" "title: the process's name"
 assert_eq "$(line active | sed 's/ *\[.*//')" "active   $(j '"%d (in %d, out %d)" % (j["active"]["total"], j["active"]["in"], j["active"]["out"])')" "active"
 assert_contains "$(line active)" "out $(j 'j["active"]["out"]') of cap 6" "active against the cap"
 filled=$(line active | sed 's/.*\[\(#*\).*/\1/' | tr -d '\n' | wc -c)

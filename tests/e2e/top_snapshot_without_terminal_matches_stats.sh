@@ -31,7 +31,7 @@ line() { grep -E "^$1 " <<<"$snap" | head -1; }
 assert_not_contains "$snap" "q quit" "no key help in a snapshot"
 [ "$took" -ge 950 ] || fail "rates need two samples a second apart; took ${took}ms"
 [ "$took" -lt 4000 ] || fail "one snapshot took ${took}ms"
-assert_contains "$(line connwarden)" "connwarden top - pid $pid (conn_holder)" "title"
+assert_contains "$(line connwarden)" "connwarden top - pid $pid (conn_holder $N)" "title: the process's name"
 assert_eq "$(line active)" "active   $N (in 0, out $N)  [###############.........] out $N of cap 8" "active, a bar of 5/8 of 24 marks, the cap"
 assert_eq "$(line peak)" "peak     $(j '"%d (in %d, out %d)" % (j["peak"]["total"], j["peak"]["in"], j["peak"]["out"])')" "peak"
 assert_eq "$(line rates)" "rates    opened 0.0/s  closed 0.0/s  refused 0.0/s  reaped 0.0/s" "rates of a quiet host"

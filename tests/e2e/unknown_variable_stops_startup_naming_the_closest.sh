@@ -49,9 +49,8 @@ stops CONNWARDEN_CAP_SCOPE=tree \
 stops CONNWARDEN_DEST_BY=name \
   "connwarden: CONNWARDEN_DEST_BY=\"name\" $later: only CONNWARDEN_DEST_BY=address is (a destination is the peer's address and port)" \
   LD_PRELOAD="$CW_PRELOAD"
-stops CONNWARDEN_NAME=api "connwarden: CONNWARDEN_NAME $later: unset it" LD_PRELOAD="$CW_PRELOAD"
 runs CONNWARDEN_CAP_SCOPE=process CONNWARDEN_DEST_BY=address
-runs CONNWARDEN_EVICT_IDLE=2s CONNWARDEN_LIB="$CW_LIB" CONNWARDEN_ADDR2LINE=off
+runs CONNWARDEN_NAME=api CONNWARDEN_EVICT_IDLE=2s CONNWARDEN_LIB="$CW_LIB" CONNWARDEN_ADDR2LINE=off
 
 # every name in use is known: set to a value that does not parse, each may stop start-up for its
 # value but never for its name (CONNWARDEN_MAXCONNS is the docs' example of a misspelt one)

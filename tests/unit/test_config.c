@@ -466,6 +466,7 @@ static void test_load_with_nothing_set_gives_the_documented_defaults(void **stat
   assert_string_equal(cfg.report_dir, "");
   assert_int_equal(cfg.backtrace, 0);
   assert_int_equal(cfg.log_level, CW_LOG_WARN);
+  assert_string_equal(cfg.name, ""); /* derived from the command line when asked */
 }
 
 static void test_load_reads_every_variable(void **state) {
@@ -487,6 +488,7 @@ static void test_load_reads_every_variable(void **state) {
   env_set("CONNWARDEN_REPORT", "/tmp/cw-reports");
   env_set("CONNWARDEN_BACKTRACE", "1");
   env_set("CONNWARDEN_LOG", "debug");
+  env_set("CONNWARDEN_NAME", "myproxy [eu-1]");
   if (load() != 0)
     fail_msg("load refused: %s", err);
   assert_int_equal(cfg.max_conns, 100);
@@ -517,6 +519,7 @@ static void test_load_reads_every_variable(void **state) {
   assert_string_equal(cfg.report_dir, "/tmp/cw-reports");
   assert_int_equal(cfg.backtrace, 1);
   assert_int_equal(cfg.log_level, CW_LOG_DEBUG);
+  assert_string_equal(cfg.name, "myproxy [eu-1]");
 }
 
 /* Timeouts and eviction are for outbound connections unless CONNWARDEN_ONLY says otherwise: the
@@ -622,6 +625,8 @@ static void test_load_refuses_each_bad_variable_naming_it_and_its_value(void **s
       {"CONNWARDEN_LOG", "verbose"},
       {"CONNWARDEN_LOG", "WARN"},
       {"CONNWARDEN_RUNDIR", ""},
+      {"CONNWARDEN_NAME", ""},
+      {"CONNWARDEN_NAME", "12345678901234567890123456789012345678901234567890123456789012345"},
   };
   for (size_t i = 0; i < CW_ARRAY_LEN(cases); i++) {
     env_clear();
@@ -635,6 +640,28 @@ static void test_load_refuses_each_bad_variable_naming_it_and_its_value(void **s
     assert_contains(err, "expected");
     assert_null(strchr(err, '\n'));
   }
+}
+
+/* A name is one printable line of at most 64 bytes; a bad one is shown escaped, on one line. */
+static void test_load_name_takes_64_bytes_and_refuses_control_characters(void **state) {
+  static const char *const good[] = {"a", "gunicorn: worker [app]", "caf\xc3\xa9",
+                                     "1234567890123456789012345678901234567890123456789012345678901234"};
+  for (size_t i = 0; i < CW_ARRAY_LEN(good); i++) {
+    env_clear();
+    env_set("CONNWARDEN_NAME", good[i]);
+    if (load() != 0)
+      fail_msg("refused %s: %s", good[i], err);
+    assert_string_equal(cfg.name, good[i]);
+  }
+  env_clear();
+  env_set("CONNWARDEN_NAME", "api\nSUMMARY: 0 leaks\t");
+  assert_int_equal(load(), -EINVAL);
+  assert_contains(err, "CONNWARDEN_NAME=\"api\\nSUMMARY: 0 leaks\\t\"");
+  assert_contains(err, "without control characters");
+  assert_null(strchr(err, '\n'));
+  env_set("CONNWARDEN_NAME", "a\x01");
+  assert_int_equal(load(), -EINVAL);
+  assert_contains(err, "CONNWARDEN_NAME=\"a\\x01\"");
 }
 
 static void test_load_refuses_cap_errnos_that_event_loops_read_as_in_progress(void **state) {
@@ -1000,12 +1027,10 @@ static void test_known_variables_and_other_names_pass(void **state) {
  * anyway passes. */
 static void test_variables_this_version_does_not_do_stop_start_up(void **state) {
   const char *ok[] = {"CONNWARDEN_CAP_SCOPE=process", "CONNWARDEN_CAP_SCOPE=tree", "CONNWARDEN_DEST_BY=address",
-                      CW_TREE_VAR "=/run/x/tree-1.shm", NULL};
+                      "CONNWARDEN_NAME=api", CW_TREE_VAR "=/run/x/tree-1.shm", NULL};
   if (check_names(ok) != 0)
     fail_msg("refused: %s", err);
-  static const char *const refused[] = {
-      "CONNWARDEN_DEST_BY=name",
-      "CONNWARDEN_DEST_BY=Address", "CONNWARDEN_NAME=api"};
+  static const char *const refused[] = {"CONNWARDEN_DEST_BY=name", "CONNWARDEN_DEST_BY=Address"};
   for (size_t i = 0; i < CW_ARRAY_LEN(refused); i++) {
     const char *one[] = {refused[i], NULL};
     assert_int_equal(check_names(one), -EINVAL);
@@ -1072,6 +1097,7 @@ int main(void) {
       T(test_load_applies_the_policy_to_outbound_connections_by_default),
       T(test_load_accepts_each_log_level_and_on_cap_queue),
       T(test_load_refuses_each_bad_variable_naming_it_and_its_value),
+      T(test_load_name_takes_64_bytes_and_refuses_control_characters),
       T(test_load_refuses_cap_errnos_that_event_loops_read_as_in_progress),
       T(test_load_refuses_a_stats_path_too_long_for_a_unix_socket),
       T(test_load_stats_off_turns_the_socket_off),

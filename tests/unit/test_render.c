@@ -33,6 +33,7 @@ static int build_snapshot(void **state) {
   memset(views, 0, sizeof views);
   memset(dviews, 0, sizeof dviews);
   snap.pid = 4242;
+  snprintf(snap.name, sizeof snap.name, "python3 -m uvicorn");
   snap.uptime_s = 12.5;
   struct cw_counters *k = &snap.c;
   k->active[CW_DIR_IN] = 1;
@@ -206,6 +207,7 @@ static void test_stats_is_json_with_the_documented_keys_and_values(void **state)
   assert_int_member(j, "abandoned", 24);
   assert_int_member(j, "abandoned_now", 25);
   assert_int_member(j, "log_dropped", 22);
+  assert_str_member(j, "name", "python3 -m uvicorn");
   assert_dirs(j, "bytes", 1200, 5000);
   json_t *cfg = member(j, "config");
   assert_int_member(cfg, "max_conns", 50);
@@ -348,6 +350,7 @@ static void test_config_is_json_of_the_effective_configuration(void **state) {
   assert_str_member(j, "report", "stderr");
   assert_int_member(j, "backtrace", 0);
   assert_str_member(j, "log", "debug");
+  assert_str_member(j, "name", "python3 -m uvicorn");
   json_decref(j);
   cw_buf_free(&b);
 
@@ -751,7 +754,12 @@ static void test_leak_report_has_leaksanitizer_shape_for_one_leak(void **state) 
            "==4242==ERROR: connwarden: 1 leaked connection (1 open at exit, 0 close-wait)\n"
            "Leaked connection fd 7 out 127.0.0.1:40112 -> 127.0.0.1:8000 ESTABLISHED, age 5.0s, "
            "idle 4.9s, in 0 B, out 1000 B\n"
-           "SUMMARY: connwarden: 1 leaked connection in python3 (pid 4242)\n");
+           "SUMMARY: connwarden: 1 leaked connection in python3 -m uvicorn (pid 4242)\n");
+  free(out);
+  /* without a name (a library that could not derive one), the program's */
+  snap.name[0] = '\0';
+  out = render_leaks("python3", &n);
+  assert_non_null(strstr(out, "\nSUMMARY: connwarden: 1 leaked connection in python3 (pid 4242)\n"));
   free(out);
 }
 
@@ -771,7 +779,7 @@ static void test_leak_report_skips_inherited_and_counts_in_plural(void **state) 
                               "age 61.0s, idle 3ms, in 4.1 KiB, out 77 B\n"));
   assert_null(strstr(out, "fd 3 "));
   assert_null(strstr(out, "2001:db8"));
-  const char *summary = "SUMMARY: connwarden: 2 leaked connections in app (pid 4242)\n";
+  const char *summary = "SUMMARY: connwarden: 2 leaked connections in python3 -m uvicorn (pid 4242)\n";
   size_t len = strlen(out);
   assert_true(len > strlen(summary));
   assert_string_equal(out + len - strlen(summary), summary);
@@ -820,7 +828,7 @@ static void test_leak_report_lists_the_opening_stack_when_captured(void **state)
   assert_non_null(strstr(out, "in 0 B, out 1000 B, opened at:\n    #0 0x"));
   char *f1 = strstr(out, "\n    #1 0x");
   assert_non_null(f1);
-  assert_non_null(strstr(f1 + 1, "\nSUMMARY: connwarden: 1 leaked connection in app (pid 4242)\n"));
+  assert_non_null(strstr(f1 + 1, "\nSUMMARY: connwarden: 1 leaked connection in python3 -m uvicorn (pid 4242)\n"));
   char *f0 = strstr(out, "    #0 0x");
   char *eol = strchr(f0, '\n');
   assert_non_null(strstr(f0, " in "));
