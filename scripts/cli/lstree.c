@@ -18,7 +18,7 @@ static long long num(json_t *o, const char *a, const char *b) {
   return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
 }
 
-/* A process's row: PID NAME ACTIVE IN OUT QUEUED OPENED SOCKET. */
+/* A process's row: PID ACTIVE IN OUT QUEUED OPENED SOCKET NAME (last, as in ls: it may hold spaces). */
 static int add_row(struct cw_table *t, const struct cw_live *l, json_t *j) {
   char pid[16], name[128], act[24], in[24], out[24], q[24], opened[24];
   snprintf(pid, sizeof pid, "%d", l->pid);
@@ -37,7 +37,7 @@ static int add_row(struct cw_table *t, const struct cw_live *l, json_t *j) {
     else
       snprintf(bufs[i], 24, "%lld", vals[i]);
   }
-  const char *cells[] = {pid, name, act, in, out, q, opened, l->path};
+  const char *cells[] = {pid, act, in, out, q, opened, l->path, name};
   return cw_table_add(t, cells);
 }
 
@@ -59,7 +59,7 @@ static void tree_line(json_t *tree) {
 }
 
 int cw_ls_tree_run(void) {
-  static const char *const heads[] = {"PID", "NAME", "ACTIVE", "IN", "OUT", "QUEUED", "OPENED", "SOCKET"};
+  static const char *const heads[] = {"PID", "ACTIVE", "IN", "OUT", "QUEUED", "OPENED", "SOCKET", "NAME"};
   struct cw_live *v;
   int n = cw_client_scan("stats", &v);
   if (n < 0)
@@ -89,7 +89,7 @@ int cw_ls_tree_run(void) {
       putchar('\n');
     tree_line(json_object_get(js[i], "tree"));
     struct cw_table t;
-    cw_table_init(&t, 8, heads, "rlrrrrrl");
+    cw_table_init(&t, 8, heads, "rrrrrrll");
     for (int k = i; k < n && rc == 0; k++)
       if (root[k] == root[i])
         rc = add_row(&t, &v[k], js[k]);
@@ -101,7 +101,7 @@ int cw_ls_tree_run(void) {
     if (trees)
       printf("\nnot in a tree:\n");
     struct cw_table t;
-    cw_table_init(&t, 8, heads, "rlrrrrrl");
+    cw_table_init(&t, 8, heads, "rrrrrrll");
     for (int i = 0; i < n && rc == 0; i++)
       if (root[i] < 0)
         rc = add_row(&t, &v[i], js[i]);

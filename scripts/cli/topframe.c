@@ -378,6 +378,23 @@ void cw_topframe_draw(struct cw_frame *f, const struct cw_sample *cur, const str
       cw_fmt_duration(get(s, "wait_ms"), a, sizeof a), queued,
       cw_fmt_size((uint64_t)(bin < 0 ? 0 : bin), c, sizeof c),
       cw_fmt_size((uint64_t)(bout < 0 ? 0 : bout), d, sizeof d));
+  json_t *tree = json_object_get(s, "tree"); /* CONNWARDEN_CAP_SCOPE=tree: the whole tree */
+  if (json_is_object(tree)) {
+    char tn[256];
+    const char *tname = json_string_value(json_object_get(tree, "name"));
+    snprintf(tn, sizeof tn, "%s", tname ? tname : "?");
+    cw_fmt_printable(tn);
+    long long tcap = get2(tree, "config", "max_conns"), slots = get(tree, "slots");
+    put(f, 0, LABEL "%s (root pid %lld): %lld processes, active %lld (in %lld, out %lld)", "tree", tn,
+        get(tree, "root_pid"), get(tree, "processes"), get2(tree, "active", "total"), get2(tree, "active", "in"),
+        get2(tree, "active", "out"));
+    if (tcap > 0)
+      snprintf(b, sizeof b, "slots %lld of cap %lld", slots, tcap);
+    else
+      snprintf(b, sizeof b, "slots %lld, no cap", slots);
+    put(f, 0, LABEL "%s %s, %lld queued  opened %lld  refused %lld  reaped %lld", "", bar(slots, tcap > 0 ? tcap : slots, barbuf),
+        b, get(tree, "queued"), opened_sum(tree), get(tree, "refused"), reaped_sum(tree));
+  }
   put(f, 0, "%s", "");
 
   /* below the counters: the destinations, then the oldest and the idlest connections */
