@@ -23,10 +23,8 @@ wait_for 5 test -S "$(sock_of "$holder")"
 holds_three() { [ "$(stat_of "$holder" 'j["active"]["out"]')" = 3 ]; }
 wait_for 5 holds_three
 
-port=$(free_port)
-bg in_sight "$CW" exporter --listen "127.0.0.1:$port"
-wait_for 5 curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"
-curl -sf -o "$T/metrics" "http://127.0.0.1:$port/metrics"
+scrape "$T/metrics"
+port=$EXPORTER_PORT
 grep -q "^connwarden_destination_connections_active{pid=\"$holder\",.*} 3$" "$T/metrics" ||
   fail "no destination sample for the holder: $(grep destination "$T/metrics")"
 out=$($PY "$ROOT/tests/e2e/monitoring.py" refs "$T/metrics" "$RULES" "$DASH") || fail "$out"

@@ -115,5 +115,14 @@ in_sight() {
   fi
 }
 
+# scrape FILE: start connwarden exporter on a free port (seeing what in_sight lets it see; its
+# port in EXPORTER_PORT) and write one scrape of it to FILE.
+scrape() {
+  EXPORTER_PORT=$(free_port)
+  bg in_sight "$CW" exporter --listen "127.0.0.1:$EXPORTER_PORT"
+  wait_for 5 curl -sf -o /dev/null "http://127.0.0.1:$EXPORTER_PORT/metrics"
+  curl -sf -o "$1" "http://127.0.0.1:$EXPORTER_PORT/metrics"
+}
+
 # free_port: a TCP port on 127.0.0.1 that nothing listens on now.
 free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

@@ -39,10 +39,7 @@ assert_eq "$(stat_of "$worker" 'j["name"]')" api "stats of a worker: its name"
 assert_contains "$(grep '^tree ' "$T/top")" "api (root pid" "top: the tree's line"
 assert_contains "$(cat "$T/top")" "slots 3 of cap 5" "top: the tree's slots"
 
-port=$(free_port)
-bg in_sight "$CW" exporter --listen "127.0.0.1:$port"
-wait_for 5 curl -sf -o /dev/null "http://127.0.0.1:$port/metrics"
-curl -sf -o "$T/metrics" "http://127.0.0.1:$port/metrics"
+scrape "$T/metrics"
 grep -q "^connwarden_tree_slots{pid=\"$worker\",.*name=\"api\".*tree=\"api\".*} 3$" "$T/metrics" ||
   fail "exporter: no tree gauge labelled name and tree for worker $worker: $(grep '^connwarden_tree_slots' "$T/metrics")"
 grep -q "^connwarden_connections_active{pid=\"$alone\",.*tree=\"conn_holder 1\".*direction=\"out\"} 1$" "$T/metrics" ||
