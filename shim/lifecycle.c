@@ -89,6 +89,7 @@ static void fork_parent(void) {
   cw_policy_forked();
   cw_mem_unlock();
   cw_own_unlock();
+  cw_tree_fork_parent(); /* closes the child's row's fd here: an own fd (own_mu) */
   cw_table_unlock();
   cw_unlock(&start_mu);
 }

@@ -199,10 +199,7 @@ void cw_policy_fork_prepare(void) {
   }
 }
 
-void cw_policy_forked(void) {
-  forks++;
-  cw_tree_fork_parent();
-}
+void cw_policy_forked(void) { forks++; }
 
 int64_t cw_policy_waiting_ms_locked(int64_t now) {
   int64_t ms = 0;

@@ -94,8 +94,8 @@ CW_HIDDEN int cw_policy_adopt_carried(void);
 CW_HIDDEN void cw_policy_init(void);
 
 /* At fork, in the parent (table_mu held): before it (tree scope: the child's place in the tree,
- * holding every socket it inherits from the first instant), and after it (queued sockets may now
- * be shared with a child). */
+ * holding every socket it inherits from the first instant; own_mu not held), and after it (queued
+ * sockets may now be shared with a child). */
 CW_HIDDEN void cw_policy_fork_prepare(void);
 CW_HIDDEN void cw_policy_forked(void);
 

@@ -226,8 +226,10 @@ static void conn_end(struct cw_conn *c, int missed) {
     } else {
       cw_table_slot_put_locked(c->dest, c->ino);
     }
-  } else if (cw_table_on_unhold) {
-    cw_table_on_unhold(c->ino); /* this process's hold on the socket ends */
+  } else {
+    void (*unhold)(uint64_t) = __atomic_load_n(&cw_table_on_unhold, __ATOMIC_ACQUIRE);
+    if (unhold) /* loaded once: the process leaving its tree at exit clears it */
+      unhold(c->ino); /* this process's hold on the socket ends */
   }
   conn_free(c);
 }
@@ -327,8 +329,9 @@ static void record_count(struct cw_conn *c) {
   if (k->active[0] + k->active[1] > k->peak_total)
     k->peak_total = k->active[0] + k->active[1];
   cw_table_sched_locked(c, c->opened_ns); /* due: the reaper sets its real deadline */
-  if (cw_table_on_hold)
-    cw_table_on_hold(c->ino, c->dir); /* one connection of the tree, however many hold it */
+  void (*hold)(uint64_t, int) = __atomic_load_n(&cw_table_on_hold, __ATOMIC_ACQUIRE);
+  if (hold)
+    hold(c->ino, c->dir); /* one connection of the tree, however many hold it */
 }
 
 int cw_table_open_locked(const struct cw_conn_info *info) {
@@ -481,8 +484,9 @@ void cw_table_slot_put_locked(struct cw_dest *d, uint64_t ino) {
   cw_tab.c.slots--;
   if (d)
     d->slots--;
-  if (cw_table_on_unhold)
-    cw_table_on_unhold(ino); /* the tree's slot goes when no member holds the socket */
+  void (*unhold)(uint64_t) = __atomic_load_n(&cw_table_on_unhold, __ATOMIC_ACQUIRE);
+  if (unhold)
+    unhold(ino); /* the tree's slot goes when no member holds the socket */
 }
 
 struct cw_conn *cw_table_find_locked(int fd, uint64_t id) {

@@ -287,6 +287,18 @@ static int tlock(void) {
 
 static void tunlock(void) { pthread_mutex_unlock(&T->mu); }
 
+/* The lock, for what a member does: refused (-1) once this process has left the tree (at exit,
+ * while other threads of it may still run), so that nothing of it is written after it left. */
+static int member_lock(void) {
+  if (tlock() < 0)
+    return -1;
+  if (!cw_tree_on) {
+    tunlock();
+    return -1;
+  }
+  return 0;
+}
+
 /* ---- grants --------------------------------------------------------------------------------- */
 
 static int fits_l(int d) {
@@ -399,8 +411,8 @@ static void use_fd(int fd) {
 /* Membership on or off: the table's hooks with it. */
 static void on(int yes) {
   cw_tree_on = yes;
-  cw_table_on_hold = yes ? cw_tree_open : NULL;
-  cw_table_on_unhold = yes ? cw_tree_drop : NULL;
+  __atomic_store_n(&cw_table_on_hold, yes ? cw_tree_open : NULL, __ATOMIC_RELEASE);
+  __atomic_store_n(&cw_table_on_unhold, yes ? cw_tree_drop : NULL, __ATOMIC_RELEASE);
 }
 
 /* ---- start-up ------------------------------------------------------------------------------- */
@@ -595,7 +607,7 @@ void cw_tree_init(void) {
 
 int cw_tree_admit(const struct cw_addr *dest, int32_t *row, uint64_t ino, int64_t since_ns, int *tidx) {
   *tidx = -1;
-  if (tlock() < 0)
+  if (member_lock() < 0)
     return 1;
   grant_l(); /* first come, first served: the tree's queue before any newcomer */
   int d = row && *row > 0 ? *row - 1 : dest_row(dest), rc = 1;
@@ -629,7 +641,7 @@ int cw_tree_admit(const struct cw_addr *dest, int32_t *row, uint64_t ino, int64_
 }
 
 int cw_tree_full(const struct cw_addr *dest, int *global) {
-  if (tlock() < 0)
+  if (member_lock() < 0)
     return 0;
   int d = dest_row(dest);
   int64_t max = T->cfg[CFG_MAX];
@@ -640,7 +652,7 @@ int cw_tree_full(const struct cw_addr *dest, int *global) {
 }
 
 void cw_tree_drop(uint64_t ino) {
-  if (tlock() < 0)
+  if (member_lock() < 0)
     return;
   struct sock *s = sock_find(ino);
   if (s && bit(s->holders, me) && release_l(s, me))
@@ -649,7 +661,7 @@ void cw_tree_drop(uint64_t ino) {
 }
 
 void cw_tree_open(uint64_t ino, int dir) {
-  if (tlock() < 0)
+  if (member_lock() < 0)
     return;
   struct sock *s = sock_add(ino);
   if (s) {
@@ -668,7 +680,7 @@ void cw_tree_open(uint64_t ino, int dir) {
 }
 
 int cw_tree_holds(uint64_t ino) {
-  if (tlock() < 0)
+  if (member_lock() < 0)
     return 0;
   struct sock *s = sock_find(ino);
   int r = s && s->slot && bit(s->holders, me);
@@ -679,7 +691,7 @@ int cw_tree_holds(uint64_t ino) {
 /* ---- the queue ------------------------------------------------------------------------------ */
 
 void cw_tree_dequeue(int idx, uint64_t ino, int taken) {
-  if (idx < 0 || idx >= NWAIT || tlock() < 0)
+  if (idx < 0 || idx >= NWAIT || member_lock() < 0)
     return;
   struct wait *w = &T->waits[idx];
   if (w->state != W_FREE && w->member == me && w->ino == ino) {
@@ -697,7 +709,7 @@ void cw_tree_dequeue(int idx, uint64_t ino, int taken) {
 }
 
 void cw_tree_grant(void) {
-  if (__atomic_load_n(&T->nwaits, __ATOMIC_RELAXED) == 0 || tlock() < 0)
+  if (__atomic_load_n(&T->nwaits, __ATOMIC_RELAXED) == 0 || member_lock() < 0)
     return;
   grant_l();
   tunlock();
@@ -718,7 +730,7 @@ int cw_tree_find_wait(uint64_t ino) {
 }
 
 int cw_tree_stuck(struct cw_addr *dest, int *global, int64_t *since_ns, int *waiting) {
-  if (!T->nwaits || tlock() < 0)
+  if (!T->nwaits || member_lock() < 0)
     return 0;
   struct wait *oldest = NULL;
   for (int i = 0; i < NWAIT; i++) {
@@ -744,7 +756,7 @@ int cw_tree_stuck(struct cw_addr *dest, int *global, int64_t *since_ns, int *wai
 /* ---- settings and the tick ------------------------------------------------------------------ */
 
 void cw_tree_publish_settings(void) {
-  if (tlock() < 0)
+  if (member_lock() < 0)
     return;
   settings_from_cfg(T->cfg);
   __atomic_add_fetch(&T->cfg_gen, 1, __ATOMIC_RELEASE);
@@ -758,7 +770,7 @@ void cw_tree_publish_settings(void) {
 
 void cw_tree_sync_settings(void) {
   uint32_t g = __atomic_load_n(&T->cfg_gen, __ATOMIC_ACQUIRE);
-  if (g == my_gen || tlock() < 0)
+  if (g == my_gen || member_lock() < 0)
     return;
   int64_t *fields[NCFG] = {&cw_cfg.max_conns, &cw_cfg.max_conns_per_dest, &cw_cfg.idle_timeout_ms,
                            &cw_cfg.max_lifetime_ms, &cw_cfg.evict_idle_ms};
@@ -785,7 +797,7 @@ static int sweep_l(void) {
 }
 
 static void sweep(void) {
-  if (tlock() < 0)
+  if (member_lock() < 0)
     return;
   sweep_l();
   tunlock();
@@ -822,14 +834,16 @@ void cw_tree_publish(const struct cw_tree_pub *p) {
 
 void cw_tree_fork_prepare(void) {
   resv = -1;
-  if (tlock() < 0)
+  if (member_lock() < 0)
     return;
   resv = member_new(&resv_fd);
   tunlock();
+  if (resv >= 0)
+    cw_own_add(&resv_fd); /* out of reach of another thread's close_range meanwhile */
 }
 
 void cw_tree_fork_share(uint64_t ino) {
-  if (resv < 0 || tlock() < 0)
+  if (resv < 0 || member_lock() < 0)
     return;
   struct sock *s = sock_find(ino);
   if (s && bit(s->holders, me))
@@ -838,8 +852,10 @@ void cw_tree_fork_share(uint64_t ino) {
 }
 
 void cw_tree_fork_parent(void) {
-  if (resv_fd >= 0)
+  if (resv_fd >= 0) {
+    cw_own_del(&resv_fd);
     CW_REAL(close)(resv_fd); /* the child's copy keeps its row's lock */
+  }
   resv_fd = -1;
   resv = -1;
 }
@@ -860,6 +876,7 @@ void cw_tree_fork_child(void) {
     CW_REAL(close)(parents);
   me = resv;
   resv = -1;
+  cw_own_del(&resv_fd);
   use_fd(resv_fd);
   resv_fd = -1;
   if (tlock() == 0) {
@@ -912,7 +929,7 @@ void cw_tree_exit(void) {
 /* ---- what stats shows ----------------------------------------------------------------------- */
 
 int cw_tree_view(struct cw_tree_view *v) {
-  if (!cw_tree_on || tlock() < 0)
+  if (!cw_tree_on || member_lock() < 0)
     return -1;
   memset(v, 0, sizeof *v);
   snprintf(v->name, sizeof v->name, "%s", T->name);
