@@ -468,22 +468,33 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
        * stdio inside libc, or another process that holds the same socket (a fork's parent or
        * child), so that no holder cuts a connection another one is using. Moved: bytes the peer
        * acknowledged, and bytes some holder read (received, less what still waits unread: data
-       * that arrives and is never read is not activity). */
+       * that arrives and is never read is not activity).
+       * Shared sockets: this is the rule all holders agree on. The kernel's counts are the
+       * socket's, moved by every holder alike, so each holder's reaper finds the connection
+       * idle only when it is idle on the wire for all of them, and a reap by any one of them
+       * is one the others' rules allow too. It needs no knowledge of who else holds it: a
+       * parent that keeps an accepted connection its child serves (and never touches it) sees
+       * the child's bytes here and never cuts it; a child whose parent closed its copy (accept
+       * then fork: PostgreSQL's backends) is its only holder, the bytes that move are its own,
+       * and it polices the connection from then on. The counts are compared with the record's
+       * own only when acked counts from the connection's start (acked_base): a fork child's
+       * record is its parent's copy, bytes and acked alike; one adopted across exec gets its
+       * base at this first look, the bytes moved before it unknown (not activity). */
       int inq = cw_sock_unread(c->fd);
       uint64_t moved = ti.tcpi_bytes_acked + (ti.tcpi_bytes_received - (uint64_t)inq);
       uint64_t own = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED) +
                      __atomic_load_n(&c->bytes_in, __ATOMIC_RELAXED);
-      int moved_since = (uint32_t)moved != c->acked; /* for an inherited one: ever */
+      int moved_since = (uint32_t)moved != c->acked; /* for an adopted one: ever */
       if (moved_since) {
-        int first = c->acked == 0 && own == 0;
         c->acked = (uint32_t)moved;
-        if (!first && moved > own + 1) {
+        if (c->acked_base && moved > own + 1) { /* 1: the SYN, acknowledged */
           last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
           __atomic_store_n(&c->last_ns, (tick & ~(int64_t)CW_LAST_WROTE) | (last & CW_LAST_WROTE),
                            __ATOMIC_RELAXED);
           due_idle = 0;
         }
       }
+      c->acked_base = 1;
       if (lim->abandon) {
         unread_look(c, now, moved_since, inq, ti.tcpi_last_data_recv);
         if (c->unread_ns && now - c->unread_ns >= lim->abandon && c->abandoned != CW_AB_UNREAD) {

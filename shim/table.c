@@ -284,6 +284,7 @@ static struct cw_conn *record_new(const struct cw_conn_info *info, int *rc) {
   c->nfds = 1;
   c->dir = info->dir & 1;
   c->inherited = info->inherited != 0;
+  c->acked_base = !c->inherited; /* adopted: bytes moved before it was, unknown until a look */
   c->policed = info->policed != 0;
   c->holds_slot = info->holds_slot != 0;
   c->ino = info->ino;

@@ -92,6 +92,9 @@ struct cw_conn {
   unsigned ab_kept : 2;    /* reaped: 1 the peer's bytes lay unread at the reap or the release, or
                             * the host had read the end the reap made when it was released; 2 it
                             * read that end after the release */
+  unsigned acked_base : 1; /* acked counts from the connection's start: opened in this process
+                            * (or in the parent whose record a fork child copied), or looked at
+                            * once since its adoption (reaper.c) */
   int fd;                  /* an fd naming it (the first; another once that one closes) */
   int nfds;                /* fds naming it; the connection ends when this reaches 0 */
   uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look; failed: the errno */

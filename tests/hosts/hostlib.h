@@ -49,6 +49,18 @@ static inline void pause_for(const char *name) {
   }
 }
 
+/* Write all of p (n bytes) to fd: 0, or -1 at an error or a 0 return. */
+static inline int write_all(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
 /* Monotonic seconds. */
 static inline double mono(void) {
   struct timespec ts;

@@ -507,6 +507,20 @@ static void test_fork_child_marks_all_inherited_and_restarts_counters(void **sta
   assert_int_equal(d->active, 2);
 }
 
+/* The reaper takes bytes the kernel counts beyond a record's own for another holder's activity
+ * only when the record's counts start with the connection: one opened here, and its copy in a
+ * fork child (a parent's accepted connection its child serves), but not one adopted across exec,
+ * whose earlier bytes are unknown until the reaper's first look. */
+static void test_byte_counts_start_with_the_connection_unless_adopted(void **state) {
+  open_in(10);
+  assert_int_equal(open_full(11, CW_DIR_IN, 1011, v4("127.0.0.1", 55555), 1), 0);
+  assert_int_equal(cw_table_get(10)->acked_base, 1);
+  assert_int_equal(cw_table_get(11)->acked_base, 0);
+  cw_table_fork_child();
+  assert_int_equal(cw_table_get(10)->acked_base, 1);
+  assert_int_equal(cw_table_get(11)->acked_base, 0);
+}
+
 static void test_fd_beyond_the_slot_array_is_counted_as_untracked(void **state) {
   int top = (int)cw_slot_cap - 1;
   open_out(top, *upstream()); /* the last slot is tracked */
@@ -588,6 +602,7 @@ int main(void) {
       T(test_bytes_of_ended_connections_are_kept),
       T(test_shutdown_records_which_side_was_shut),
       T(test_fork_child_marks_all_inherited_and_restarts_counters),
+      T(test_byte_counts_start_with_the_connection_unless_adopted),
       T(test_fd_beyond_the_slot_array_is_counted_as_untracked),
       T(test_open_keeps_the_backtrace_it_is_given),
       T(test_activity_right_after_open_is_not_dated_before_it),
