@@ -72,3 +72,30 @@ some_worker() {
   done
   return 1
 }
+
+# shares_one_cap LABEL PROCESSES WAITED SIGNAL -- CMD...: CMD (as serve runs it) per process and as
+# a tree, both under --max-conns 2, each driven by 12 requests at once that hold a new upstream
+# connection 300 ms. Per process the upstream sees more than 2 at once (so this can fail); as a
+# tree never more than 2, every request succeeds, at least WAITED connects waited and they went
+# first come, first served across the workers, and a worker's stats show the tree with PROCESSES
+# members and the 12 upstream connections it opened. SIGNAL stops CMD.
+shares_one_cap() {
+  local label=$1 processes=$2 waited=$3 sig=$4 scope w
+  shift 5
+  for scope in process tree; do serve $scope $scope -- "$@"; done
+  up process
+  load process 12 300
+  expect_peak process 12 "gt 2"
+  local process_peak
+  process_peak=$(jq_py "$(cat "$T/process.status")" 'j["peak"]')
+  up tree
+  load tree 12 300
+  expect_peak tree 12 "eq 2"
+  expect_fair tree "$waited"
+  w=$(some_worker tree)
+  assert_eq "$(tree_of "$w" '(t["processes"], t["opened"]["out"])')" "($processes, 12)" \
+    "the tree from worker $w (processes, upstream connections opened)"
+  expect_served tree "0 2 12"
+  note "$label: peak $process_peak per process, 2 as a tree; $(jq_py "$LOAD" 'j["waited"]') of 12 waited, answered by $(jq_py "$LOAD" 'len(j["pids"])') workers"
+  stop "$sig" process tree
+}

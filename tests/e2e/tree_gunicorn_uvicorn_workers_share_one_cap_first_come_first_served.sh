@@ -12,19 +12,5 @@ for p in gunicorn uvicorn; do
   [ -d /usr/lib/python3/dist-packages/$p ] || fail "python3-$p is not installed (scripts/deps installs it)"
 done
 
-for scope in process tree; do
-  serve $scope $scope -- $PY -m gunicorn -w 4 -k uvicorn.workers.UvicornWorker -b 127.0.0.1:@PORT@ --chdir "$HOSTSRC" tree_app:asgi
-done
-up process
-load process 12 300
-expect_peak process 12 "gt 2"
-
-up tree
-load tree 12 300
-expect_peak tree 12 "eq 2"
-expect_fair tree 6
-W=$(some_worker tree)
-assert_eq "$(tree_of "$W" '(t["processes"], t["opened"]["out"])')" "(5, 12)" "the tree from worker $W (processes, upstream connections opened)"
-expect_served tree "0 2 12"
-note "gunicorn with uvicorn workers: $(jq_py "$LOAD" 'j["waited"]') of 12 waited, answered by $(jq_py "$LOAD" 'len(j["pids"])') workers, peak 2"
-stop INT process tree
+shares_one_cap "gunicorn, 4 uvicorn workers" 5 6 INT -- \
+  $PY -m gunicorn -w 4 -k uvicorn.workers.UvicornWorker -b 127.0.0.1:@PORT@ --chdir "$HOSTSRC" tree_app:asgi
