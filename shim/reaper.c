@@ -656,7 +656,8 @@ int cw_reaper_tick(int64_t now) {
   for (; n < TICK_BUDGET && (c = cw_table_pop_due_locked(now)); n++)
     acted += visit(c, now, tick, &lim);
   behind = n == TICK_BUDGET;
-  if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED))
+  /* with a tree cap, a connect waiting in another member may need this one's idle pool */
+  if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) || cw_tree_on)
     acted += pools_locked(now, tick);
   cw_table_unlock();
   log_abandoned();
