@@ -908,7 +908,7 @@ int cw_policy_adopt_carried(void) {
     return 0;
   unlink(carry_path);
   char line[512];
-  int n = 0;
+  int n = 0, keep[CW_TREE_WAITS], nkeep = 0, tree = 0;
   cw_table_lock();
   while (fgets(line, sizeof line, f)) {
     int i, a, b, c, fd, fo;
@@ -917,6 +917,7 @@ int cw_policy_adopt_carried(void) {
     char hex[300];
     if (sscanf(line, "tree %d %d", &a, &b) == 2) {
       cw_tree_adopt(a, b);
+      tree = cw_tree_on;
     } else if (sscanf(line, "hole %d %d %d %d", &i, &a, &b, &c) == 4 && (i == 0 || i == 1) &&
         holes[i].lfd < 0) {
       struct hole *h = &holes[i];
@@ -971,12 +972,16 @@ int cw_policy_adopt_carried(void) {
       w->tidx = cw_tree_on ? cw_tree_find_wait(ino) : -1;
       if (cw_tree_on && w->tidx < 0) /* its place is lost: a new one (or a slot now) */
         w->granted = cw_tree_admit(&info.peer, ino, since, &w->tidx) == 1;
+      if (w->tidx >= 0 && nkeep < (int)(sizeof keep / sizeof keep[0]))
+        keep[nkeep++] = w->tidx;
       rec->wait = w;
       enqueue(w);
       cw_tab.c.waited--; /* counted by the process it began in */
       n++;
     }
   }
+  if (tree) /* what the exec closed, and waits this image does not take up, end in the tree */
+    cw_tree_after_exec(keep, nkeep);
   cw_table_unlock();
   fclose(f);
   return n;

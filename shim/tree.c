@@ -55,7 +55,7 @@
 #define VERSION 1
 #define NSOCK 32768 /* power of two */
 #define NDEST 1024  /* power of two */
-#define NWAIT 1024
+#define NWAIT CW_TREE_WAITS
 #define LOCK_BASE ((off_t)1 << 30) /* member m's life: a write lock on byte LOCK_BASE + m */
 #define LOCK_INUSE (LOCK_BASE - 1) /* every member holds a read lock here: the file is in use */
 #define SWEEP_NS (250 * 1000000LL)
@@ -888,6 +888,84 @@ void cw_tree_adopt(int idx, int fd) {
   my_gen = ~0u;
   on(1);
   cw_tree_sync_settings();
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The inodes of the sockets this process has open, sorted: *n of them (a malloc'd array), or
+ * NULL when they cannot all be read. */
+static uint64_t *open_sockets(int *n) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return NULL;
+  int cap = 256, k = 0, self = dirfd(d);
+  uint64_t *v = malloc(cap * sizeof *v);
+  struct dirent *e;
+  while (v && (e = readdir(d))) {
+    char *end;
+    long fd = strtol(e->d_name, &end, 10);
+    struct stat st;
+    if (*end || fd < 0 || fd == self || CW_RAW(SYS_fstat, (int)fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+      continue;
+    if (k == cap) {
+      uint64_t *w = realloc(v, 2 * cap * sizeof *v);
+      if (!w) {
+        free(v);
+        v = NULL;
+        break;
+      }
+      v = w;
+      cap *= 2;
+    }
+    v[k++] = (uint64_t)st.st_ino;
+  }
+  closedir(d);
+  if (v)
+    qsort(v, (size_t)k, sizeof *v, cmp_u64);
+  *n = k;
+  return v;
+}
+
+void cw_tree_after_exec(const int *keep, int nkeep) {
+  if (!cw_tree_on)
+    return;
+  int n = 0;
+  uint64_t *live = open_sockets(&n);
+  if (tlock() < 0) {
+    free(live);
+    return;
+  }
+  int freed = 0;
+  if (live) /* unknown: every hold stays (until this process leaves the tree) */
+    for (int i = 0; i < NSOCK; i++) {
+      struct sock *s = &T->socks[i];
+      while (s->ino && bit(s->holders, me) && !bsearch(&s->ino, live, (size_t)n, sizeof *live, cmp_u64))
+        freed |= release_l(s, me); /* a deletion may shift another row into i */
+    }
+  for (int i = 0; i < NWAIT; i++) {
+    struct wait *w = &T->waits[i];
+    if (w->state == W_FREE || w->member != me)
+      continue;
+    int kept = 0;
+    for (int k = 0; k < nkeep && !kept; k++)
+      kept = keep[k] == i;
+    if (kept)
+      continue;
+    if (w->state == W_GRANTED) { /* its slot goes on to the next */
+      struct sock *s = sock_find(w->ino);
+      if (s && bit(s->holders, me))
+        freed |= release_l(s, me);
+    }
+    w->state = W_FREE;
+    T->nwaits--;
+  }
+  if (freed)
+    grant_l();
+  tunlock();
+  free(live);
 }
 
 void cw_tree_exit(void) {
