@@ -792,9 +792,10 @@ static int survives_exec(int fd) {
   return fl >= 0 && !(fl & FD_CLOEXEC);
 }
 
-/* One line each: "hole V4OR6 LFD FILLER REFUSER", "q FD INO SINCE_NS DEADLINE_NS FASTOPEN HEX"
- * (a queued connect), "s FD INO" (a connection holding a slot). */
-static int carry_write(int out) {
+/* One line each: "hole V4OR6 LFD FILLER REFUSER" (when queued connects survive: the holes do
+ * with them), "q FD INO SINCE_NS DEADLINE_NS FASTOPEN HEX" (a queued connect), "s FD INO" (a
+ * connection holding a slot). */
+static int carry_write(int out, int survivors) {
   char line[512];
   int n = 0;
   if (cw_tree_on) { /* first: the new image joins the tree as this member before anything */
@@ -817,7 +818,7 @@ static int carry_write(int out) {
       break;
     }
   }
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 2 && survivors; i++)
     if (holes[i].lfd >= 0) {
       int l = snprintf(line, sizeof line, "hole %d %d %d %d\n", i, holes[i].lfd, holes[i].filler,
                        holes[i].refuser);
@@ -853,7 +854,7 @@ void cw_policy_before_exec(void) {
   if (carry_name(cw_pid) == 0) {
     int out = (int)CW_RAW(SYS_openat, AT_FDCWD, carry_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out >= 0) {
-      int ok = carry_write(out) > 0;
+      int ok = carry_write(out, survivors) > 0;
       CW_REAL(close)(out);
       if (ok) {
         if (survivors)
@@ -932,9 +933,12 @@ int cw_policy_adopt_carried(void) {
       socklen_t l2 = sizeof h->refuse;
       if (h->lfd < 0 || h->filler < 0 || h->refuser < 0 ||
           CW_RAW(SYS_getsockname, h->lfd, &h->at.sa, &l) < 0 ||
-          CW_RAW(SYS_getsockname, h->refuser, &h->refuse.sa, &l2) < 0)
+          CW_RAW(SYS_getsockname, h->refuser, &h->refuse.sa, &l2) < 0) {
         hole_close(h);
-      h->tried = 1;
+        h->tried = 0; /* the next queued connect makes a new one */
+      } else {
+        h->tried = 1;
+      }
     } else if (sscanf(line, "s %d %llu", &fd, &ino) == 2) {
       struct cw_conn_info info;
       if (cw_sock_probe_inherited(fd, &info) == 0 && info.ino == ino) {

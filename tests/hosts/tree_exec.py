@@ -3,14 +3,16 @@ that exec closes (Python's sockets are close-on-exec). With --max-conns 1:
 stage "start": forks a holder that connects to 127.0.0.1:PORT and keeps the slot until a byte
 comes on a pipe; then makes a non-blocking connect (it queues behind the holder) and execs itself
 as stage "queued" with the pipe's write end.
-stage "queued": lets the holder go, then connects (5 s at most) and execs itself as stage "held"
-with that connection open (exec closes it).
+stage "queued": connects (5 s at most) while the holder still holds the slot, so that this connect
+queues, and lets the holder go 0.5 s later; then execs itself as stage "held" with that
+connection open (exec closes it).
 stage "held": connects (5 s at most).
 Every stage prints one JSON line: {"stage": ..., "connected": true|false, "secs": ...}."""
 import json
 import os
 import socket
 import sys
+import threading
 import time
 
 port, stage = int(sys.argv[1]), sys.argv[2]
@@ -54,9 +56,13 @@ if stage == "start":
     os.set_inheritable(w, True)
     again("queued", str(w))
 elif stage == "queued":
-    os.write(int(sys.argv[3]), b"x")  # the holder closes: its slot goes to the queue
-    os.wait()
+    def release():
+        time.sleep(0.5)
+        os.write(int(sys.argv[3]), b"x")  # the holder closes: its slot goes to the queue
+
+    threading.Thread(target=release).start()
     s = connect()
+    os.wait()
     if s:
         again("held")
 else:
