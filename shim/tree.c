@@ -118,6 +118,7 @@ static int mfd = -1;                /* own fd: its description holds this member
 static int resv_fd = -1, resv = -1; /* the row and description reserved for a fork's child */
 static uint32_t my_gen;
 static char tpath[CW_PATH_MAX];
+static int repaired; /* under the tree's lock: repair_l ran, tunlock says so */
 
 /* ---- small pieces --------------------------------------------------------------------------- */
 
@@ -241,6 +242,8 @@ static int dest_row(const struct cw_addr *a) {
 
 /* ---- the lock and its repair ---------------------------------------------------------------- */
 
+static void grant_l(void);
+
 /* Recount everything from the rows, and re-hash the socket rows (a holder killed in the middle of
  * a backward shift may have left one out of its probe chain). */
 static void repair_l(void) {
@@ -257,7 +260,18 @@ static void repair_l(void) {
   for (int i = 0; i < NDEST; i++)
     T->dests[i].slots = 0;
   for (int i = 0; i < n; i++) {
-    struct sock *s = sock_add(keep[i].ino);
+    if (bits_none(keep[i].holders)) { /* a release that died before its row went: it goes now */
+      if (keep[i].counted)
+        T->closed[keep[i].dir & 1]++;
+      continue;
+    }
+    struct sock *s = sock_find(keep[i].ino);
+    if (s) { /* a backward shift that died half way left a copy of a row: counted once */
+      for (int w = 0; w < CW_TREE_MEMBERS / 64; w++)
+        s->holders[w] |= keep[i].holders[w];
+      continue;
+    }
+    s = sock_add(keep[i].ino);
     if (!s)
       break;
     *s = keep[i];
@@ -271,7 +285,8 @@ static void repair_l(void) {
   for (int i = 0; i < NWAIT; i++)
     T->nwaits += T->waits[i].state != W_FREE;
   munmap(keep, sizeof T->socks);
-  cw_log(CW_LOG_WARN, CW_EV_CONFIG, "process tree: a member died holding the tree's lock; its state was repaired");
+  repaired = 1; /* said once the lock is let go: nothing that may block under it */
+  grant_l();    /* the slots it found free go to the queue now */
 }
 
 static int tlock(void) {
@@ -284,7 +299,13 @@ static int tlock(void) {
   return rc == 0 ? 0 : -1;
 }
 
-static void tunlock(void) { pthread_mutex_unlock(&T->mu); }
+static void tunlock(void) {
+  int said = repaired;
+  repaired = 0;
+  pthread_mutex_unlock(&T->mu);
+  if (said)
+    cw_log(CW_LOG_WARN, CW_EV_CONFIG, "process tree: a member died holding the tree's lock; its state was repaired");
+}
 
 /* ---- grants --------------------------------------------------------------------------------- */
 
