@@ -186,7 +186,13 @@ static void at_exit(int status, void *arg) {
   int leaks = cw_cfg.leak_check ? cw_leakcheck_run(status) : 0;
   cw_server_exit();
   cw_reaper_publish_tree(); /* the tree keeps this process's counts */
-  cw_tree_exit();
+  if (cw_tree_on) {
+    /* under table_mu, which every connect, close and grant holds from its look at cw_tree_on to
+     * the tree's lock: none of them takes a slot for this member after it left */
+    cw_table_lock();
+    cw_tree_exit();
+    cw_table_unlock();
+  }
   if (leaks > 0 && cw_cfg.leak_exitcode && status == 0) {
     /* like LeakSanitizer: the report decides the status, after the host's output is out */
     fflush(NULL);

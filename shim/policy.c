@@ -189,14 +189,8 @@ static void on_unqueue(struct cw_conn *c) {
 }
 
 void cw_policy_fork_prepare(void) {
-  if (!cw_tree_on)
-    return;
-  cw_tree_fork_prepare();
-  struct cw_conn *c, *tmp;
-  CW_FOREACH_CONN(c, tmp) {
-    if (!c->queued && !c->failed && !c->released)
-      cw_tree_fork_share(c->ino);
-  }
+  if (cw_tree_on)
+    cw_tree_fork_prepare();
 }
 
 void cw_policy_forked(void) { forks++; }
@@ -789,9 +783,10 @@ static int survives_exec(int fd) {
   return fl >= 0 && !(fl & FD_CLOEXEC);
 }
 
-/* One line each: "hole V4OR6 LFD FILLER REFUSER", "q FD INO SINCE_NS DEADLINE_NS FASTOPEN HEX"
- * (a queued connect), "s FD INO" (a connection holding a slot). */
-static int carry_write(int out) {
+/* One line each: "hole V4OR6 LFD FILLER REFUSER" (when queued connects survive: the holes do
+ * with them), "q FD INO SINCE_NS DEADLINE_NS FASTOPEN HEX" (a queued connect), "s FD INO" (a
+ * connection holding a slot). */
+static int carry_write(int out, int survivors) {
   char line[512];
   int n = 0;
   if (cw_tree_on) { /* first: the new image joins the tree as this member before anything */
@@ -814,7 +809,7 @@ static int carry_write(int out) {
       break;
     }
   }
-  for (int i = 0; i < 2; i++)
+  for (int i = 0; i < 2 && survivors; i++)
     if (holes[i].lfd >= 0) {
       int l = snprintf(line, sizeof line, "hole %d %d %d %d\n", i, holes[i].lfd, holes[i].filler,
                        holes[i].refuser);
@@ -850,7 +845,7 @@ void cw_policy_before_exec(void) {
   if (carry_name(cw_pid) == 0) {
     int out = (int)CW_RAW(SYS_openat, AT_FDCWD, carry_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (out >= 0) {
-      int ok = carry_write(out) > 0;
+      int ok = carry_write(out, survivors) > 0;
       CW_REAL(close)(out);
       if (ok) {
         if (survivors)
@@ -905,7 +900,7 @@ int cw_policy_adopt_carried(void) {
     return 0;
   unlink(carry_path);
   char line[512];
-  int n = 0;
+  int n = 0, keep[CW_TREE_WAITS], nkeep = 0, tree = 0;
   cw_table_lock();
   while (fgets(line, sizeof line, f)) {
     int i, a, b, c, fd, fo;
@@ -914,6 +909,7 @@ int cw_policy_adopt_carried(void) {
     char hex[300];
     if (sscanf(line, "tree %d %d", &a, &b) == 2) {
       cw_tree_adopt(a, b);
+      tree = cw_tree_on;
     } else if (sscanf(line, "hole %d %d %d %d", &i, &a, &b, &c) == 4 && (i == 0 || i == 1) &&
         holes[i].lfd < 0) {
       struct hole *h = &holes[i];
@@ -928,9 +924,12 @@ int cw_policy_adopt_carried(void) {
       socklen_t l2 = sizeof h->refuse;
       if (h->lfd < 0 || h->filler < 0 || h->refuser < 0 ||
           CW_RAW(SYS_getsockname, h->lfd, &h->at.sa, &l) < 0 ||
-          CW_RAW(SYS_getsockname, h->refuser, &h->refuse.sa, &l2) < 0)
+          CW_RAW(SYS_getsockname, h->refuser, &h->refuse.sa, &l2) < 0) {
         hole_close(h);
-      h->tried = 1;
+        h->tried = 0; /* the next queued connect makes a new one */
+      } else {
+        h->tried = 1;
+      }
     } else if (sscanf(line, "s %d %llu", &fd, &ino) == 2) {
       struct cw_conn_info info;
       if (cw_sock_probe_inherited(fd, &info) == 0 && info.ino == ino) {
@@ -970,12 +969,16 @@ int cw_policy_adopt_carried(void) {
       w->tidx = cw_tree_on ? cw_tree_find_wait(ino) : -1;
       if (cw_tree_on && w->tidx < 0) /* its place is lost: a new one (or a slot now) */
         w->granted = cw_tree_admit(&info.peer, NULL, ino, since, &w->tidx) == 1;
+      if (w->tidx >= 0 && nkeep < (int)(sizeof keep / sizeof keep[0]))
+        keep[nkeep++] = w->tidx;
       rec->wait = w;
       enqueue(w);
       cw_tab.c.waited--; /* counted by the process it began in */
       n++;
     }
   }
+  if (tree) /* what the exec closed, and waits this image does not take up, end in the tree */
+    cw_tree_after_exec(keep, nkeep);
   cw_table_unlock();
   fclose(f);
   return n;

@@ -92,13 +92,13 @@ void cw_reaper_publish_tree(void) {
   cw_tree_publish(&p);
 }
 
-/* The reaper's sleep until wake (monotonic ns), or a kick. */
-static void sleep_until(int64_t wake) {
+/* The reaper's sleep until wake (monotonic ns), or a kick. In tree scope, seq is the futex's value
+ * read before the round that ends here looked at anything: a grant another member made during
+ * the round changed it, and the sleep returns at once. */
+static void sleep_until(int64_t wake, uint32_t seq) {
   cw_mutex_lock(&reaper_mu);
   if (cw_tree_on) {
-    /* the futex's value read with kick, under reaper_mu: a wake after this changes it */
     int k = kick;
-    uint32_t seq = cw_tree_seq();
     kick = 0;
     cw_mutex_unlock(&reaper_mu);
     if (!k)
@@ -690,6 +690,7 @@ void *cw_reaper_run(void *arg) {
   cw_guard = 1;
   cw_tick_publish(); /* the clock may be a whole tick old, or a parent's (a fork child) */
   int64_t next_queue = INT64_MAX, next_tree = 0;
+  uint32_t seq = cw_tree_on ? cw_tree_seq() : 0;
   for (;;) {
     int64_t now = cw_now();
     int64_t wake = now + (behind ? 1000000 : tick_ns());
@@ -697,7 +698,8 @@ void *cw_reaper_run(void *arg) {
       wake = next_queue;
     if (cw_tree_on && next_tree < wake)
       wake = next_tree;
-    sleep_until(wake);
+    sleep_until(wake, seq);
+    seq = cw_tree_on ? cw_tree_seq() : 0; /* before this round looks at the tree's grants */
     cw_tick_publish();
     now = cw_now();
     if (cw_tree_on && now >= next_tree)

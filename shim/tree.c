@@ -56,7 +56,7 @@
 #define VERSION 1
 #define NSOCK 32768 /* power of two */
 #define NDEST 1024  /* power of two */
-#define NWAIT 1024
+#define NWAIT CW_TREE_WAITS
 #define LOCK_BASE ((off_t)1 << 30) /* member m's life: a write lock on byte LOCK_BASE + m */
 #define LOCK_INUSE (LOCK_BASE - 1) /* every member holds a read lock here: the file is in use */
 #define SWEEP_NS (250 * 1000000LL)
@@ -119,6 +119,7 @@ static int mfd = -1;                /* own fd: its description holds this member
 static int resv_fd = -1, resv = -1; /* the row and description reserved for a fork's child */
 static uint32_t my_gen;
 static char tpath[CW_PATH_MAX];
+static int repaired; /* under the tree's lock: repair_l ran, tunlock says so */
 
 /* ---- small pieces --------------------------------------------------------------------------- */
 
@@ -242,6 +243,8 @@ static int dest_row(const struct cw_addr *a) {
 
 /* ---- the lock and its repair ---------------------------------------------------------------- */
 
+static void grant_l(void);
+
 /* Recount everything from the rows, and re-hash the socket rows (a holder killed in the middle of
  * a backward shift may have left one out of its probe chain). */
 static void repair_l(void) {
@@ -258,7 +261,18 @@ static void repair_l(void) {
   for (int i = 0; i < NDEST; i++)
     T->dests[i].slots = 0;
   for (int i = 0; i < n; i++) {
-    struct sock *s = sock_add(keep[i].ino);
+    if (bits_none(keep[i].holders)) { /* a release that died before its row went: it goes now */
+      if (keep[i].counted)
+        T->closed[keep[i].dir & 1]++;
+      continue;
+    }
+    struct sock *s = sock_find(keep[i].ino);
+    if (s) { /* a backward shift that died half way left a copy of a row: counted once */
+      for (int w = 0; w < CW_TREE_MEMBERS / 64; w++)
+        s->holders[w] |= keep[i].holders[w];
+      continue;
+    }
+    s = sock_add(keep[i].ino);
     if (!s)
       break;
     *s = keep[i];
@@ -272,7 +286,8 @@ static void repair_l(void) {
   for (int i = 0; i < NWAIT; i++)
     T->nwaits += T->waits[i].state != W_FREE;
   munmap(keep, sizeof T->socks);
-  cw_log(CW_LOG_WARN, CW_EV_CONFIG, "process tree: a member died holding the tree's lock; its state was repaired");
+  repaired = 1; /* said once the lock is let go: nothing that may block under it */
+  grant_l();    /* the slots it found free go to the queue now */
 }
 
 static int tlock(void) {
@@ -285,7 +300,13 @@ static int tlock(void) {
   return rc == 0 ? 0 : -1;
 }
 
-static void tunlock(void) { pthread_mutex_unlock(&T->mu); }
+static void tunlock(void) {
+  int said = repaired;
+  repaired = 0;
+  pthread_mutex_unlock(&T->mu);
+  if (said)
+    cw_log(CW_LOG_WARN, CW_EV_CONFIG, "process tree: a member died holding the tree's lock; its state was repaired");
+}
 
 /* The lock, for what a member does: refused (-1) once this process has left the tree (at exit,
  * while other threads of it may still run), so that nothing of it is written after it left. */
@@ -824,6 +845,8 @@ void cw_tree_sleep(uint32_t seq, int64_t deadline_ns) {
 void cw_tree_wake_self(void) { wake_member(me); }
 
 void cw_tree_publish(const struct cw_tree_pub *p) {
+  if (!cw_tree_on) /* left at exit: the row may be another process's now */
+    return;
   int64_t *dst = (int64_t *)&T->members[me].pub;
   const int64_t *src = (const int64_t *)p;
   for (size_t i = 0; i < sizeof *p / sizeof(int64_t); i++)
@@ -837,18 +860,15 @@ void cw_tree_fork_prepare(void) {
   if (member_lock() < 0)
     return;
   resv = member_new(&resv_fd);
+  /* the child holds every socket this process holds, connections and connects in flight alike
+   * (fork copies every fd): a scan of the rows, so that one admitted by another thread and not
+   * yet in the table is shared too */
+  for (int i = 0; resv >= 0 && i < NSOCK; i++)
+    if (T->socks[i].ino && bit(T->socks[i].holders, me))
+      bit_set(T->socks[i].holders, resv);
   tunlock();
   if (resv >= 0)
     cw_own_add(&resv_fd); /* out of reach of another thread's close_range meanwhile */
-}
-
-void cw_tree_fork_share(uint64_t ino) {
-  if (resv < 0 || member_lock() < 0)
-    return;
-  struct sock *s = sock_find(ino);
-  if (s && bit(s->holders, me))
-    bit_set(s->holders, resv);
-  tunlock();
 }
 
 void cw_tree_fork_parent(void) {
@@ -899,13 +919,17 @@ void cw_tree_adopt(int idx, int fd) {
     return;
   CW_REAL(fcntl)(fd, F_SETFD, FD_CLOEXEC);
   snprintf(tpath, sizeof tpath, "/proc/self/fd/%d", fd);
-  if (map_fd(fd, tpath) < 0)
+  if (map_fd(fd, tpath) < 0) {
+    CW_REAL(close)(fd); /* the old image's row: let it go (it is reclaimed) */
     return;
+  }
+  /* its path, for forks when /proc is not there: the environment may have lost it */
   const char *path = getenv(CW_TREE_VAR);
   snprintf(tpath, sizeof tpath, "%s", path ? path : "");
-  if (T->members[idx].pid != cw_pid || T->members[idx].state != M_LIVE || !path) {
+  if (T->members[idx].pid != cw_pid || T->members[idx].state != M_LIVE) {
     munmap(T, sizeof *T);
     T = NULL;
+    CW_REAL(close)(fd);
     return;
   }
   me = idx;
@@ -913,6 +937,84 @@ void cw_tree_adopt(int idx, int fd) {
   my_gen = ~0u;
   on(1);
   cw_tree_sync_settings();
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The inodes of the sockets this process has open, sorted: *n of them (a malloc'd array), or
+ * NULL when they cannot all be read. */
+static uint64_t *open_sockets(int *n) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d)
+    return NULL;
+  int cap = 256, k = 0, self = dirfd(d);
+  uint64_t *v = malloc(cap * sizeof *v);
+  struct dirent *e;
+  while (v && (e = readdir(d))) {
+    char *end;
+    long fd = strtol(e->d_name, &end, 10);
+    struct stat st;
+    if (*end || fd < 0 || fd == self || CW_RAW(SYS_fstat, (int)fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+      continue;
+    if (k == cap) {
+      uint64_t *w = realloc(v, 2 * cap * sizeof *v);
+      if (!w) {
+        free(v);
+        v = NULL;
+        break;
+      }
+      v = w;
+      cap *= 2;
+    }
+    v[k++] = (uint64_t)st.st_ino;
+  }
+  closedir(d);
+  if (v)
+    qsort(v, (size_t)k, sizeof *v, cmp_u64);
+  *n = k;
+  return v;
+}
+
+void cw_tree_after_exec(const int *keep, int nkeep) {
+  if (!cw_tree_on)
+    return;
+  int n = 0;
+  uint64_t *live = open_sockets(&n);
+  if (tlock() < 0) {
+    free(live);
+    return;
+  }
+  int freed = 0;
+  if (live) /* unknown: every hold stays (until this process leaves the tree) */
+    for (int i = 0; i < NSOCK; i++) {
+      struct sock *s = &T->socks[i];
+      while (s->ino && bit(s->holders, me) && !bsearch(&s->ino, live, (size_t)n, sizeof *live, cmp_u64))
+        freed |= release_l(s, me); /* a deletion may shift another row into i */
+    }
+  for (int i = 0; i < NWAIT; i++) {
+    struct wait *w = &T->waits[i];
+    if (w->state == W_FREE || w->member != me)
+      continue;
+    int kept = 0;
+    for (int k = 0; k < nkeep && !kept; k++)
+      kept = keep[k] == i;
+    if (kept)
+      continue;
+    if (w->state == W_GRANTED) { /* its slot goes on to the next */
+      struct sock *s = sock_find(w->ino);
+      if (s && bit(s->holders, me))
+        freed |= release_l(s, me);
+    }
+    w->state = W_FREE;
+    T->nwaits--;
+  }
+  if (freed)
+    grant_l();
+  tunlock();
+  free(live);
 }
 
 void cw_tree_exit(void) {

@@ -16,6 +16,7 @@
 
 #define CW_TREE_VAR "CONNWARDEN_TREE"
 #define CW_TREE_MEMBERS 128 /* processes at once; one more runs with its own caps, and says so */
+#define CW_TREE_WAITS 1024  /* connects waiting in the tree's queue at once */
 
 extern CW_HIDDEN int cw_tree_on; /* this process is a member; written at start-up and in a fork child */
 
@@ -71,9 +72,8 @@ CW_HIDDEN void cw_tree_sleep(uint32_t seq, int64_t deadline_ns);
 CW_HIDDEN void cw_tree_wake_self(void);
 
 /* ---- fork, exec, exit ----------------------------------------------------------------------- */
-/* prepare: a row for the child, then share(ino) for each socket the child will hold with it */
+/* prepare: a row for the child, holding every socket this process holds */
 CW_HIDDEN void cw_tree_fork_prepare(void); /* table_mu held, before own_mu */
-CW_HIDDEN void cw_tree_fork_share(uint64_t ino);
 CW_HIDDEN void cw_tree_fork_parent(void);
 CW_HIDDEN void cw_tree_fork_child(void);   /* after the table's own fork-child handler */
 /* exec: the membership survives in the same process (its fd stays open across exec, its number
@@ -82,6 +82,9 @@ CW_HIDDEN int cw_tree_carry_line(char *buf, int size);
 CW_HIDDEN void cw_tree_before_exec(void);
 CW_HIDDEN void cw_tree_exec_failed(void);
 CW_HIDDEN void cw_tree_adopt(int idx, int fd);
+/* After the carried state is read: holds of sockets the exec closed end, and the waits of this
+ * member other than keep (the places the new image waits on) leave the queue. */
+CW_HIDDEN void cw_tree_after_exec(const int *keep, int nkeep);
 CW_HIDDEN void cw_tree_exit(void);
 
 /* ---- what stats shows ----------------------------------------------------------------------- */
