@@ -43,13 +43,14 @@ stops CONNWARDEN_REPORT_FMT=json "connwarden: CONNWARDEN_REPORT_FMT $unknown: di
 
 # the contract's variables that this version does not do
 later="is not supported by this version of connwarden"
-stops CONNWARDEN_CAP_SCOPE=tree \
-  "connwarden: CONNWARDEN_CAP_SCOPE=\"tree\" $later: only CONNWARDEN_CAP_SCOPE=process is (each process has its own caps)" \
+stops CONNWARDEN_CAP_SCOPE=trees \
+  "connwarden: CONNWARDEN_CAP_SCOPE=\"trees\" is not valid: expected process or tree" \
   LD_PRELOAD="$CW_PRELOAD"
 stops CONNWARDEN_DEST_BY=name \
   "connwarden: CONNWARDEN_DEST_BY=\"name\" $later: only CONNWARDEN_DEST_BY=address is (a destination is the peer's address and port)" \
   LD_PRELOAD="$CW_PRELOAD"
 runs CONNWARDEN_CAP_SCOPE=process CONNWARDEN_DEST_BY=address
+runs CONNWARDEN_CAP_SCOPE=tree
 runs CONNWARDEN_NAME=api CONNWARDEN_EVICT_IDLE=2s CONNWARDEN_LIB="$CW_LIB" CONNWARDEN_ADDR2LINE=off
 
 # every name in use is known: set to a value that does not parse, each may stop start-up for its
