@@ -140,6 +140,17 @@ void __tsan_release(void *addr);
 #define CW_TSAN_RELEASE(m) ((void)0)
 #endif
 
+/* In a fork child, a lock the prepare handler took: made again (the child has one thread, the one
+ * that took it). TSan saw that thread take it, and a lock it thinks held would be a "double lock"
+ * in the child's first thread to take it; it is told of the release first. */
+static inline void cw_mutex_remake(pthread_mutex_t *m) {
+#ifdef CW_TSAN
+  pthread_mutex_trylock(m); /* held by the prepare handler, or taken now (a child of no fork) */
+  pthread_mutex_unlock(m);
+#endif
+  pthread_mutex_init(m, NULL);
+}
+
 static inline void cw_mutex_lock(pthread_mutex_t *m) {
   pthread_mutex_lock(m);
   CW_TSAN_ACQUIRE(m);

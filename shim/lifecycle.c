@@ -102,7 +102,7 @@ static void fork_child(void) {
   pthread_setcancelstate(cw_lock_cancel, NULL); /* as it was before the prepare handler's */
   cw_real_use_raw(1); /* the child has one thread, this one */
   cw_log_fork_child();
-  pthread_mutex_init(&start_mu, NULL);
+  cw_mutex_remake(&start_mu);
   cw_mem_fork_child();
   cw_own_fork_child();
   cw_table_fork_child();

@@ -46,7 +46,7 @@ static void *map(size_t len) {
 void cw_mem_lock(void) { cw_lock(&mem_mu); }
 void cw_mem_unlock(void) { cw_unlock(&mem_mu); }
 
-void cw_mem_fork_child(void) { pthread_mutex_init(&mem_mu, NULL); }
+void cw_mem_fork_child(void) { cw_mutex_remake(&mem_mu); }
 
 /* A block of class k from its free list or the current run; a new run when this one is spent (its
  * tail, smaller than the block, goes to the smaller classes' lists). Caller holds mem_mu. */

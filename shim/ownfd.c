@@ -169,4 +169,4 @@ void cw_own_relocate(int fd) {
 
 void cw_own_lock(void) { cw_lock(&own_mu); }
 void cw_own_unlock(void) { cw_unlock(&own_mu); }
-void cw_own_fork_child(void) { pthread_mutex_init(&own_mu, NULL); }
+void cw_own_fork_child(void) { cw_mutex_remake(&own_mu); }

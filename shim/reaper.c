@@ -53,7 +53,7 @@ static int64_t reuses;        /* pool reuses seen while the queue waited; under 
 void cw_reaper_wake(void) {
   cw_mutex_lock(&reaper_mu);
   kick = 1;
-  if (cw_tree_on)
+  if (cw_tree_member())
     cw_tree_wake_self(); /* in tree scope the reaper sleeps on its row's futex */
   else
     pthread_cond_signal(&reaper_cv);
@@ -63,7 +63,7 @@ void cw_reaper_wake(void) {
 /* Tree scope: this process's counters, for the tree's sums (the tree counts its connections,
  * active and peak itself; these are the rest). */
 void cw_reaper_publish_tree(void) {
-  if (!cw_tree_on)
+  if (!cw_tree_member())
     return;
   struct cw_tree_pub p;
   memset(&p, 0, sizeof p);
@@ -97,7 +97,7 @@ void cw_reaper_publish_tree(void) {
  * the round changed it, and the sleep returns at once. */
 static void sleep_until(int64_t wake, uint32_t seq) {
   cw_mutex_lock(&reaper_mu);
-  if (cw_tree_on) {
+  if (cw_tree_member()) {
     int k = kick;
     kick = 0;
     cw_mutex_unlock(&reaper_mu);
@@ -196,7 +196,7 @@ static void release_locked(struct cw_conn *c, int64_t now, enum cw_level lvl, co
   if (c->holds_slot) {
     c->holds_slot = 0;
     cw_table_slot_put_locked(c->dest, ino);
-  } else if (cw_tree_on) {
+  } else if (cw_tree_member()) {
     cw_tree_drop(ino); /* this process holds the socket no more */
   }
   cw_tab.c.released++;
@@ -657,7 +657,7 @@ int cw_reaper_tick(int64_t now) {
     acted += visit(c, now, tick, &lim);
   behind = n == TICK_BUDGET;
   /* with a tree cap, a connect waiting in another member may need this one's idle pool */
-  if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) || cw_tree_on)
+  if (__atomic_load_n(&cw_tab.c.queued, __ATOMIC_RELAXED) || cw_tree_member())
     acted += pools_locked(now, tick);
   cw_table_unlock();
   log_abandoned();
@@ -690,19 +690,19 @@ void *cw_reaper_run(void *arg) {
   cw_guard = 1;
   cw_tick_publish(); /* the clock may be a whole tick old, or a parent's (a fork child) */
   int64_t next_queue = INT64_MAX, next_tree = 0;
-  uint32_t seq = cw_tree_on ? cw_tree_seq() : 0;
+  uint32_t seq = cw_tree_member() ? cw_tree_seq() : 0;
   for (;;) {
     int64_t now = cw_now();
     int64_t wake = now + (behind ? 1000000 : tick_ns());
     if (next_queue < wake)
       wake = next_queue;
-    if (cw_tree_on && next_tree < wake)
+    if (cw_tree_member() && next_tree < wake)
       wake = next_tree;
     sleep_until(wake, seq);
-    seq = cw_tree_on ? cw_tree_seq() : 0; /* before this round looks at the tree's grants */
+    seq = cw_tree_member() ? cw_tree_seq() : 0; /* before this round looks at the tree's grants */
     cw_tick_publish();
     now = cw_now();
-    if (cw_tree_on && now >= next_tree)
+    if (cw_tree_member() && now >= next_tree)
       next_tree = cw_tree_tick(now); /* its settings, and members that died */
     next_queue = cw_policy_expire(now);
     if (cw_reaper_tick(now) > 0)

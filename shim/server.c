@@ -76,7 +76,7 @@ void cw_server_command(const char *line, struct cw_buf *out) {
     }
     cw_buf_printf(out, "ok %s %s\n", cmd.name, cmd.value);
     cw_log(CW_LOG_INFO, CW_EV_CONFIG, "set %s %s", cmd.name, cmd.value);
-    if (cw_tree_on)
+    if (cw_tree_member())
       cw_tree_publish_settings(); /* the tree's setting: every member's at once */
     cw_policy_grant(); /* a raised cap admits the queue at once */
     cw_reaper_wake();  /* new timeouts take effect now */

@@ -21,7 +21,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   s->uptime_s = (double)(now - cw_start_ns) / 1e9;
   uint64_t *inos = NULL;
 
-  if (cw_tree_on)
+  if (cw_tree_member())
     cw_tree_sync_settings(); /* a `set` elsewhere in the tree shows here at once */
   cw_table_lock();
   s->has_tree = cw_tree_view(&s->tree) == 0;

@@ -445,7 +445,7 @@ int cw_table_end_missed(int fd, uint64_t id) {
 }
 
 void cw_table_fork_child(void) {
-  pthread_mutex_init(&cw_tab.mu, NULL);
+  cw_mutex_remake(&cw_tab.mu);
   struct cw_counters *k = &cw_tab.c;
   memset(k, 0, sizeof *k);
   struct cw_conn *c, *tmp;

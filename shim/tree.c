@@ -431,7 +431,7 @@ static void use_fd(int fd) {
 
 /* Membership on or off: the table's hooks with it. */
 static void on(int yes) {
-  cw_tree_on = yes;
+  __atomic_store_n(&cw_tree_on, yes, __ATOMIC_RELEASE);
   __atomic_store_n(&cw_table_on_hold, yes ? cw_tree_open : NULL, __ATOMIC_RELEASE);
   __atomic_store_n(&cw_table_on_unhold, yes ? cw_tree_drop : NULL, __ATOMIC_RELEASE);
 }
@@ -587,7 +587,7 @@ static int join(void) {
   }
   me = m;
   use_fd(fd);
-  my_gen = ~0u;
+  __atomic_store_n(&my_gen, ~0u, __ATOMIC_RELAXED);
   on(1);
   cw_tree_sync_settings(); /* the tree's settings win over this process's environment */
   return 0;
@@ -730,7 +730,7 @@ void cw_tree_dequeue(int idx, uint64_t ino, int taken) {
 }
 
 void cw_tree_grant(void) {
-  if (__atomic_load_n(&T->nwaits, __ATOMIC_RELAXED) == 0 || member_lock() < 0)
+  if (member_lock() < 0)
     return;
   grant_l();
   tunlock();
@@ -739,8 +739,12 @@ void cw_tree_grant(void) {
 int cw_tree_granted(int idx, uint64_t ino) {
   if (idx < 0 || idx >= NWAIT)
     return 0;
+  if (member_lock() < 0)
+    return 0;
   struct wait *w = &T->waits[idx];
-  return __atomic_load_n(&w->state, __ATOMIC_ACQUIRE) == W_GRANTED && w->member == me && w->ino == ino;
+  int r = w->state == W_GRANTED && w->member == me && w->ino == ino;
+  tunlock();
+  return r;
 }
 
 int cw_tree_find_wait(uint64_t ino) {
@@ -751,7 +755,7 @@ int cw_tree_find_wait(uint64_t ino) {
 }
 
 int cw_tree_stuck(struct cw_addr *dest, int *global, int64_t *since_ns, int *waiting) {
-  if (!T->nwaits || member_lock() < 0)
+  if (member_lock() < 0)
     return 0;
   struct wait *oldest = NULL;
   for (int i = 0; i < NWAIT; i++) {
@@ -781,7 +785,7 @@ void cw_tree_publish_settings(void) {
     return;
   settings_from_cfg(T->cfg);
   __atomic_add_fetch(&T->cfg_gen, 1, __ATOMIC_RELEASE);
-  my_gen = T->cfg_gen;
+  __atomic_store_n(&my_gen, T->cfg_gen, __ATOMIC_RELAXED);
   grant_l(); /* a cap raised: waiters go now */
   for (int m = 0; m < CW_TREE_MEMBERS; m++)
     if (m != me && T->members[m].state == M_LIVE)
@@ -791,13 +795,13 @@ void cw_tree_publish_settings(void) {
 
 void cw_tree_sync_settings(void) {
   uint32_t g = __atomic_load_n(&T->cfg_gen, __ATOMIC_ACQUIRE);
-  if (g == my_gen || member_lock() < 0)
+  if (g == __atomic_load_n(&my_gen, __ATOMIC_RELAXED) || member_lock() < 0)
     return;
   int64_t *fields[NCFG] = {&cw_cfg.max_conns, &cw_cfg.max_conns_per_dest, &cw_cfg.idle_timeout_ms,
                            &cw_cfg.max_lifetime_ms, &cw_cfg.evict_idle_ms};
   for (int i = 0; i < NCFG; i++)
     __atomic_store_n(fields[i], T->cfg[i], __ATOMIC_RELAXED);
-  my_gen = T->cfg_gen;
+  __atomic_store_n(&my_gen, T->cfg_gen, __ATOMIC_RELAXED);
   tunlock();
 }
 
@@ -831,7 +835,11 @@ int64_t cw_tree_tick(int64_t now) {
                                                 __ATOMIC_RELAXED))
     sweep();
   /* while slots are held or connects wait, a dead member must give them back within a second */
-  int busy = __atomic_load_n(&T->slots, __ATOMIC_RELAXED) || __atomic_load_n(&T->nwaits, __ATOMIC_RELAXED);
+  int busy = 0;
+  if (member_lock() == 0) {
+    busy = T->slots || T->nwaits;
+    tunlock();
+  }
   return now + (busy ? SWEEP_NS : 4 * SWEEP_NS);
 }
 
@@ -845,12 +853,10 @@ void cw_tree_sleep(uint32_t seq, int64_t deadline_ns) {
 void cw_tree_wake_self(void) { wake_member(me); }
 
 void cw_tree_publish(const struct cw_tree_pub *p) {
-  if (!cw_tree_on) /* left at exit: the row may be another process's now */
+  if (member_lock() < 0) /* left at exit: the row may be another process's now */
     return;
-  int64_t *dst = (int64_t *)&T->members[me].pub;
-  const int64_t *src = (const int64_t *)p;
-  for (size_t i = 0; i < sizeof *p / sizeof(int64_t); i++)
-    __atomic_store_n(&dst[i], src[i], __ATOMIC_RELAXED);
+  T->members[me].pub = *p;
+  tunlock();
 }
 
 /* ---- fork ----------------------------------------------------------------------------------- */
@@ -934,7 +940,7 @@ void cw_tree_adopt(int idx, int fd) {
   }
   me = idx;
   use_fd(fd);
-  my_gen = ~0u;
+  __atomic_store_n(&my_gen, ~0u, __ATOMIC_RELAXED);
   on(1);
   cw_tree_sync_settings();
 }

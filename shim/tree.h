@@ -18,7 +18,10 @@
 #define CW_TREE_MEMBERS 128 /* processes at once; one more runs with its own caps, and says so */
 #define CW_TREE_WAITS 1024  /* connects waiting in the tree's queue at once */
 
-extern CW_HIDDEN int cw_tree_on; /* this process is a member; written at start-up and in a fork child */
+extern CW_HIDDEN int cw_tree_on; /* this process is a member; written at start-up, in a fork child and
+                                   * at exit (under table_mu): read it under table_mu, or with
+                                   * cw_tree_member() */
+static inline int cw_tree_member(void) { return __atomic_load_n(&cw_tree_on, __ATOMIC_ACQUIRE); }
 
 /* At start-up, after the configuration: join the tree named in the environment, or create one
  * (CAP_SCOPE=tree) and name it there. On any failure: one line, and per-process caps. */

@@ -40,7 +40,7 @@ run() {
   PORT=${PORTS[$next]}
   next=$((next + 1))
   host "$name" env "$@" "$HOST" "$PORT" "$mode" "$how" 3 100
-  wait_for 15 grep -q '^done' "$T/$name.out"
+  wait_for 30 grep -q '^done' "$T/$name.out"
 }
 # finish NAME STATUS: let the host exit; it must exit with STATUS
 finish() {
