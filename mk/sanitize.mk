@@ -47,9 +47,18 @@ TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:exitcode=66:die_after_fork=0:report_thr
 #    not get to "ready to accept connections" within the test's 20 s with the TSan runtime in
 #    every one of its processes (initdb and the server start a dozen); the plain build and ASan
 #    run it.
+#  tree_gunicorn_killed_worker_gives_back_its_slot_and_its_respawn_is_admitted and
+#    tree_gunicorn_uvicorn_workers_share_one_cap_first_come_first_served (TSan only): gunicorn's
+#    Python workers with the TSan runtime in each start and answer too slowly for the tests'
+#    bounds (a slot handed back within a second); the plain build and ASan run them.
+#  cap_tcp_fast_open_is_tracked_and_capped (TSan only): a blocking Fast Open send queued at the
+#    cap sometimes waits past the test's bound under TSan, one run in three, at revisions before
+#    the process tree too; not understood yet. The plain build and ASan run it.
 SAN_E2E_SKIP ?= hostile_host_allocation_failure_is_not_fatal
 TSAN_E2E_SKIP ?= hostile_host_allocation_failure_is_not_fatal hostile_host_signal_storm_never_deadlocks \
-  guide_postgresql_backend_reaps_an_idle_session_never_a_busy_one
+  guide_postgresql_backend_reaps_an_idle_session_never_a_busy_one \
+  tree_gunicorn_killed_worker_gives_back_its_slot_and_its_respawn_is_admitted \
+  tree_gunicorn_uvicorn_workers_share_one_cap_first_come_first_served cap_tcp_fast_open_is_tracked_and_capped
 
 SAN_HOSTS = $(patsubst $(BUILD)/%,$(1)/%,$(HOST_BINS))
 san_e2e = $(filter-out $(1:%=tests/e2e/%.sh),$(wildcard tests/e2e/*.sh))

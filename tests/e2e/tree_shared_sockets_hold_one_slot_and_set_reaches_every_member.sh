@@ -23,7 +23,7 @@ wait_for 5 test -S "$(sock_of "$C")"
 tree() { stat_of "$1" '"%s %d %d %d" % ("".join(x for x, p in (("P", '"$P"'), ("C", '"$C"')) if p in j["tree"]["pids"]), j["tree"]["active"]["out"], j["tree"]["slots"], j["tree"]["opened"]["out"])'; }
 tree_of_is() { [ "$(tree "$1")" = "$2" ]; }
 # the tree after the fork (processes, active, slots, opened), asked through the parent and the child
-wait_for 10 tree_of_is "$P" "PC 2 2 2"
+wait_for 30 tree_of_is "$P" "PC 2 2 2" # long: a sanitizer runtime is slow to start
 assert_eq "$(tree "$P")" "PC 2 2 2" "the tree after the fork (members, active, slots, opened)"
 assert_eq "$(tree "$C")" "PC 2 2 2" "the tree, asked through the child"
 assert_eq "$(stat_of "$C" 'j["active"]["out"]')" 2 "the child's own connections"
