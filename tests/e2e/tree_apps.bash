@@ -75,16 +75,20 @@ some_worker() {
 
 # shares_one_cap LABEL PROCESSES WAITED SIGNAL -- CMD...: CMD (as serve runs it) per process and as
 # a tree, both under --max-conns 2, each driven by 12 requests at once that hold a new upstream
-# connection 300 ms. Per process the upstream sees more than 2 at once (so this can fail); as a
-# tree never more than 2, every request succeeds, at least WAITED connects waited and they went
-# first come, first served across the workers, and a worker's stats show the tree with PROCESSES
-# members and the 12 upstream connections it opened. SIGNAL stops CMD.
+# connection 300 ms. Per process the upstream sees more than 2 at once within 3 loads (so this can
+# fail); as a tree never more than 2, every request succeeds, at least WAITED connects waited and
+# they went first come, first served across the workers, and a worker's stats show the tree with
+# PROCESSES members and the 12 upstream connections it opened. SIGNAL stops CMD.
 shares_one_cap() {
   local label=$1 processes=$2 waited=$3 sig=$4 scope w
   shift 5
   for scope in process tree; do serve $scope $scope -- "$@"; done
   up process
-  load process 12 300
+  # one async worker may accept all 12 at once and then, alone, keeps its own cap: the peak is
+  # the counting server's over its life, so a further load may spread over the workers
+  local tries=0
+  while load process 12 300 && tries=$((tries + 1)) &&
+    [ "$tries" -lt 3 ] && [ "$(jq_py "$(cat "$T/process.status")" 'j["peak"]')" -le 2 ]; do :; done
   expect_peak process 12 "gt 2"
   local process_peak
   process_peak=$(jq_py "$(cat "$T/process.status")" 'j["peak"]')
