@@ -1,20 +1,21 @@
 # fuzz.mk - libFuzzer targets (clang) for the parsers that read untrusted text: the configuration
 # (shim/config.c, statspath.c, vars.c), the stats command line (shim/command.c, with config.c for
-# health's limits) and the leak suppression file
-# (scripts/cli/suppress.c), each with a seed corpus in tests/fuzz/corpus/NAME. `make fuzz` runs
+# health's limits), the leak suppression file (scripts/cli/suppress.c) and a connection's first
+# write (shim/sniff.c), each with a seed corpus in tests/fuzz/corpus/NAME. `make fuzz` runs
 # each for FUZZ_SECONDS (default 60); `make fuzz-smoke` runs each for 10 s, for `make test`.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_CFLAGS := -std=gnu11 -g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined \
   -fno-sanitize-recover=undefined -Ishim -Iscripts/cli
-FUZZ_NAMES := config command suppress
+FUZZ_NAMES := config command suppress sniff
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 # the sources each target links: the pure modules, compiled by clang with the fuzzer
 FUZZ_SRCS_config := shim/config.c shim/statspath.c shim/vars.c
 FUZZ_SRCS_command := shim/command.c shim/config.c shim/statspath.c shim/vars.c
 FUZZ_SRCS_suppress := scripts/cli/suppress.c
+FUZZ_SRCS_sniff := shim/sniff.c
 
 .PHONY: fuzz fuzz-smoke fuzz-build
 
