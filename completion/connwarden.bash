@@ -107,6 +107,7 @@ _connwarden() {
     case $prev in
     --on-cap) mapfile -t COMPREPLY < <(compgen -W "queue refuse" -- "$cur") ;;
     --cap-scope) mapfile -t COMPREPLY < <(compgen -W "process tree" -- "$cur") ;;
+    --dest-by) mapfile -t COMPREPLY < <(compgen -W "name address" -- "$cur") ;;
     --log) mapfile -t COMPREPLY < <(compgen -W "off error warn info debug" -- "$cur") ;;
     --cap-errno) mapfile -t COMPREPLY < <(compgen -W "ECONNREFUSED ETIMEDOUT ECONNRESET EHOSTUNREACH ENETUNREACH" -- "$cur") ;;
     --stats) mapfile -t COMPREPLY < <(compgen -f -W off -- "$cur") ;;

@@ -12,8 +12,8 @@ FUZZ_NAMES := config command suppress sniff
 FUZZ_BINS := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 
 # the sources each target links: the pure modules, compiled by clang with the fuzzer
-FUZZ_SRCS_config := shim/config.c shim/statspath.c shim/vars.c
-FUZZ_SRCS_command := shim/command.c shim/config.c shim/statspath.c shim/vars.c
+FUZZ_SRCS_config := shim/config.c shim/statspath.c shim/vars.c shim/sniff.c
+FUZZ_SRCS_command := shim/command.c shim/config.c shim/statspath.c shim/vars.c shim/sniff.c
 FUZZ_SRCS_suppress := scripts/cli/suppress.c
 FUZZ_SRCS_sniff := shim/sniff.c
 

@@ -2,6 +2,7 @@
  * fields atomically from the stats thread. Never logs; the constructor reports errors. */
 #define _GNU_SOURCE
 #include "config.h"
+#include "sniff.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -137,9 +138,27 @@ static int parse_ip(const char *s, struct cw_addr *a) {
   return -EINVAL;
 }
 
+/* A host name as DNS allows, not an address, lowercased into out (CW_HOST_MAX + 1 bytes). */
+static int host_name(const char *s, char *out) {
+  struct cw_addr a;
+  size_t len = strlen(s);
+  if (len == 0 || len > CW_HOST_MAX + 1 || parse_ip(s, &a) > 0)
+    return -EINVAL;
+  char tmp[CW_HOST_MAX + 2];
+  memcpy(tmp, s, len + 1);
+  if (!cw_host_normalize(tmp))
+    return -EINVAL;
+  const char *last = strrchr(tmp, '.'); /* a top label of digits alone is a mistyped address */
+  last = last ? last + 1 : tmp;
+  if (strspn(last, "0123456789") == strlen(last))
+    return -EINVAL;
+  memcpy(out, tmp, strlen(tmp) + 1);
+  return 0;
+}
+
 /* One filter item, already cut out of the list (len bytes at s). */
 static int parse_filter(const char *s, size_t len, struct cw_filter *f) {
-  char item[128];
+  char item[CW_HOST_MAX + 16];
   if (len == 0 || len >= sizeof item)
     return -EINVAL;
   memcpy(item, s, len);
@@ -185,12 +204,19 @@ static int parse_filter(const char *s, size_t len, struct cw_filter *f) {
       return -EINVAL;
     return parse_port(close + 2, &f->addr.port);
   }
+  if (item[0] == '*' && item[1] == '.') { /* *.DOMAIN: any name under it, at any port */
+    f->kind = CW_F_DOMAIN;
+    return host_name(item + 2, f->name);
+  }
   char *colon = strrchr(item, ':');
   if (!colon || strchr(item, ':') != colon)
     return -EINVAL;
   *colon = '\0';
-  if (parse_ip(item, &f->addr) != 32)
-    return -EINVAL;
+  if (parse_ip(item, &f->addr) != 32) { /* NAME:PORT */
+    f->kind = CW_F_NAMEPORT;
+    if (host_name(item, f->name) < 0)
+      return -EINVAL;
+  }
   return parse_port(colon + 1, &f->addr.port);
 }
 
@@ -227,7 +253,14 @@ static int prefix_match(const uint8_t *a, const uint8_t *b, int bits) {
   return (a[bytes] & mask) == (b[bytes] & mask);
 }
 
-int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_addr *peer) {
+/* host is a name under the domain d */
+static int under(const char *host, const char *d) {
+  size_t hl = strlen(host), dl = strlen(d);
+  return hl > dl + 1 && host[hl - dl - 1] == '.' && memcmp(host + hl - dl, d, dl) == 0;
+}
+
+int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_addr *peer,
+                     const char *host, uint16_t hport) {
   for (int i = 0; i < n; i++) {
     switch (f[i].kind) {
     case CW_F_IN:
@@ -253,6 +286,14 @@ int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_
       if (peer->family == f[i].addr.family && prefix_match(peer->ip, f[i].addr.ip, f[i].prefix))
         return 1;
       break;
+    case CW_F_NAMEPORT:
+      if (host && hport == f[i].addr.port && strcmp(host, f[i].name) == 0)
+        return 1;
+      break;
+    case CW_F_DOMAIN:
+      if (host && under(host, f[i].name))
+        return 1;
+      break;
     }
   }
   return 0;
@@ -264,7 +305,7 @@ int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_
 #define FORMS_BOOL "0 or 1"
 #define FORMS_BACKTRACE "0, 1 or native"
 #define FORMS_STATS "a socket path shorter than 108 bytes once each %p is the PID, or off"
-#define FORMS_FILTER "a comma list of in, out, all, IP:PORT, [IPv6]:PORT, :PORT, IP/PREFIX, IP"
+#define FORMS_FILTER "a comma list of in, out, all, IP:PORT, [IPv6]:PORT, NAME:PORT, *.DOMAIN, :PORT, IP/PREFIX, IP"
 
 static int bad(char *err, size_t errlen, const char *var, const char *value, const char *forms) {
   snprintf(err, errlen, "connwarden: %s=\"%.200s\" is not valid: expected %s", var, value, forms);
@@ -330,6 +371,21 @@ static int get_path(const char *var, const char *v, char *out, size_t outlen, ch
     return bad(err, errlen, var, v, "a shorter path");
   snprintf(out, outlen, "%s", v);
   return 0;
+}
+
+/* A variable of two values: *out 0 for the first, 1 for the second; left as it is when unset. */
+static int get_either(const char *(*env)(const char *), const char *var, const char *first,
+                      const char *second, int *out, char *err, size_t errlen) {
+  const char *v = env(var);
+  if (!v)
+    return 0;
+  if (strcmp(v, first) == 0 || strcmp(v, second) == 0) {
+    *out = strcmp(v, second) == 0;
+    return 0;
+  }
+  char forms[64];
+  snprintf(forms, sizeof forms, "%s or %s", first, second);
+  return bad(err, errlen, var, v, forms);
 }
 
 /* CONNWARDEN_NAME: shown in ls, top, the exporter's labels and reports, so one printable line. */
@@ -414,22 +470,14 @@ int cw_config_load(struct cw_config *cfg, const char *(*env)(const char *), char
       (rc = get_filters(env, "CONNWARDEN_EXCLUDE", cfg->exclude, &cfg->n_exclude,
                         cfg->exclude_text, sizeof cfg->exclude_text, err, errlen)) < 0)
     return rc;
-  if ((v = env("CONNWARDEN_CAP_SCOPE"))) {
-    if (strcmp(v, "process") == 0)
-      cfg->cap_scope = CW_SCOPE_PROCESS;
-    else if (strcmp(v, "tree") == 0)
-      cfg->cap_scope = CW_SCOPE_TREE;
-    else
-      return bad(err, errlen, "CONNWARDEN_CAP_SCOPE", v, "process or tree");
-  }
-  if ((v = env("CONNWARDEN_ON_CAP"))) {
-    if (strcmp(v, "queue") == 0)
-      cfg->on_cap = CW_ON_CAP_QUEUE;
-    else if (strcmp(v, "refuse") == 0)
-      cfg->on_cap = CW_ON_CAP_REFUSE;
-    else
-      return bad(err, errlen, "CONNWARDEN_ON_CAP", v, "queue or refuse");
-  }
+  int scope = cfg->cap_scope, by = cfg->dest_by, oncap = cfg->on_cap;
+  if ((rc = get_either(env, "CONNWARDEN_CAP_SCOPE", "process", "tree", &scope, err, errlen)) < 0 ||
+      (rc = get_either(env, "CONNWARDEN_DEST_BY", "name", "address", &by, err, errlen)) < 0 ||
+      (rc = get_either(env, "CONNWARDEN_ON_CAP", "queue", "refuse", &oncap, err, errlen)) < 0)
+    return rc;
+  cfg->cap_scope = scope == 1 ? CW_SCOPE_TREE : CW_SCOPE_PROCESS;
+  cfg->dest_by = by == 1 ? CW_DEST_BY_ADDRESS : CW_DEST_BY_NAME;
+  cfg->on_cap = oncap == 1 ? CW_ON_CAP_REFUSE : CW_ON_CAP_QUEUE;
   if ((v = env("CONNWARDEN_CAP_ERRNO"))) {
     if (is_loop_errno(v))
       return bad(err, errlen, "CONNWARDEN_CAP_ERRNO", v,

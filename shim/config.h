@@ -10,18 +10,21 @@
 #include <sys/un.h>
 #include "addr.h"
 #include "cw.h"
+#include "names.h"
 #include "procname.h" /* CW_NAME_MAX */
 
 enum cw_dir { CW_DIR_OUT = 0, CW_DIR_IN = 1 };
 enum cw_on_cap { CW_ON_CAP_QUEUE = 0, CW_ON_CAP_REFUSE = 1 };
 enum cw_scope { CW_SCOPE_PROCESS = 0, CW_SCOPE_TREE = 1 };
+enum cw_dest_by { CW_DEST_BY_NAME = 0, CW_DEST_BY_ADDRESS = 1 };
 
 /* One item of CONNWARDEN_ONLY / CONNWARDEN_EXCLUDE. */
-enum cw_filter_kind { CW_F_IN, CW_F_OUT, CW_F_ALL, CW_F_HOSTPORT, CW_F_PORT, CW_F_CIDR };
+enum cw_filter_kind { CW_F_IN, CW_F_OUT, CW_F_ALL, CW_F_HOSTPORT, CW_F_PORT, CW_F_CIDR, CW_F_NAMEPORT, CW_F_DOMAIN };
 struct cw_filter {
   enum cw_filter_kind kind;
-  struct cw_addr addr; /* HOSTPORT: ip, family and port; PORT: port; CIDR: ip and family */
+  struct cw_addr addr; /* HOSTPORT: ip, family and port; PORT, NAMEPORT: port; CIDR: ip and family */
   int prefix;          /* CIDR prefix length */
+  char name[CW_HOST_MAX + 1]; /* NAMEPORT: the host name; DOMAIN: the domain (lowercase) */
 };
 
 #define CW_MAX_FILTERS 32
@@ -37,6 +40,8 @@ struct cw_config {
   /* immutable after start-up */
   enum cw_on_cap on_cap;
   enum cw_scope cap_scope; /* tree: caps, queue and counters shared by the process tree (tree.h) */
+  enum cw_dest_by dest_by; /* what one destination is: a name and port (the address when no name
+                            * is known), or an address */
   int64_t queue_timeout_ms;
   int cap_errno;
   int64_t reap_grace_ms;
@@ -76,8 +81,10 @@ CW_HIDDEN int cw_parse_count(const char *s, int64_t *out);       /* 0 .. 1,000,0
 CW_HIDDEN int cw_parse_errno_name(const char *s, int *out);      /* ECONNREFUSED, ... */
 CW_HIDDEN int cw_parse_filters(const char *s, struct cw_filter *out, int max, int *n);
 
-/* Does connection (dir, peer) match any of the filters? */
-CW_HIDDEN int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_addr *peer);
+/* Does connection (dir, peer; host and hport its name and port, host NULL when no name is known)
+ * match any of the filters? */
+CW_HIDDEN int cw_filters_match(const struct cw_filter *f, int n, int dir, const struct cw_addr *peer,
+                               const char *host, uint16_t hport);
 
 /* Fill cfg from getenv_fn (getenv in production, a table in tests). On a bad value returns -EINVAL
  * and writes one line naming the variable, the value and the accepted forms into err. */

@@ -2,6 +2,7 @@
  * whose symbol is <name>: this keeps glibc's own prototypes (transparent unions, fortify
  * redirects) out of the way while the linker sees exactly the libc name. */
 #ifndef CW_HOOKS_H
+struct gaicb; /* netdb.h declares it only with _GNU_SOURCE */
 #define CW_HOOKS_H
 
 #include <pthread.h>
@@ -12,6 +13,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <netdb.h>
+#include <signal.h>
 #include "cw.h"
 
 #define CW_HOOK(ret, name, params, args, kind, fd, raw)                                       \

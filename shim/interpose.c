@@ -23,10 +23,12 @@
 #include "follow.h"
 #include "hooks.h"
 #include "lifecycle.h"
+#include "names.h"
 #include "ownfd.h"
 #include "policy.h"
 #include "python.h"
 #include "real.h"
+#include "sniff.h"
 #include "sock.h"
 #include "table.h"
 
@@ -96,6 +98,30 @@ static inline void count_out(struct cw_conn *c, size_t r) {
       failed_errno(c);                                                                             \
   } while (0)
 
+/* The first write on a connection may name it (a TLS ClientHello's server name, a proxy request's
+ * target): the bytes are parsed once, out of line, when the call count read for the count is 0.
+ * SNIFF_name is how each write-side call passes its bytes. */
+static __attribute__((noinline, cold)) void first_write(struct cw_conn *c, int fd, const void *buf,
+                                                        const struct iovec *iov, size_t cnt, size_t n);
+#define SNIFF_write first_write(c_, fd, buf, NULL, 0, (size_t)r)
+#define SNIFF_send SNIFF_write
+#define SNIFF_sendto SNIFF_write
+#define SNIFF_writev first_write(c_, fd, NULL, iov, (size_t)(cnt < 0 ? 0 : cnt), (size_t)r)
+#define SNIFF_sendmsg first_write(c_, fd, NULL, m->msg_iov, m->msg_iovlen, (size_t)r)
+#define AFTER_FIRST_OUT(c, r, sniff)                                                               \
+  do {                                                                                             \
+    if ((r) > 0) {                                                                                 \
+      uint64_t calls_ = __atomic_load_n(&(c)->calls_out, __ATOMIC_RELAXED);                        \
+      if (CW_UNLIKELY(calls_ == 0))                                                                \
+        sniff;                                                                                     \
+      CW_BUMP((c)->bytes_out, (size_t)(r));                                                        \
+      CW_BUMP((c)->calls_out, 1);                                                                  \
+      CW_SET((c)->last_ns, cw_tick() | CW_LAST_WROTE);                                             \
+    } else if ((r) < 0) {                                                                          \
+      failed_errno(c);                                                                             \
+    }                                                                                              \
+  } while (0)
+
 /* A send with MSG_FASTOPEN on an fd with no record is a connect (TCP Fast Open): defined below,
  * beside connect(). Out of line, so that the untracked path keeps no frame. */
 static __attribute__((noinline, cold)) ssize_t
@@ -108,10 +134,10 @@ static __attribute__((noinline, cold)) ssize_t fastopen_sendmsg(int fd, const st
   WRAP_IO(ret, name, params, args, fdv, AFTER_IN(c_, r), )
 #define WRAP_CHK_IN WRAP_IO_IN
 #define WRAP_IO_OUT(ret, name, params, args, fdv, raw)                                             \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r), )
+  WRAP_IO(ret, name, params, args, fdv, AFTER_FIRST_OUT(c_, r, SNIFF_##name), )
 /* an untracked fd pays one test of a flag it was passed in a register */
 #define WRAP_FASTOPEN(ret, name, params, args, fdv, raw)                                           \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r),                                          \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_FIRST_OUT(c_, r, SNIFF_##name),                      \
           if (CW_UNLIKELY(fl & MSG_FASTOPEN)) return fastopen_##name args;)
 /* write(): the reserved number (a constant, never an open fd) is CPython's traceback dumper's.
  * Its path is a function of its own, reached by a tail jump, so that the tracked path keeps no
@@ -122,10 +148,10 @@ static __attribute__((noinline, cold)) ssize_t fastopen_sendmsg(int fd, const st
     if (r >= 0)                                                                                    \
       return r;                                                                                    \
     r = CW_REAL(name) args;                                                                        \
-    AFTER_OUT(c_, r);                                                                              \
+    AFTER_FIRST_OUT(c_, r, SNIFF_##name);                                                          \
     return r;                                                                                      \
   }                                                                                                \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r), ,                                        \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_FIRST_OUT(c_, r, SNIFF_##name), ,                    \
           if (CW_UNLIKELY(fd == CW_PY_SINK_FD)) return sink_##name(STRIP args, c_);)
 #define WRAP_IO(ret, name, params, args, fdv, after, untracked, ...)                               \
   static __attribute__((noinline)) ret tracked_##name(STRIP params, struct cw_conn *c_) {          \
@@ -303,6 +329,7 @@ static ssize_t open_policed(int fd, const struct sockaddr *sa, socklen_t salen, 
     o.probed = cw_sock_probe(fd, CW_DIR_OUT, sa, salen, cw_fdflag(fd, CW_FD_TCP), &o.info) == 0;
     /* a repeated connect on a socket we track already (checking on progress) takes no slot */
     if (o.probed && !(c && c->ino == o.info.ino)) {
+      cw_names_lookup(&o.info.peer, o.info.host); /* the name the program resolved, if any */
       o.info.bt = cw_bt_capture(fd, 0);
       cw_policy_connect(fd, sa, salen, &o.info, &o.ad);
     } else {
@@ -425,6 +452,25 @@ static ssize_t fastopen_sendmsg(int fd, const struct msghdr *m, int fl) {
   return open_policed(fd, m->msg_name, m->msg_namelen, NULL, open_by_sendmsg, &s);
 }
 
+/* A connection's first write: what its bytes say of the host it is for (a TLS server name, a
+ * proxy request's target) names it. Once per connection; a shim caller, a signal handler that
+ * interrupted the shim and a vfork child change nothing. n bytes were written. */
+static void first_write(struct cw_conn *c, int fd, const void *buf, const struct iovec *iov, size_t cnt,
+                        size_t n) {
+  if (c->dir != CW_DIR_OUT || cw_guard || cw_locked)
+    return;
+  CW_SAVE_ERRNO({
+    char host[CW_HOST_MAX + 1];
+    uint16_t port = 0;
+    int kind = iov ? cw_sniff_iov(iov, cnt, n, host, &port) : cw_sniff(buf, n, host, &port);
+    if (kind != CW_SNIFF_NONE && !cw_in_foreign_child()) {
+      cw_guard++;
+      cw_policy_named(fd, c->id, host, port, kind != CW_SNIFF_SNI);
+      cw_guard--;
+    }
+  });
+}
+
 static int after_accept(int fd, int r, struct sockaddr *sa, socklen_t *salen) {
   if (r < 0 || !may_track())
     return r;
@@ -438,7 +484,7 @@ static int after_accept(int fd, int r, struct sockaddr *sa, socklen_t *salen) {
     if (tcp)
       cw_fdflag_set(r, CW_FD_TCP, 1);
     if (cw_sock_probe(r, CW_DIR_IN, l <= sizeof(struct sockaddr_storage) ? sa : NULL, l, tcp, &info) == 0) {
-      info.policed = cw_policy_scoped(CW_DIR_IN, &info.peer);
+      info.policed = cw_policy_scoped(CW_DIR_IN, &info.peer, NULL, 0);
       info.bt = cw_bt_capture(r, 1);
       track(&info);
     }

@@ -70,6 +70,7 @@ static void note(const struct cw_conn *c, int64_t now, int kind, int teardown) {
   v->bytes_out = __atomic_load_n(&c->bytes_out, __ATOMIC_RELAXED);
   v->bt = cw_bt_dup(c->bt);
   v->opened_wall_ms = cw_wall_ms() - v->age_ms;
+  cw_leak_name(v, c->host ? c->host->name : NULL, c->host ? c->host->port : 0, c->via);
   n->next = notes;
   notes = n;
   nnotes++;

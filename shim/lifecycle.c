@@ -19,6 +19,7 @@
 #include "config.h"
 #include "leakcheck.h"
 #include "log.h"
+#include "names.h"
 #include "ownfd.h"
 #include "policy.h"
 #include "reaper.h"
@@ -83,9 +84,11 @@ static void fork_prepare(void) {
   cw_policy_fork_prepare();
   cw_own_lock();
   cw_mem_lock();
+  cw_names_lock();
 }
 
 static void fork_parent(void) {
+  cw_names_unlock();
   cw_policy_forked();
   cw_mem_unlock();
   cw_own_unlock();
@@ -104,6 +107,7 @@ static void fork_child(void) {
   cw_log_fork_child();
   cw_mutex_remake(&start_mu);
   cw_mem_fork_child();
+  cw_names_fork_child();
   cw_own_fork_child();
   cw_table_fork_child();
   cw_policy_fork_child();
@@ -217,6 +221,7 @@ static void init(void) {
     _exit(2);
   }
   cw_log_level = (enum cw_level)cw_cfg.log_level;
+  cw_dest_by_address = cw_cfg.dest_by == CW_DEST_BY_ADDRESS;
   char mark[sizeof cw_cfg.stats_spec + 16];
   if (cw_statspath_mark(&cw_cfg, cw_pid, mark, sizeof mark) && setenv(CW_STATS_OWNER_VAR, mark, 1) < 0)
     cw_log(CW_LOG_WARN, CW_EV_CONFIG, "cannot set %s: programs its children exec will find %s taken", CW_STATS_OWNER_VAR,

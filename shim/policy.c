@@ -81,10 +81,12 @@ static unsigned forks; /* forks this process made: a queued socket may since be 
  * another one starts the reaper (that park finds it NULL; the reaper's first round sees it). */
 void (*cw_policy_on_park)(void);
 
-int cw_policy_scoped(int dir, const struct cw_addr *peer) {
-  if (cw_cfg.n_only && !cw_filters_match(cw_cfg.only, cw_cfg.n_only, dir, peer))
+int cw_policy_scoped(int dir, const struct cw_addr *peer, const char *host, uint16_t hport) {
+  if (host && !*host)
+    host = NULL;
+  if (cw_cfg.n_only && !cw_filters_match(cw_cfg.only, cw_cfg.n_only, dir, peer, host, hport))
     return 0;
-  if (cw_cfg.n_exclude && cw_filters_match(cw_cfg.exclude, cw_cfg.n_exclude, dir, peer))
+  if (cw_cfg.n_exclude && cw_filters_match(cw_cfg.exclude, cw_cfg.n_exclude, dir, peer, host, hport))
     return 0;
   return 1;
 }
@@ -107,23 +109,23 @@ static void take(struct cw_dest *d) {
     d->slots++;
 }
 
-static void count_refused(struct cw_dest *d, const struct cw_addr *peer, int fd, const char *why) {
+static void count_refused(struct cw_dest *d, const struct cw_conn_info *info, int fd, const char *why) {
   cw_tab.c.refused++;
   if (d)
     d->refused++;
-  char p[CW_ADDR_STRLEN];
+  char p[CW_WHERE_STRLEN];
   cw_log(CW_LOG_WARN, CW_EV_REFUSED, "refused: connect fd %d to %s %s (cap %lld, per destination %lld)", fd,
-         cw_addr_format(peer, p, sizeof p), why, (long long)cw_cfg_get(&cw_cfg.max_conns),
-         (long long)cw_cfg_get(&cw_cfg.max_conns_per_dest));
+         cw_where(&info->peer, info->host, info->peer.port, 0, p, sizeof p), why,
+         (long long)cw_cfg_get(&cw_cfg.max_conns), (long long)cw_cfg_get(&cw_cfg.max_conns_per_dest));
 }
 
 static void count_timeout(struct cw_conn *c) {
   cw_tab.c.queue_timeouts++;
   if (c->wait && c->wait->dest)
     c->wait->dest->refused++;
-  char p[CW_ADDR_STRLEN];
+  char p[CW_WHERE_STRLEN];
   cw_log(CW_LOG_WARN, CW_EV_QUEUE_TIMEOUT, "queue timeout: connect fd %d to %s waited %lldms for a slot",
-         c->fd, cw_addr_format(&c->peer, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
+         c->fd, cw_where_conn(c, p, sizeof p), (long long)cw_cfg.queue_timeout_ms);
 }
 
 /* ---- the queue ------------------------------------------------------------------------------ */
@@ -489,22 +491,30 @@ void cw_policy_grant_locked(void) {
     grant_locked();
 }
 
+/* The destination key of waiter w */
+static void wait_key(struct cw_dkey *k, const struct cw_wait *w) {
+  if (w->dest) {
+    memset(k, 0, sizeof *k);
+    memcpy(k, &w->dest->key, cw_dkey_len(&w->dest->key));
+  } else {
+    const struct cw_host *h = w->rec->host;
+    cw_dkey_make(k, &w->rec->peer, h ? h->name : NULL, h ? h->port : 0);
+  }
+}
+
 int cw_policy_stuck_locked(struct cw_stuck *out) {
   if (cw_tree_on) { /* the tree's queue: a waiter in another process counts as much as ours */
-    struct cw_addr peer;
-    if (!cw_tree_stuck(&peer, &out->global, &out->since_ns, &out->waiting))
+    if (!cw_tree_stuck(&out->key, &out->global, &out->since_ns, &out->waiting))
       return 0;
-    out->peer = peer;
-    out->dest = out->global ? NULL : cw_table_dest_locked(&peer);
+    out->dest = out->global ? NULL : cw_table_dest_locked(&out->key);
     return 1;
   }
   for (struct cw_wait *w = head; w; w = w->next) {
-    int global = 0;
-    if (!w->rec || (cw_tree_on ? !cw_tree_full(&w->rec->peer, &global) : fits(w->dest)))
+    if (!w->rec || fits(w->dest))
       continue;
     out->dest = w->dest;
-    out->peer = w->rec->peer;
-    out->global = cw_tree_on ? global : global_full();
+    wait_key(&out->key, w);
+    out->global = global_full();
     out->since_ns = w->since_ns;
     out->waiting = 0;
     for (struct cw_wait *x = head; x; x = x->next)
@@ -587,7 +597,14 @@ static void connect_tree_locked(int fd, const struct sockaddr *sa, socklen_t sal
   if (head)
     grant_locked();
   int queue_it = cw_cfg.on_cap != CW_ON_CAP_REFUSE, tidx = -1;
-  int r = cw_tree_admit(&info->peer, d ? &d->tree_row : NULL, info->ino, queue_it ? cw_now() : 0, &tidx);
+  struct cw_dkey k;
+  if (d) {
+    memset(&k, 0, sizeof k);
+    memcpy(&k, &d->key, cw_dkey_len(&d->key));
+  } else {
+    cw_dkey_make(&k, &info->peer, info->host, info->peer.port);
+  }
+  int r = cw_tree_admit(&k, d ? &d->tree_row : NULL, info->ino, queue_it ? cw_now() : 0, &tidx);
   if (r == 1) {
     take(d);
     ad->result = CW_ADMIT_OK;
@@ -595,7 +612,7 @@ static void connect_tree_locked(int fd, const struct sockaddr *sa, socklen_t sal
     return;
   }
   if (!queue_it) {
-    count_refused(d, &info->peer, fd, "at the tree's cap");
+    count_refused(d, info, fd, "at the tree's cap");
     ad->result = CW_ADMIT_REFUSE;
     return;
   }
@@ -603,7 +620,7 @@ static void connect_tree_locked(int fd, const struct sockaddr *sa, socklen_t sal
   if (!c) {
     if (r == 0)
       cw_tree_dequeue(tidx, info->ino, 0);
-    count_refused(d, &info->peer, fd, "at the tree's cap (could not queue it)");
+    count_refused(d, info, fd, "at the tree's cap (could not queue it)");
     ad->result = CW_ADMIT_REFUSE;
     return;
   }
@@ -614,7 +631,7 @@ static void connect_tree_locked(int fd, const struct sockaddr *sa, socklen_t sal
 
 void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struct cw_conn_info *info,
                        struct cw_admit *ad) {
-  ad->policed = cw_policy_scoped(CW_DIR_OUT, &info->peer);
+  ad->policed = cw_policy_scoped(CW_DIR_OUT, &info->peer, info->host, info->peer.port);
   ad->dest = NULL;
   ad->ino = info->ino;
   ad->result = CW_ADMIT_PASS;
@@ -622,7 +639,7 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
   if (!ad->policed)
     return;
   cw_table_lock();
-  struct cw_dest *d = ad->dest = cw_table_dest_locked(&info->peer);
+  struct cw_dest *d = ad->dest = cw_table_dest_for_locked(&info->peer, info->host);
   if (cw_tree_on) {
     connect_tree_locked(fd, sa, salen, info, ad, d);
     cw_table_unlock();
@@ -635,7 +652,7 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
     ad->result = CW_ADMIT_OK;
     cw_follow_drop_if_locked(fd);
   } else if (cw_cfg.on_cap == CW_ON_CAP_REFUSE) {
-    count_refused(d, &info->peer, fd, "at the cap");
+    count_refused(d, info, fd, "at the cap");
     ad->result = CW_ADMIT_REFUSE;
   } else {
     struct cw_conn *c = queue(fd, sa, salen, d, info, -1);
@@ -644,7 +661,7 @@ void cw_policy_connect(int fd, const struct sockaddr *sa, socklen_t salen, struc
       ad->id = c->id;
       ad->nonblock = !is_blocking(fd);
     } else {
-      count_refused(d, &info->peer, fd, "at the cap (could not queue it)");
+      count_refused(d, info, fd, "at the cap (could not queue it)");
       ad->result = CW_ADMIT_REFUSE;
     }
   }
@@ -659,6 +676,27 @@ void cw_policy_abandon(struct cw_admit *ad) {
   cw_table_slot_put_locked(ad->dest, ad->ino);
   if (head)
     grant_locked();
+  cw_table_unlock();
+}
+
+void cw_policy_named(int fd, uint64_t id, const char *host, uint16_t port, int via) {
+  cw_table_lock();
+  struct cw_conn *c = cw_table_find_locked(fd, id);
+  if (c && c->dir == CW_DIR_OUT && (via || !c->host)) {
+    if (!port)
+      port = c->peer.port;
+    struct cw_dest *old = c->dest;
+    int freed = cw_table_rename_locked(c, host, port, via);
+    if (c->host)
+      c->policed = cw_policy_scoped(CW_DIR_OUT, &c->peer, c->host->name, c->host->port);
+    if (cw_tree_on && c->holds_slot && c->dest != old && !c->queued && !c->failed) {
+      struct cw_dkey k;
+      cw_dkey_make(&k, &c->peer, c->host ? c->host->name : NULL, c->host ? c->host->port : 0);
+      cw_tree_redest(c->ino, &k);
+    }
+    if (freed && head)
+      grant_locked();
+  }
   cw_table_unlock();
 }
 
@@ -787,7 +825,7 @@ static int survives_exec(int fd) {
  * with them), "q FD INO SINCE_NS DEADLINE_NS FASTOPEN HEX" (a queued connect), "s FD INO" (a
  * connection holding a slot). */
 static int carry_write(int out, int survivors) {
-  char line[512];
+  char line[1024];
   int n = 0;
   if (cw_tree_on) { /* first: the new image joins the tree as this member before anything */
     int l = cw_tree_carry_line(line, sizeof line);
@@ -802,7 +840,9 @@ static int carry_write(int out, int survivors) {
     FOREACH_FD(c, i) {
       if (!survives_exec(i))
         continue;
-      int l = snprintf(line, sizeof line, "s %d %llu\n", i, (unsigned long long)c->ino);
+      int l = c->host ? snprintf(line, sizeof line, "s %d %llu %s %u %d\n", i, (unsigned long long)c->ino,
+                                 c->host->name, (unsigned)c->host->port, (int)c->via)
+                      : snprintf(line, sizeof line, "s %d %llu\n", i, (unsigned long long)c->ino);
       if (CW_RAW(SYS_write, out, line, l) != l)
         return -1;
       n++;
@@ -824,6 +864,8 @@ static int carry_write(int out, int survivors) {
                      (long long)w->deadline_ns, w->fastopen);
     for (socklen_t k = 0; k < w->tolen && l < (int)sizeof line - 3; k++)
       l += snprintf(line + l, sizeof line - (size_t)l, "%02x", ((unsigned char *)&w->to)[k]);
+    if (w->rec->host && l + 2 + w->rec->host->len < (int)sizeof line)
+      l += snprintf(line + l, sizeof line - (size_t)l, " %s", w->rec->host->name);
     line[l++] = '\n';
     if (CW_RAW(SYS_write, out, line, l) != l)
       return -1;
@@ -899,14 +941,16 @@ int cw_policy_adopt_carried(void) {
   if (!f)
     return 0;
   unlink(carry_path);
-  char line[512];
+  char line[1024];
   int n = 0, keep[CW_TREE_WAITS], nkeep = 0, tree = 0;
   cw_table_lock();
   while (fgets(line, sizeof line, f)) {
     int i, a, b, c, fd, fo;
     unsigned long long ino;
     long long since, deadline;
-    char hex[300];
+    char hex[300], host[CW_HOST_MAX + 1];
+    unsigned port;
+    int via, fields;
     if (sscanf(line, "tree %d %d", &a, &b) == 2) {
       cw_tree_adopt(a, b);
       tree = cw_tree_on;
@@ -930,26 +974,34 @@ int cw_policy_adopt_carried(void) {
       } else {
         h->tried = 1;
       }
-    } else if (sscanf(line, "s %d %llu", &fd, &ino) == 2) {
+    } else if ((fields = sscanf(line, "s %d %llu %253s %u %d", &fd, &ino, host, &port, &via)) >= 2) {
       struct cw_conn_info info;
       if (cw_sock_probe_inherited(fd, &info) == 0 && info.ino == ino) {
-        info.holds_slot = 1;
         info.dir = CW_DIR_OUT; /* only outbound connections hold slots */
-        info.policed = cw_policy_scoped(info.dir, &info.peer);
+        info.policed = cw_policy_scoped(info.dir, &info.peer, NULL, 0);
         info.bt = NULL;
         if (cw_table_open_locked(&info) == 0) {
-          take(cw_table_get(fd)->dest);
+          struct cw_conn *rec = cw_table_get(fd);
+          if (fields == 5 && port < 65536) { /* its name, and (with DEST_BY=name) its destination */
+            rec->policed = cw_policy_scoped(info.dir, &info.peer, host, (uint16_t)port);
+            cw_table_rename_locked(rec, host, (uint16_t)port, 1);
+            rec->via = via != 0;
+          }
+          rec->holds_slot = 1; /* now that it is where its name puts it */
+          take(rec->dest);
           n++; /* a connection here now: the new image serves stats */
         }
       }
-    } else if (sscanf(line, "q %d %llu %lld %lld %d %299s", &fd, &ino, &since, &deadline, &fo, hex) == 6 &&
-               still_queued(fd, ino)) {
+    } else if ((fields = sscanf(line, "q %d %llu %lld %lld %d %299s %253s", &fd, &ino, &since, &deadline, &fo,
+                                hex, host)) >= 6 && still_queued(fd, ino)) {
       struct cw_wait *w = cw_mem_alloc(sizeof *w);
       if (!w)
         continue;
       memset(w, 0, sizeof *w);
       int len = unhex(hex, (unsigned char *)&w->to, sizeof w->to);
       struct cw_conn_info info = {.fd = fd, .dir = CW_DIR_OUT, .policed = 1, .ino = ino};
+      if (fields == 7)
+        memcpy(info.host, host, sizeof info.host);
       struct cw_conn *rec = NULL;
       if (len > 0 && (w->to.sa.sa_family == AF_INET || w->to.sa.sa_family == AF_INET6)) {
         cw_addr_from_sockaddr(&info.peer, &w->to.sa, (socklen_t)len);
@@ -962,13 +1014,16 @@ int cw_policy_adopt_carried(void) {
       w->tolen = (socklen_t)len;
       w->fastopen = fo;
       w->rec = rec;
-      w->dest = cw_table_dest_locked(&info.peer);
+      w->dest = cw_table_dest_for_locked(&info.peer, info.host);
       w->since_ns = since;
       w->deadline_ns = deadline;
       w->ino = ino;
       w->tidx = cw_tree_on ? cw_tree_find_wait(ino) : -1;
-      if (cw_tree_on && w->tidx < 0) /* its place is lost: a new one (or a slot now) */
-        w->granted = cw_tree_admit(&info.peer, NULL, ino, since, &w->tidx) == 1;
+      if (cw_tree_on && w->tidx < 0) { /* its place is lost: a new one (or a slot now) */
+        struct cw_dkey k;
+        cw_dkey_make(&k, &info.peer, info.host[0] ? info.host : NULL, info.peer.port);
+        w->granted = cw_tree_admit(&k, NULL, ino, since, &w->tidx) == 1;
+      }
       if (w->tidx >= 0 && nkeep < (int)(sizeof keep / sizeof keep[0]))
         keep[nkeep++] = w->tidx;
       rec->wait = w;

@@ -24,8 +24,9 @@ struct cw_admit {
   uint64_t ino; /* the socket's inode */
 };
 
-/* Is this outbound connection to peer one the policy acts on (ONLY / EXCLUDE)? */
-CW_HIDDEN int cw_policy_scoped(int dir, const struct cw_addr *peer);
+/* Is this connection to peer (named host at port hport; host NULL or "" when no name is known)
+ * one the policy acts on (ONLY / EXCLUDE)? */
+CW_HIDDEN int cw_policy_scoped(int dir, const struct cw_addr *peer, const char *host, uint16_t hport);
 
 /* Decide a connect() of the TCP socket fd (probed into info) to sa. Never blocks. A queued
  * connect's record takes info->bt. */
@@ -70,7 +71,7 @@ CW_HIDDEN int64_t cw_policy_queued_since_locked(const struct cw_conn *c);
  * table_mu. */
 struct cw_stuck {
   struct cw_dest *dest;
-  struct cw_addr peer;
+  struct cw_dkey key; /* the destination */
   int global;
   int64_t since_ns;
   int waiting;
@@ -79,6 +80,11 @@ CW_HIDDEN int cw_policy_stuck_locked(struct cw_stuck *out);
 
 /* grant, for a caller that holds table_mu. */
 CW_HIDDEN void cw_policy_grant_locked(void);
+
+/* The first bytes written on connection id (on fd) say it is for host at port (0: the peer's),
+ * through a proxy when via: it is named so (names.h), policed by the filters its name matches,
+ * and (DEST_BY=name) counted under that destination from now on. */
+CW_HIDDEN void cw_policy_named(int fd, uint64_t id, const char *host, uint16_t port, int via);
 
 /* How the reaper is told that the queue changed (a new deadline). Set by the reaper when it is
  * prepared (an atomic store; read with an atomic load). */

@@ -11,9 +11,12 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <netdb.h>
+#include <signal.h>
 #include <sys/syscall.h>
 #include "cw.h"
 
+struct gaicb; /* netdb.h declares it only with _GNU_SOURCE */
 #define CW_HOOK(ret, name, params, args, kind, fd, raw) extern CW_HIDDEN ret(*cw_real_##name) params;
 #include "hooks.def"
 #undef CW_HOOK

@@ -141,16 +141,17 @@ static int same_socket(const struct cw_conn *c, int fd) { return cw_sock_ino(fd)
 
 /* One event line about a connection: "LABEL: fd 7 out 10.0.0.7:443, age 12.0s, idle 11.9s" and
  * extra. */
-static void log_line(enum cw_level lvl, enum cw_event ev, int fd, int dir, const struct cw_addr *peer,
+/* where: the peer, with its name when one is known (cw_where) */
+static void log_line(enum cw_level lvl, enum cw_event ev, int fd, int dir, const char *where,
                      int64_t age_ns, int64_t idle_ns, const char *extra) {
-  char p[CW_ADDR_STRLEN];
   cw_log(lvl, ev, "%s: fd %d %s %s, age %.1fs, idle %.1fs%s", cw_log_label(ev), fd, dir ? "in" : "out",
-         cw_addr_format(peer, p, sizeof p), (double)age_ns / 1e9, (double)idle_ns / 1e9, extra);
+         where, (double)age_ns / 1e9, (double)idle_ns / 1e9, extra);
 }
 
 static void log_conn(enum cw_level lvl, enum cw_event ev, const struct cw_conn *c, int64_t now,
                      const char *extra) {
-  log_line(lvl, ev, c->fd, c->dir, &c->peer, now - c->opened_ns, now - c->last_ns, extra);
+  char w[CW_WHERE_STRLEN];
+  log_line(lvl, ev, c->fd, c->dir, cw_where_conn(c, w, sizeof w), now - c->opened_ns, now - c->last_ns, extra);
 }
 
 /* Shut c down. Caller holds table_mu and has checked its identity. */
@@ -288,7 +289,7 @@ static int64_t next_look(const struct cw_conn *c, int64_t now, const struct limi
 struct abandon_note {
   int fd, dir, inherited, why;
   int reason; /* released: its reap's enum cw_reason */
-  struct cw_addr peer;
+  char where[CW_WHERE_STRLEN]; /* the peer, with its name (cw_where) */
   int64_t age_ns, idle_ns, waited_ns;
   uint32_t unread;
   struct cw_bt *bt; /* a copy (mem.c), freed once the line is written */
@@ -310,7 +311,7 @@ static int abandon_locked(struct cw_conn *c, int why, int64_t now, int inq) {
     n->inherited = c->inherited;
     n->why = why;
     n->reason = c->reaped ? (int)c->reaped - 1 : 0;
-    n->peer = c->peer;
+    cw_where_conn(c, n->where, sizeof n->where);
     n->age_ns = now - c->opened_ns;
     n->idle_ns = now - (__atomic_load_n(&c->last_ns, __ATOMIC_RELAXED) & ~(int64_t)CW_LAST_WROTE);
     n->waited_ns = why == CW_AB_UNREAD ? now - c->unread_ns : now - c->reaped_ns;
@@ -347,7 +348,7 @@ static void log_abandoned(void) {
     }
     char extra[sizeof what + sizeof from];
     snprintf(extra, sizeof extra, "%s%s", what, from);
-    log_line(CW_LOG_WARN, CW_EV_ABANDONED, n->fd, n->dir, &n->peer, n->age_ns, n->idle_ns, extra);
+    log_line(CW_LOG_WARN, CW_EV_ABANDONED, n->fd, n->dir, n->where, n->age_ns, n->idle_ns, extra);
     cw_mem_free(n->bt);
   }
   nnotes = 0;
@@ -615,7 +616,7 @@ static int pools_locked(int64_t now, int64_t tick) {
   int64_t reused = reuses;
   reuses = 0;
   starve_log_ns = now;
-  char p[CW_ADDR_STRLEN], how[96];
+  char p[CW_DKEY_STRLEN], how[96];
   if (reused)
     snprintf(how, sizeof how, "were reused %lld time%s", (long long)reused, reused == 1 ? "" : "s");
   else
@@ -624,7 +625,7 @@ static int pools_locked(int64_t now, int64_t tick) {
          "pool starvation: %d connect%s to %s waiting %.1fs while the %d connections under the %s "
          "cap %s (the program's pool keeps idle connections ahead of the queue; pool of %d seen): "
          "cap at least the pool size, or set CONNWARDEN_EVICT_IDLE",
-         st.waiting, st.waiting == 1 ? "" : "s", cw_addr_format(&st.peer, p, sizeof p),
+         st.waiting, st.waiting == 1 ? "" : "s", cw_dkey_format(&st.key, p, sizeof p),
          (double)waited / 1e9, pool, st.global ? "process" : "destination", how, pool);
   return evicted;
 }

@@ -195,7 +195,10 @@ void cw_render_stats(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "},\n \"destinations\": [");
   for (int i = 0; i < s->ndests; i++) {
     const struct cw_dest_view *d = &s->dests[i];
-    cw_buf_printf(b, "%s{\"peer\": ", i ? ", " : "");
+    char dk[CW_DKEY_STRLEN];
+    cw_buf_printf(b, "%s{\"dest\": ", i ? ", " : "");
+    cw_buf_json_str(b, cw_dkey_format(&d->key, dk, sizeof dk));
+    cw_buf_printf(b, ", \"peer\": ");
     json_addr(b, &d->peer);
     cw_buf_printf(b, ", \"active\": %lld, \"opened\": %lld, \"refused\": %lld, \"reaped\": %lld}",
                   (long long)d->active, (long long)d->opened, (long long)d->refused,
@@ -217,6 +220,21 @@ static const char *frame_text(const struct cw_bt *bt, int f, char *buf, size_t s
   return bt->npy ? cw_py_frame(bt, f) : cw_bt_symbolise(bt->pc[f], buf, size);
 }
 
+/* ", "host": "api.example.com"" when a name is known, with the port it goes with when that is not
+ * the peer's, and ", "via": "127.0.0.1:3128"" when a proxy request named it */
+static void json_host(struct cw_buf *b, const struct cw_conn_view *v) {
+  if (!v->host)
+    return;
+  cw_buf_printf(b, ", \"host\": ");
+  cw_buf_json_str(b, v->host);
+  if (v->hport != v->peer.port)
+    cw_buf_printf(b, ", \"host_port\": %u", (unsigned)v->hport);
+  if (v->via) {
+    cw_buf_printf(b, ", \"via\": ");
+    json_addr(b, &v->peer);
+  }
+}
+
 void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "[");
   for (int i = 0; i < s->nconns; i++) {
@@ -226,6 +244,7 @@ void cw_render_conns(struct cw_buf *b, const struct cw_snapshot *s) {
     json_addr(b, &v->local);
     cw_buf_printf(b, ", \"peer\": ");
     json_addr(b, &v->peer);
+    json_host(b, v);
     cw_buf_printf(b,
                   ", \"state\": \"%s\", \"tcp_state\": \"%s\", \"age_ms\": %lld, \"idle_ms\": %lld, "
                   "\"bytes_in\": %llu, \"bytes_out\": %llu, \"calls_in\": %llu, \"calls_out\": %llu, "
@@ -281,6 +300,7 @@ void cw_render_config(struct cw_buf *b, const struct cw_snapshot *s) {
   cw_buf_printf(b, "{");
   config_core(b, c);
   cw_buf_printf(b, ", \"cap_scope\": \"%s\"", c->cap_scope == CW_SCOPE_TREE ? "tree" : "process");
+  cw_buf_printf(b, ", \"dest_by\": \"%s\"", c->dest_by == CW_DEST_BY_ADDRESS ? "address" : "name");
   cw_buf_printf(b, ", \"name\": ");
   cw_buf_json_str(b, s->name);
   cw_buf_printf(b, ", \"on_cap\": \"%s\", \"queue_timeout_ms\": %lld, \"cap_errno\": \"%s\", "
@@ -319,15 +339,16 @@ static void metric_one(struct cw_buf *b, const char *name, const char *type, con
   cw_buf_printf(b, "connwarden_%s %lld\n", name, v);
 }
 
-/* One family with a sample per destination, labelled dest (its address, as in stats). */
+/* One family with a sample per destination, labelled dest (as in stats: name:port, or the
+ * address). */
 static void dest_family(struct cw_buf *b, const struct cw_snapshot *s, const char *name, const char *type,
                         const char *help, size_t field) {
   metric_head(b, name, type, help);
   for (int i = 0; i < s->ndests; i++) {
     const struct cw_dest_view *d = &s->dests[i];
-    char a[CW_ADDR_STRLEN], esc[2 * CW_ADDR_STRLEN];
+    char a[CW_DKEY_STRLEN], esc[2 * CW_DKEY_STRLEN];
     size_t n = 0;
-    for (const char *p = cw_addr_format(&d->peer, a, sizeof a); *p && n + 2 < sizeof esc; p++) {
+    for (const char *p = cw_dkey_format(&d->key, a, sizeof a); *p && n + 2 < sizeof esc; p++) {
       if (*p == '"' || *p == '\\' || *p == '\n')
         esc[n++] = '\\';
       esc[n++] = *p == '\n' ? 'n' : *p;
@@ -554,9 +575,10 @@ void cw_render_help(struct cw_buf *b) {
 
 static void leak_line(struct cw_buf *b, const struct cw_leak_view *v) {
   char l[CW_ADDR_STRLEN], p[CW_ADDR_STRLEN], age[32], idle[32], bin[32], bout[32], held[32];
-  cw_buf_printf(b, "Leaked connection fd %d %s %s -> %s %s, age %s, idle %s, in %s, out %s", v->fd,
+  cw_buf_printf(b, "Leaked connection fd %d %s %s -> %s%s%s%s%s %s, age %s, idle %s, in %s, out %s", v->fd,
                 dir_name(v->dir), cw_addr_format(&v->local, l, sizeof l),
-                cw_addr_format(&v->peer, p, sizeof p), v->state ? v->state : "?",
+                cw_addr_format(&v->peer, p, sizeof p), v->dest[0] ? " (" : "", v->dest,
+                v->dest[0] && v->via ? " via proxy" : "", v->dest[0] ? ")" : "", v->state ? v->state : "?",
                 cw_fmt_secs(v->age_ms, age, sizeof age), cw_fmt_secs(v->idle_ms, idle, sizeof idle),
                 cw_fmt_bytes(v->bytes_in, bin, sizeof bin), cw_fmt_bytes(v->bytes_out, bout, sizeof bout));
   if (v->kind == CW_LEAK_CLOSE_WAIT) {
@@ -672,6 +694,11 @@ void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r) {
     json_addr(b, &v->local);
     cw_buf_printf(b, ", \"peer\": ");
     json_addr(b, &v->peer);
+    if (v->dest[0]) {
+      cw_buf_printf(b, ", \"dest\": ");
+      cw_buf_json_str(b, v->dest);
+      cw_buf_printf(b, ", \"via\": %s", v->via ? "true" : "false");
+    }
     cw_buf_printf(b, ", \"state\": ");
     cw_buf_json_str(b, v->state ? v->state : "?");
     cw_buf_printf(b, ", \"age_ms\": %lld, \"idle_ms\": %lld, \"held_ms\": ", (long long)v->age_ms,
@@ -691,6 +718,17 @@ void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r) {
   cw_buf_printf(b, "]}\n");
 }
 
+void cw_leak_name(struct cw_leak_view *l, const char *host, uint16_t port, int via) {
+  l->dest[0] = '\0';
+  l->via = 0;
+  if (!host || !*host)
+    return;
+  struct cw_dkey k = {.addr.port = port, .len = (uint8_t)strnlen(host, CW_HOST_MAX)};
+  memcpy(k.name, host, k.len);
+  cw_dkey_format(&k, l->dest, sizeof l->dest);
+  l->via = via;
+}
+
 void cw_leak_from_conn(struct cw_leak_view *l, const struct cw_conn_view *c) {
   memset(l, 0, sizeof *l);
   /* the peer is gone: the classic unclosed response */
@@ -708,6 +746,7 @@ void cw_leak_from_conn(struct cw_leak_view *l, const struct cw_conn_view *c) {
   l->bytes_out = c->bytes_out;
   l->bt = c->bt;
   l->opened_wall_ms = c->opened_wall_ms;
+  cw_leak_name(l, c->host, c->hport, c->via);
 }
 
 int cw_render_leaks(struct cw_buf *b, const struct cw_snapshot *s, const char *prog) {

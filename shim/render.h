@@ -54,7 +54,12 @@ struct cw_leak_view {
   int64_t opened_wall_ms; /* wall-clock time it opened (ms since the epoch) */
   int teardown;           /* open until the interpreter's teardown at exit closed it */
   const struct cw_bt *bt; /* NULL when not captured; owned by whoever made the view */
+  char dest[CW_DKEY_STRLEN]; /* its name and port when one is known ("api.example.com:443"), else "" */
+  int via;                   /* named by a proxy request: peer is the proxy */
 };
+
+/* "api.example.com:443" into the view's dest, when host (at port) is known. */
+CW_HIDDEN void cw_leak_name(struct cw_leak_view *l, const char *host, uint16_t port, int via);
 
 /* A live connection as a leak: open at exit (close-wait when the peer closed). */
 CW_HIDDEN void cw_leak_from_conn(struct cw_leak_view *l, const struct cw_conn_view *c);
@@ -78,8 +83,8 @@ struct cw_leak_report {
 CW_HIDDEN void cw_render_leak_text(struct cw_buf *b, const struct cw_leak_report *r);
 
 /* The same facts as one JSON object (type "leaks"), always rendered: pid, ppid, program, name, cmdline,
- * exit_status, leaks [{kind, open_at_exit, fd, dir, local, peer, state, age_ms, idle_ms, held_ms,
- * bytes_in, bytes_out, frames [{pc, module, offset, func, file, line}]}]. Frames are symbolised
+ * exit_status, leaks [{kind, open_at_exit, fd, dir, local, peer, [dest, via,] state, age_ms, idle_ms,
+ * held_ms, bytes_in, bytes_out, frames [{pc, module, offset, func, file, line}]}]. Frames are symbolised
  * here (dladdr); file and line stay null for the reader to resolve. */
 CW_HIDDEN void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r);
 

@@ -33,11 +33,13 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   s->bytes_in = s->c.bytes_in_closed;
   s->bytes_out = s->c.bytes_out_closed;
   s->dests = cw_mem_alloc(((size_t)cw_tab.ndests + 1) * sizeof *s->dests);
+  int nomem = 0;
   if (flags & CW_SNAP_CONNS) {
     s->conns = cw_mem_alloc(((size_t)n + 1) * sizeof *s->conns);
     inos = cw_mem_alloc(((size_t)n + 1) * sizeof *inos);
+    nomem = cw_host_copy_begin(&s->hosts) < 0;
   }
-  if (!s->dests || ((flags & CW_SNAP_CONNS) && (!s->conns || !inos))) {
+  if (!s->dests || nomem || ((flags & CW_SNAP_CONNS) && (!s->conns || !inos))) {
     cw_table_unlock();
     cw_mem_free(inos);
     cw_snapshot_free(s);
@@ -76,6 +78,9 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
     v->id = c->id;
     v->local = c->local;
     v->peer = c->peer;
+    v->host = cw_host_copy(&s->hosts, c->host);
+    v->hport = c->host ? c->host->port : 0;
+    v->via = c->via;
     v->age_ms = (now - c->opened_ns) / 1000000;
     int64_t last = __atomic_load_n(&c->last_ns, __ATOMIC_RELAXED);
     v->idle_ms = now_coarse > last ? (now_coarse - last) / 1000000 : 0;
@@ -95,7 +100,11 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   }
   struct cw_dest *d, *dt;
   HASH_ITER(hh, cw_tab.dests, d, dt) {
+    if (!d->active && !d->opened && !d->refused && !d->reaped)
+      continue; /* its only connection moved on to its name (names.h): nothing to show */
     struct cw_dest_view *v = &s->dests[s->ndests++];
+    memset(&v->key, 0, sizeof v->key);
+    memcpy(&v->key, &d->key, cw_dkey_len(&d->key));
     v->peer = d->peer;
     v->active = d->active;
     v->opened = d->opened;
@@ -142,6 +151,8 @@ void cw_snapshot_free(struct cw_snapshot *s) {
     cw_mem_free(s->conns[i].bt);
   cw_mem_free(s->conns);
   cw_mem_free(s->dests);
+  cw_mem_free(s->hosts.buf);
   s->conns = NULL;
   s->dests = NULL;
+  s->hosts.buf = NULL;
 }

@@ -24,6 +24,9 @@ struct cw_conn_view {
   int64_t reaped_ms;    /* reaped: how long ago */
   uint64_t id;
   struct cw_addr local, peer;
+  const char *host; /* its name (in the snapshot's hosts block), NULL when none is known */
+  uint16_t hport;   /* the port its name goes with (a proxy's CONNECT target's) */
+  int via;          /* named by a proxy request: peer is the proxy */
   const char *state; /* static string: the kernel's TCP state, RELEASED or QUEUED */
   int64_t age_ms, idle_ms, opened_wall_ms;
   uint64_t bytes_in, bytes_out, calls_in, calls_out;
@@ -32,7 +35,8 @@ struct cw_conn_view {
 };
 
 struct cw_dest_view {
-  struct cw_addr peer;
+  struct cw_dkey key;  /* the destination: a name and port, or an address */
+  struct cw_addr peer; /* the address of its latest connection */
   int64_t active, opened, refused, reaped;
 };
 
@@ -45,6 +49,7 @@ struct cw_snapshot {
   int nconns;
   struct cw_dest_view *dests;
   int ndests;
+  struct cw_host_copy hosts; /* the connections' names */
   struct cw_config cfg; /* settable fields as they are now */
   int has_tree;         /* tree scope: the tree's counters and members */
   struct cw_tree_view tree;

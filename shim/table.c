@@ -154,25 +154,77 @@ static struct cw_conn *conn_alloc(void) {
   return c;
 }
 
-struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer) {
+struct cw_dest *cw_table_dest_locked(const struct cw_dkey *k) {
   struct cw_dest *d;
-  HASH_FIND(hh, cw_tab.dests, peer, sizeof *peer, d);
+  size_t klen = cw_dkey_len(k);
+  HASH_FIND(hh, cw_tab.dests, k, klen, d);
   if (d || cw_tab.ndests >= MAX_DESTS)
     return d;
-  d = cw_mem_alloc(sizeof *d);
+  d = cw_mem_alloc(offsetof(struct cw_dest, key) + klen + 1);
   if (!d)
     return NULL;
-  d->peer = *peer;
+  memcpy(&d->key, k, klen);
 #undef uthash_nonfatal_oom
 #define uthash_nonfatal_oom(e) oom = 1
   int oom = 0;
-  HASH_ADD(hh, cw_tab.dests, peer, sizeof d->peer, d);
+  HASH_ADD_KEYPTR(hh, cw_tab.dests, &d->key, klen, d);
   if (oom) {
     cw_mem_free(d);
     return NULL;
   }
   cw_tab.ndests++;
   return d;
+}
+
+struct cw_dest *cw_table_dest_for_locked(const struct cw_addr *peer, const char *host) {
+  struct cw_dkey k;
+  cw_dkey_make(&k, peer, host && *host ? host : NULL, peer->port);
+  struct cw_dest *d = cw_table_dest_locked(&k);
+  if (d)
+    d->peer = *peer;
+  return d;
+}
+
+/* c's destination, as DEST_BY counts them */
+static struct cw_dest *dest_of(const struct cw_conn *c) {
+  struct cw_dkey k;
+  cw_dkey_make(&k, &c->peer, c->host ? c->host->name : NULL, c->host ? c->host->port : 0);
+  struct cw_dest *d = cw_table_dest_locked(&k);
+  if (d)
+    d->peer = c->peer;
+  return d;
+}
+
+int cw_table_rename_locked(struct cw_conn *c, const char *host, uint16_t port, int via) {
+  if (c->dir != CW_DIR_OUT || (c->host && !via))
+    return 0;
+  struct cw_host *h = cw_host_get(host, port);
+  if (!h)
+    return 0;
+  cw_host_put(c->host);
+  c->host = h;
+  c->via = via != 0;
+  if (c->queued || c->failed)
+    return 0;
+  struct cw_dest *old = c->dest, *nd = dest_of(c);
+  if (nd == old)
+    return 0;
+  if (old) {
+    old->active--;
+    old->opened--;
+  }
+  if (nd) {
+    nd->active++;
+    nd->opened++;
+  }
+  c->dest = nd;
+  if (!c->holds_slot)
+    return 0;
+  if (old)
+    old->slots--;
+  if (nd)
+    nd->slots++;
+  return old != NULL;
 }
 
 static void set_slot(int fd, struct cw_conn *c) {
@@ -191,6 +243,8 @@ static void hist_add(struct cw_counters *k, double s) {
 
 static void conn_free(struct cw_conn *c) {
   HASH_DELETE(hh, cw_tab.conns, c);
+  cw_host_put(c->host);
+  c->host = NULL;
   cw_table_defer_free(c->bt);
   c->bt = NULL;
   c->next_free = free_list;
@@ -291,6 +345,7 @@ static struct cw_conn *record_new(const struct cw_conn_info *info, int *rc) {
   c->local = info->local;
   c->peer = info->peer;
   c->bt = info->bt;
+  c->host = info->host[0] ? cw_host_get(info->host, info->peer.port) : NULL;
   c->opened_ns = cw_now();
   c->heap_idx = CW_NO_HEAP;
 #undef uthash_nonfatal_oom
@@ -298,6 +353,7 @@ static struct cw_conn *record_new(const struct cw_conn_info *info, int *rc) {
   int oom = 0;
   HASH_ADD(hh, cw_tab.conns, id, sizeof c->id, c);
   if (oom) {
+    cw_host_put(c->host);
     c->next_free = free_list;
     free_list = c;
     cw_tab.c.untracked++;
@@ -317,7 +373,7 @@ static void record_count(struct cw_conn *c) {
    * this connection would otherwise date its activity before it opened, and reap it early. */
   cw_tick_publish();
   c->last_ns = cw_tick() & ~(int64_t)CW_LAST_WROTE; /* no transfer yet: not a write's (odd clocks) */
-  if (c->dir == CW_DIR_OUT && (c->dest = cw_table_dest_locked(&c->peer))) {
+  if (c->dir == CW_DIR_OUT && (c->dest = dest_of(c))) {
     c->dest->active++;
     c->dest->opened++;
   }

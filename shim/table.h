@@ -14,6 +14,7 @@
 #include "addr.h"
 #include "cw.h"
 #include "mem.h"
+#include "names.h"
 #define HASH_NONFATAL_OOM 1
 #define uthash_malloc(sz) cw_mem_alloc(sz) /* buckets grow inside wrappers: see mem.h */
 #define uthash_free(ptr, sz) cw_mem_free(ptr)
@@ -41,13 +42,15 @@ struct cw_bt {
 };
 static inline size_t cw_bt_size(const struct cw_bt *bt) { return sizeof *bt + bt->pylen; }
 
-/* Per peer address:port, outbound only. Guarded by table_mu. */
+/* Per destination (CONNWARDEN_DEST_BY: a name and port, or an address), outbound only. Guarded
+ * by table_mu. Allocated to the length of its key. */
 struct cw_dest {
-  struct cw_addr peer; /* key */
   int64_t active, opened, refused, reaped;
   int64_t slots; /* cap slots held (admitted connects, including ones still connecting) */
   int32_t tree_row; /* tree scope: its row in the tree's destinations + 1 (tree.c), 0 unknown */
+  struct cw_addr peer; /* the address of its latest connection */
   UT_hash_handle hh;
+  struct cw_dkey key; /* the hash key: its first cw_dkey_len bytes; keep last */
 };
 
 enum cw_reason { CW_REAP_IDLE = 0, CW_REAP_LIFETIME = 1, CW_REAP_MANUAL = 2, CW_REAP_EVICTED = 3 };
@@ -95,6 +98,7 @@ struct cw_conn {
   unsigned acked_base : 1; /* acked counts from the connection's start: opened in this process
                             * (or in the parent whose record a fork child copied), or looked at
                             * once since its adoption (reaper.c) */
+  unsigned via : 1;        /* named by a proxy request (CONNECT): the peer is the proxy */
   int fd;                  /* an fd naming it (the first; another once that one closes) */
   int nfds;                /* fds naming it; the connection ends when this reaches 0 */
   uint32_t acked;          /* TCP_INFO bytes_acked (low bits) at the last look; failed: the errno */
@@ -117,6 +121,8 @@ struct cw_conn {
     struct cw_conn *next_free; /* free */
   };
   struct cw_bt *bt; /* where it was opened, when backtraces are on */
+  struct cw_host *host; /* the name the program resolved for its peer, or its first bytes named
+                         * (a reference: names.h); NULL when none is known */
   UT_hash_handle hh;
 };
 
@@ -205,6 +211,7 @@ struct cw_conn_info {
   uint64_t ino;
   struct cw_addr local, peer;
   struct cw_bt *bt; /* ownership passes to the table */
+  char host[CW_HOST_MAX + 1]; /* the name resolved for peer (at peer's port), "" when none */
 };
 
 /* Start tracking a connection on fd. If fd already names the same socket (a repeated connect) it
@@ -296,9 +303,19 @@ CW_HIDDEN void cw_table_unlock(void);
 /* Count a connection the shim could not track (fd too high, out of memory). */
 CW_HIDDEN void cw_table_count_untracked(void);
 
-/* The destination record for peer (created on first use; NULL when the table is full). Caller
+/* The destination record for key k (created on first use; NULL when the table is full). Caller
  * holds table_mu. */
-CW_HIDDEN struct cw_dest *cw_table_dest_locked(const struct cw_addr *peer);
+CW_HIDDEN struct cw_dest *cw_table_dest_locked(const struct cw_dkey *k);
+/* The destination of a connection to peer named host (NULL or "": none known), as DEST_BY
+ * counts them; its latest address is peer. Caller holds table_mu. */
+CW_HIDDEN struct cw_dest *cw_table_dest_for_locked(const struct cw_addr *peer, const char *host);
+
+/* The connection c (outbound) is for host at port, as its first bytes said (a proxy's CONNECT
+ * target when via): its name becomes that unless it has one (a CONNECT target replaces the
+ * resolved name, the proxy's), and with DEST_BY=name it moves to that destination, its slot
+ * with it. Returns 1 when a slot left a destination (a waiter may now fit). Caller holds
+ * table_mu. */
+CW_HIDDEN int cw_table_rename_locked(struct cw_conn *c, const char *host, uint16_t port, int via);
 
 /* Give back the cap slot of socket ino to peer d (a connect that failed, or a released
  * connection): in tree scope, the tree's slot goes when no member holds the socket. Caller
@@ -316,6 +333,11 @@ CW_HIDDEN void cw_table_resched_all_locked(int64_t when);        /* after a time
 
 /* End c now, as a missed close (its fd names another file) or not. Caller holds table_mu. */
 CW_HIDDEN void cw_table_end_locked(struct cw_conn *c, int missed);
+
+/* Where c goes, for log lines (cw_where). */
+static inline char *cw_where_conn(const struct cw_conn *c, char *buf, size_t size) {
+  return cw_where(&c->peer, c->host ? c->host->name : NULL, c->host ? c->host->port : 0, c->via, buf, size);
+}
 
 /* The connection on fd if it is still the one with this id. Caller holds table_mu. */
 CW_HIDDEN struct cw_conn *cw_table_find_locked(int fd, uint64_t id);

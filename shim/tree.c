@@ -53,7 +53,7 @@
 #include "table.h"
 
 #define MAGIC 0x636f6e6e74726565ULL /* "conntree" */
-#define VERSION 1
+#define VERSION 2 /* 2: destinations by name */
 #define NSOCK 32768 /* power of two */
 #define NDEST 1024  /* power of two */
 #define NWAIT CW_TREE_WAITS
@@ -73,7 +73,7 @@ struct sock {
 };
 
 struct dest {
-  struct cw_addr key;
+  struct cw_dkey key;
   uint32_t used;
   int32_t slots;
 };
@@ -224,16 +224,18 @@ static int release_l(struct sock *s, int m) {
 
 /* ---- destinations --------------------------------------------------------------------------- */
 
-static int dest_row(const struct cw_addr *a) {
+static int dest_row(const struct cw_dkey *k) {
+  size_t klen = cw_dkey_len(k);
   uint32_t h = 2166136261u;
-  for (size_t i = 0; i < sizeof *a; i++)
-    h = (h ^ ((const uint8_t *)a)[i]) * 16777619u;
+  for (size_t i = 0; i < klen; i++)
+    h = (h ^ ((const uint8_t *)k)[i]) * 16777619u;
   for (uint32_t i = h & (NDEST - 1), n = 0; n < NDEST; i = (i + 1) & (NDEST - 1), n++) {
     struct dest *d = &T->dests[i];
-    if (d->used && memcmp(&d->key, a, sizeof *a) == 0)
+    if (d->used && d->key.len == k->len && memcmp(&d->key, k, klen) == 0)
       return (int)i;
     if (!d->used) {
-      d->key = *a;
+      memset(&d->key, 0, sizeof d->key);
+      memcpy(&d->key, k, klen);
       d->used = 1;
       return (int)i;
     }
@@ -626,7 +628,7 @@ void cw_tree_init(void) {
 
 /* ---- slots ---------------------------------------------------------------------------------- */
 
-int cw_tree_admit(const struct cw_addr *dest, int32_t *row, uint64_t ino, int64_t since_ns, int *tidx) {
+int cw_tree_admit(const struct cw_dkey *dest, int32_t *row, uint64_t ino, int64_t since_ns, int *tidx) {
   *tidx = -1;
   if (member_lock() < 0)
     return 1;
@@ -661,7 +663,7 @@ int cw_tree_admit(const struct cw_addr *dest, int32_t *row, uint64_t ino, int64_
   return rc;
 }
 
-int cw_tree_full(const struct cw_addr *dest, int *global) {
+int cw_tree_full(const struct cw_dkey *dest, int *global) {
   if (member_lock() < 0)
     return 0;
   int d = dest_row(dest);
@@ -670,6 +672,24 @@ int cw_tree_full(const struct cw_addr *dest, int *global) {
   int full = !fits_l(d);
   tunlock();
   return full;
+}
+
+void cw_tree_redest(uint64_t ino, const struct cw_dkey *dest) {
+  if (member_lock() < 0)
+    return;
+  struct sock *s = sock_find(ino);
+  if (s && s->slot) {
+    int d = dest_row(dest);
+    if (d != s->dest) {
+      if (s->dest >= 0)
+        T->dests[s->dest].slots--;
+      if (d >= 0)
+        T->dests[d].slots++;
+      s->dest = d;
+      grant_l();
+    }
+  }
+  tunlock();
 }
 
 void cw_tree_drop(uint64_t ino) {
@@ -754,7 +774,7 @@ int cw_tree_find_wait(uint64_t ino) {
   return -1;
 }
 
-int cw_tree_stuck(struct cw_addr *dest, int *global, int64_t *since_ns, int *waiting) {
+int cw_tree_stuck(struct cw_dkey *dest, int *global, int64_t *since_ns, int *waiting) {
   if (member_lock() < 0)
     return 0;
   struct wait *oldest = NULL;

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include "addr.h"
+#include "names.h"
 #include "cw.h"
 
 #define CW_TREE_VAR "CONNWARDEN_TREE"
@@ -32,21 +33,22 @@ CW_HIDDEN void cw_tree_init(void);
  * socket ino (this process holds it): 1. Otherwise, with since_ns 0, 0; with since_ns, the connect
  * waits in the tree's queue from then: 0 and *tidx its place, or -1 when the queue is full. row (may
  * be NULL) caches dest's row in the tree (its row + 1; 0 unknown): looked up once per process. */
-CW_HIDDEN int cw_tree_admit(const struct cw_addr *dest, int32_t *row, uint64_t ino, int64_t since_ns, int *tidx);
+CW_HIDDEN int cw_tree_admit(const struct cw_dkey *dest, int32_t *row, uint64_t ino, int64_t since_ns, int *tidx);
 /* Is there no room for dest now (the tree's cap, or dest's)? Unlocked: a hint for eviction. */
-CW_HIDDEN int cw_tree_full(const struct cw_addr *dest, int *global);
+CW_HIDDEN int cw_tree_full(const struct cw_dkey *dest, int *global);
 /* This process's hold on socket ino ends (its last fd of it closed, or it was released): the
  * socket's slot and count go when no member holds it. */
 CW_HIDDEN void cw_tree_drop(uint64_t ino);
 /* Socket ino is a connection of this process now (opened, accepted, adopted): counted once in the
  * tree, however many members hold it. */
 CW_HIDDEN void cw_tree_open(uint64_t ino, int dir);
+/* Socket ino, a connection of this process, turned out to be for destination dest (its first
+ * bytes named it): its slot, when it holds one, moves there (a waiter for the old one may go). */
+CW_HIDDEN void cw_tree_redest(uint64_t ino, const struct cw_dkey *dest);
 /* Does socket ino hold a slot of the tree (and this process's hold on it)? */
 CW_HIDDEN int cw_tree_holds(uint64_t ino);
 
 /* ---- the queue (caller holds table_mu) ------------------------------------------------------ */
-/* A connect of socket ino to dest waits in the tree's queue: its ticket index, or -1 (full). */
-CW_HIDDEN int cw_tree_enqueue(const struct cw_addr *dest, uint64_t ino, int64_t since_ns);
 /* This process's waiting connect of socket ino (after exec), or -1. */
 CW_HIDDEN int cw_tree_find_wait(uint64_t ino);
 /* It leaves the queue (gone, timed out, or its grant taken); a grant not taken is given back. */
@@ -58,7 +60,7 @@ CW_HIDDEN int cw_tree_granted(int idx, uint64_t ino);
 /* The oldest connect in the tree's queue that no slot fits, for eviction and the starvation
  * warning (any member's idle pool may be what holds it up): its destination, whether the tree's
  * own cap holds it, since when it waits, and how many wait with it. 0 when the queue moves. */
-CW_HIDDEN int cw_tree_stuck(struct cw_addr *dest, int *global, int64_t *since_ns, int *waiting);
+CW_HIDDEN int cw_tree_stuck(struct cw_dkey *dest, int *global, int64_t *since_ns, int *waiting);
 
 /* ---- settings and the tick ------------------------------------------------------------------ */
 /* `set` here: the tree's settings become this process's, and every member picks them up. */

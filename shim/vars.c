@@ -19,14 +19,11 @@ enum kind {
   READ,     /* read by the library (config.c) */
   COMMAND,  /* read by the connwarden command only: users export it, children inherit it */
   MARK,     /* set by the library itself for its descendants; never suggested */
-  NOT_YET,  /* in the contract, not in this version: only `accept` (when not NULL) is true today */
 };
 
 static const struct {
   const char *name;
   enum kind kind;
-  const char *accept; /* NOT_YET: the one value that is how this version behaves anyway */
-  const char *means;  /* NOT_YET with accept: what that value means, for the error line */
 } vars[] = {
     {"CONNWARDEN_MAX_CONNS", READ},
     {"CONNWARDEN_MAX_CONNS_PER_DEST", READ},
@@ -54,8 +51,7 @@ static const struct {
     {CW_STATS_OWNER_VAR, MARK},
     {"CONNWARDEN_CAP_SCOPE", READ},
     {CW_TREE_VAR, MARK},
-    {"CONNWARDEN_DEST_BY", NOT_YET, "address",
-     "a destination is the peer's address and port"},
+    {"CONNWARDEN_DEST_BY", READ},
 };
 
 #define NAME_MAX_LEN 64 /* longer names are compared by their first 64 bytes */
@@ -132,9 +128,7 @@ int cw_vars_check(char *const *envp, char *err, size_t errlen) {
       continue;
     const char *eq = strchr(entry, '=');
     size_t len = eq ? (size_t)(eq - entry) : strlen(entry);
-    const char *value = eq ? eq + 1 : "";
-    int i = find(entry, len);
-    if (i < 0) {
+    if (find(entry, len) < 0) {
       const char *near = cw_vars_closest(entry, len);
       if (near)
         snprintf(err, errlen, "connwarden: %.*s is not a variable connwarden knows: did you mean %s?",
@@ -144,17 +138,6 @@ int cw_vars_check(char *const *envp, char *err, size_t errlen) {
                  (int)(len < 100 ? len : 100), entry);
       return -EINVAL;
     }
-    if (vars[i].kind != NOT_YET || (vars[i].accept && strcmp(value, vars[i].accept) == 0))
-      continue;
-    if (vars[i].accept)
-      snprintf(err, errlen,
-               "connwarden: %s=\"%.200s\" is not supported by this version of connwarden: only "
-               "%s=%s is (%s)",
-               vars[i].name, value, vars[i].name, vars[i].accept, vars[i].means);
-    else
-      snprintf(err, errlen, "connwarden: %s is not supported by this version of connwarden: unset it",
-               vars[i].name);
-    return -EINVAL;
   }
   return 0;
 }

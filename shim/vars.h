@@ -1,5 +1,5 @@
 /* vars.h - the CONNWARDEN_* variable names: which are known, and the start-up check that refuses
- * an unknown one (naming the closest known variable) or one this version does not do. */
+ * an unknown one (naming the closest known variable). */
 #ifndef CW_VARS_H
 #define CW_VARS_H
 
@@ -8,8 +8,7 @@
 
 /* Check every CONNWARDEN_* entry of envp (NAME=VALUE strings, NULL-terminated; NULL is empty).
  * 0, or -EINVAL with one line in err: an unknown name, with the closest known variable when one
- * is close; or a variable of the contract that this version does not do, with a value other than
- * the one that is its behaviour anyway (CONNWARDEN_DEST_BY=address). */
+ * is close. */
 CW_HIDDEN int cw_vars_check(char *const *envp, char *err, size_t errlen);
 
 /* Is name a CONNWARDEN_* variable connwarden knows (read by the library or the command, the

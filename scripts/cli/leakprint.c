@@ -32,8 +32,11 @@ static void cmdline(FILE *out, const json_t *rep) {
 /* The line the library's own text report uses, with the kind spelled out for close-wait leaks. */
 static void leak_line(FILE *out, const json_t *l, const char *lead) {
   char age[32], idle[32], in[32], outb[32], held[32];
-  fprintf(out, "%s fd %lld %s %s -> %s %s, age %s, idle %s, in %s, out %s", lead, cw_jint(l, "fd", -1),
-          cw_jstr(l, "dir", "?"), cw_jstr(l, "local", "?"), cw_jstr(l, "peer", "?"), cw_jstr(l, "state", "?"),
+  const char *dest = cw_jstr(l, "dest", "");
+  int via = json_is_true(json_object_get(l, "via"));
+  fprintf(out, "%s fd %lld %s %s -> %s%s%s%s%s %s, age %s, idle %s, in %s, out %s", lead, cw_jint(l, "fd", -1),
+          cw_jstr(l, "dir", "?"), cw_jstr(l, "local", "?"), cw_jstr(l, "peer", "?"), *dest ? " (" : "", dest,
+          *dest && via ? " via proxy" : "", *dest ? ")" : "", cw_jstr(l, "state", "?"),
           cw_fmt_duration(cw_jint(l, "age_ms", 0), age, sizeof age),
           cw_fmt_duration(cw_jint(l, "idle_ms", 0), idle, sizeof idle),
           cw_fmt_size((uint64_t)cw_jint(l, "bytes_in", 0), in, sizeof in),

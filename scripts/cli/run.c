@@ -31,7 +31,9 @@ struct opt {
 
 static const struct opt opts[] = {
     {"max-conns", "CONNWARDEN_MAX_CONNS", "N", "at most N open outbound connections (0: no cap)"},
-    {"max-conns-per-dest", "CONNWARDEN_MAX_CONNS_PER_DEST", "N", "at most N to one peer address:port"},
+    {"max-conns-per-dest", "CONNWARDEN_MAX_CONNS_PER_DEST", "N", "at most N to one destination (see --dest-by)"},
+    {"dest-by", "CONNWARDEN_DEST_BY", "name|address",
+     "one destination is a host name and port the program resolved (name), or an address:port"},
     {"on-cap", "CONNWARDEN_ON_CAP", "queue|refuse", "at a cap, wait for a free slot or fail at once"},
     {"cap-scope", "CONNWARDEN_CAP_SCOPE", "process|tree",
      "caps per process, or one cap, queue and counters for CMD and every process it starts"},
@@ -43,7 +45,7 @@ static const struct opt opts[] = {
     {"evict-idle", "CONNWARDEN_EVICT_IDLE", "D", "at a cap with connects waiting, evict a connection idle D"},
     {"abandon-after", "CONNWARDEN_ABANDON_AFTER", "D|off", "unread bytes this long make a connection abandoned (60s)"},
     {"name", "CONNWARDEN_NAME", "NAME", "the processes' name in ls, top, the exporter and reports"},
-    {"only", "CONNWARDEN_ONLY", "LIST", "apply policy only to: out (default), in, all, IP:PORT, :PORT, CIDR, IP"},
+    {"only", "CONNWARDEN_ONLY", "LIST", "apply policy only to: out (default), in, all, IP:PORT, NAME:PORT, *.DOMAIN, :PORT, CIDR, IP"},
     {"exclude", "CONNWARDEN_EXCLUDE", "LIST", "never apply policy to these (same forms)"},
     {"stats", "CONNWARDEN_STATS", "PATH|off", "stats socket path (RUNDIR/PID.sock; %p: the PID), or off"},
     {"rundir", "CONNWARDEN_RUNDIR", "DIR", "directory for the stats socket"},

@@ -158,9 +158,30 @@ const char *const cw_topframe_sorts[CW_TOPFRAME_NSORTS] = {"active", "opened", "
  * one thread */
 static int dest_sort;
 
+/* a destination's name: "dest" (a name and port, or an address), else its "peer" */
 static const char *peer_of(json_t *o) {
-  const char *p = json_string_value(json_object_get(o, "peer"));
+  const char *p = json_string_value(json_object_get(o, "dest"));
+  if (!p)
+    p = json_string_value(json_object_get(o, "peer"));
   return p ? p : "";
+}
+
+/* Where a connection goes: its host name with the port ("api.example.com:443") when one is
+ * known, else its peer's address. */
+static const char *conn_dest(json_t *o, char *buf, size_t size) {
+  const char *host = json_string_value(json_object_get(o, "host"));
+  const char *peer = json_string_value(json_object_get(o, "peer"));
+  if (!host) {
+    snprintf(buf, size, "%s", peer ? peer : "-");
+    return buf;
+  }
+  json_t *hp = json_object_get(o, "host_port");
+  const char *colon = peer ? strrchr(peer, ':') : NULL;
+  if (json_is_integer(hp))
+    snprintf(buf, size, "%s:%lld", host, (long long)json_integer_value(hp));
+  else
+    snprintf(buf, size, "%s%s", host, colon ? colon : "");
+  return buf;
 }
 
 /* Largest first on the chosen count, then active, then opened; the peer address breaks ties. */
@@ -208,7 +229,7 @@ static json_t **sorted(json_t *arr, int (*cmp)(const void *, const void *)) {
 
 static void put_destinations(struct cw_frame *f, json_t *dests, size_t max_rows) {
   static const char *const heads[] = {"DESTINATION", "ACTIVE", "OPENED", "REFUSED", "REAPED"};
-  static const char *const keys[] = {"peer", "active", "opened", "refused", "reaped"};
+  static const char *const keys[] = {"dest", "active", "opened", "refused", "reaped"};
   size_t n = json_array_size(dests);
   if (n == 0) {
     put(f, 0, "destinations: none yet");
@@ -226,7 +247,7 @@ static void put_destinations(struct cw_frame *f, json_t *dests, size_t max_rows)
     char c[5][64];
     const char *cells[5];
     for (int k = 0; k < 5; k++)
-      cells[k] = text_of(json_object_get(d[i], keys[k]), c[k], sizeof c[k]);
+      cells[k] = k ? text_of(json_object_get(d[i], keys[k]), c[k], sizeof c[k]) : peer_of(d[i]);
     if (cw_table_add(&t, cells) < 0)
       f->failed = 1;
   }
@@ -273,7 +294,7 @@ static void put_conns(struct cw_frame *f, json_t *conns, const char *key, const 
   cw_table_init(&t, stacks ? 9 : 8, heads, "rllrrrrll");
   for (size_t i = 0; i < n && i < rows; i++) {
     json_t *o = c[i];
-    char fd[24], dir[16], st[32], age[32], idle[32], in[32], out[32], peer[80], by[160];
+    char fd[24], dir[16], st[32], age[32], idle[32], in[32], out[32], peer[300], by[160];
     long long bin = get(o, "bytes_in"), bout = get(o, "bytes_out");
     const char *cells[] = {
         text_of(json_object_get(o, "fd"), fd, sizeof fd),
@@ -283,7 +304,7 @@ static void put_conns(struct cw_frame *f, json_t *conns, const char *key, const 
         cw_fmt_duration(get(o, "idle_ms"), idle, sizeof idle),
         cw_fmt_size((uint64_t)(bin < 0 ? 0 : bin), in, sizeof in),
         cw_fmt_size((uint64_t)(bout < 0 ? 0 : bout), out, sizeof out),
-        text_of(json_object_get(o, "peer"), peer, sizeof peer),
+        conn_dest(o, peer, sizeof peer),
         opened_by(o, by, sizeof by),
     };
     if (cw_table_add(&t, cells) < 0)

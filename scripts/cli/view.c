@@ -118,6 +118,14 @@ static void show_config(json_t *cfg) {
   }
 }
 
+/* a destination's name: "dest" (a name and port, or an address), else its "peer" */
+static const char *dest_of(json_t *d) {
+  const char *s = json_string_value(json_object_get(d, "dest"));
+  if (!s)
+    s = json_string_value(json_object_get(d, "peer"));
+  return s ? s : "";
+}
+
 static int dest_order(const void *a, const void *b) {
   json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
   long long ax = cw_json_ll(json_object_get(x, "active")), ay = cw_json_ll(json_object_get(y, "active"));
@@ -126,13 +134,11 @@ static int dest_order(const void *a, const void *b) {
   long long ox = cw_json_ll(json_object_get(x, "opened")), oy = cw_json_ll(json_object_get(y, "opened"));
   if (ox != oy)
     return ox < oy ? 1 : -1;
-  const char *px = json_string_value(json_object_get(x, "peer"));
-  const char *py = json_string_value(json_object_get(y, "peer"));
-  return strcmp(px ? px : "", py ? py : "");
+  return strcmp(dest_of(x), dest_of(y));
 }
 
 static int show_destinations(json_t *dests) {
-  static const char *const heads[] = {"PEER", "ACTIVE", "OPENED", "REFUSED", "REAPED"};
+  static const char *const heads[] = {"DESTINATION", "PEER", "ACTIVE", "OPENED", "REFUSED", "REAPED"};
   size_t n = json_array_size(dests);
   if (n == 0) {
     label_line("destinations", "none");
@@ -145,14 +151,14 @@ static int show_destinations(json_t *dests) {
     d[i] = json_array_get(dests, i);
   qsort(d, n, sizeof *d, dest_order);
   struct cw_table t;
-  cw_table_init(&t, 5, heads, "lrrrr");
+  cw_table_init(&t, 6, heads, "llrrrr");
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    char c[5][64];
-    const char *cells[5];
-    static const char *const keys[] = {"peer", "active", "opened", "refused", "reaped"};
-    for (int k = 0; k < 5; k++)
-      cells[k] = scalar(json_object_get(d[i], keys[k]), c[k], sizeof c[k]);
+    char c[6][300];
+    const char *cells[6];
+    static const char *const keys[] = {"dest", "peer", "active", "opened", "refused", "reaped"};
+    for (int k = 0; k < 6; k++)
+      cells[k] = k ? scalar(json_object_get(d[i], keys[k]), c[k], sizeof c[k]) : dest_of(d[i]);
     rc = cw_table_add(&t, cells);
   }
   putchar('\n');
@@ -273,6 +279,23 @@ static void stack_lines(size_t row, FILE *out, void *arg) {
   }
 }
 
+/* "127.0.0.2:8000 (api.example.com)", through a proxy "127.0.0.1:3128 (api.example.com:443 via
+ * proxy)", or the peer alone when no name is known */
+static const char *peer_text(json_t *o, char *buf, size_t size) {
+  char p[80];
+  const char *peer = scalar(json_object_get(o, "peer"), p, sizeof p);
+  const char *host = json_string_value(json_object_get(o, "host"));
+  json_t *hp = json_object_get(o, "host_port");
+  if (!host)
+    snprintf(buf, size, "%s", peer);
+  else if (json_is_integer(hp))
+    snprintf(buf, size, "%s (%s:%lld%s)", peer, host, cw_json_ll(hp),
+             json_object_get(o, "via") ? " via proxy" : "");
+  else
+    snprintf(buf, size, "%s (%s%s)", peer, host, json_object_get(o, "via") ? " via proxy" : "");
+  return buf;
+}
+
 int cw_view_conns(json_t *arr, int stacks) {
   static const char *const heads[] = {"FD",  "DIR",  "LOCAL", "PEER", "STATE",
                                       "AGE", "IDLE", "IN",    "OUT",  "FLAGS"};
@@ -291,14 +314,14 @@ int cw_view_conns(json_t *arr, int stacks) {
   cw_table_init(&t, any_flags ? 10 : 9, heads, "rllllrrrrl");
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0; i++) {
-    char fd[32], dir[16], local[80], peer[80], state[32], age[32], idle[32], in[32], out[32], fl[64];
+    char fd[32], dir[16], local[80], peer[400], state[32], age[32], idle[32], in[32], out[32], fl[64];
     json_t *o = c[i];
     long long bin = cw_json_ll(json_object_get(o, "bytes_in")), bout = cw_json_ll(json_object_get(o, "bytes_out"));
     const char *cells[] = {
         scalar(json_object_get(o, "fd"), fd, sizeof fd),
         scalar(json_object_get(o, "dir"), dir, sizeof dir),
         scalar(json_object_get(o, "local"), local, sizeof local),
-        scalar(json_object_get(o, "peer"), peer, sizeof peer),
+        peer_text(o, peer, sizeof peer),
         scalar(json_object_get(o, "state"), state, sizeof state),
         cw_fmt_duration(cw_json_ll(json_object_get(o, "age_ms")), age, sizeof age),
         cw_fmt_duration(cw_json_ll(json_object_get(o, "idle_ms")), idle, sizeof idle),

@@ -66,10 +66,10 @@ assert_eq "$(line 'max lifetime')" "off" "config: lifetime"
 assert_contains "$(line uptime)" "s" "uptime in units"
 assert_eq "$(line version)" "$(j 'j["version"]')" "version"
 
-# destinations: one row per peer with the reply's numbers, after a header
-grep -qE '^PEER +ACTIVE +OPENED +REFUSED +REAPED$' <<<"$human" || fail "destinations header: $human"
-want=$(j '"\n".join("%s %d %d %d %d" % (d["peer"], d["active"], d["opened"], d["refused"], d["reaped"]) for d in j["destinations"])')
-got=$(sed -n '/^PEER /,$p' <<<"$human" | tail -n +2 | awk '{print $1, $2, $3, $4, $5}')
+# destinations: one row per destination with the reply's numbers, after a header
+grep -qE '^DESTINATION +PEER +ACTIVE +OPENED +REFUSED +REAPED$' <<<"$human" || fail "destinations header: $human"
+want=$(j '"\n".join("%s %s %d %d %d %d" % (d["dest"], d["peer"], d["active"], d["opened"], d["refused"], d["reaped"]) for d in j["destinations"])')
+got=$(sed -n '/^DESTINATION /,$p' <<<"$human" | tail -n +2 | awk '{print $1, $2, $3, $4, $5, $6}')
 assert_eq "$got" "$want" "destinations rows"
 assert_contains "$want" "127.0.0.1:" "the host's one destination"
 

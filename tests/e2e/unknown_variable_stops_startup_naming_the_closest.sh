@@ -1,6 +1,6 @@
 # A CONNWARDEN_* variable the library does not know stops start-up before main with exit status 2
-# and one line naming it and, when one is close, the known variable meant; so does a variable of
-# the contract that this version does not do, unless its value is this version's behaviour anyway.
+# and one line naming it and, when one is close, the known variable meant; so does a known one
+# with a value it does not take.
 # The same program runs without the shim, and under `connwarden run`. Every CONNWARDEN_* name the
 # command, the library, the docs and the test programs use is known (the command exports its own,
 # users export CONNWARDEN_LIB and CONNWARDEN_ADDR2LINE: a child that inherits them must start).
@@ -41,15 +41,15 @@ stops CONNWARDEN_MAXCONNS=5 "connwarden: CONNWARDEN_MAXCONNS $unknown: did you m
 stops CONNWARDEN_REPORT_FMT=json "connwarden: CONNWARDEN_REPORT_FMT $unknown: did you mean CONNWARDEN_REPORT_FORMAT?" \
   CONNWARDEN_MAX_CONNS=4 CONNWARDEN_LOG=info LD_PRELOAD="$CW_PRELOAD"
 
-# the contract's variables that this version does not do
-later="is not supported by this version of connwarden"
+# known variables with a value they do not take
 stops CONNWARDEN_CAP_SCOPE=trees \
   "connwarden: CONNWARDEN_CAP_SCOPE=\"trees\" is not valid: expected process or tree" \
   LD_PRELOAD="$CW_PRELOAD"
-stops CONNWARDEN_DEST_BY=name \
-  "connwarden: CONNWARDEN_DEST_BY=\"name\" $later: only CONNWARDEN_DEST_BY=address is (a destination is the peer's address and port)" \
+stops CONNWARDEN_DEST_BY=names \
+  "connwarden: CONNWARDEN_DEST_BY=\"names\" is not valid: expected name or address" \
   LD_PRELOAD="$CW_PRELOAD"
 runs CONNWARDEN_CAP_SCOPE=process CONNWARDEN_DEST_BY=address
+runs CONNWARDEN_DEST_BY=name
 runs CONNWARDEN_CAP_SCOPE=tree
 runs CONNWARDEN_NAME=api CONNWARDEN_EVICT_IDLE=2s CONNWARDEN_LIB="$CW_LIB" CONNWARDEN_ADDR2LINE=off
 

@@ -88,9 +88,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       for (int i = 0; i < k; i++)
         if (f[i].kind == CW_F_CIDR && (f[i].prefix < 0 || f[i].prefix > 128))
           abort();
-      cw_filters_match(f, k, CW_DIR_OUT, &peer);
+      cw_filters_match(f, k, CW_DIR_OUT, &peer, NULL, 0);
+      cw_filters_match(f, k, CW_DIR_OUT, &peer, "api.example.com", 8000);
       peer.family = AF_INET6;
-      cw_filters_match(f, k, CW_DIR_IN, &peer);
+      cw_filters_match(f, k, CW_DIR_IN, &peer, "example.com", 443);
     } else if (rc != -EINVAL) {
       abort();
     }

@@ -1,4 +1,5 @@
-"""cap_count_server.py STATUS [--max-secs S] [--http DELAY] [--fastopen] [--listeners N] - an
+"""cap_count_server.py STATUS [--max-secs S] [--http DELAY] [--fastopen] [--listeners N]
+[--addresses A,B,...] - an
 exact concurrency counter for the cap tests. One thread, one epoll loop on a 127.0.0.1 listener. By default every chunk a client
 sends is echoed back. With --http it is an HTTP/1.1 keep-alive server instead: GET PATH?size=N&ms=M
 answers after M milliseconds (DELAY seconds when ms is absent) with N bytes of body (100 when size
@@ -16,7 +17,10 @@ each on its own: STATUS then also has "ports": {PORT: {"current", "peak", "total
 first line "ports": [PORT, ...] ("listening" is the first). Connections are then accepted out of
 the order they were made in (one listener's queue after another's), so a new one that has
 already ended is not counted as open (it was not, alongside those accepted before it); it still
-counts in the totals."""
+counts in the totals.
+--addresses A,B,...: one listener on each of these addresses, all on one port (one name's several
+addresses, to a client), counted together and each on its own as --listeners does, "ports" then
+keyed by address."""
 import argparse
 import json
 import os
@@ -33,7 +37,10 @@ ap.add_argument("--max-secs", type=float, default=60)
 ap.add_argument("--http", type=float, metavar="DELAY", default=None)
 ap.add_argument("--fastopen", action="store_true")
 ap.add_argument("--listeners", type=int, default=1)
+ap.add_argument("--addresses", default="127.0.0.1")
 args = ap.parse_args()
+addresses = args.addresses.split(",")
+multi = args.listeners > 1 or len(addresses) > 1  # counts per listener too
 
 # as many connections at once as the hard fd limit allows (a test may hold a thousand)
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -82,7 +89,7 @@ def drop(c):
     c.sock.close()
     counts["current"] = len(conns)
     counts["closed"] += 1
-    if args.listeners > 1:
+    if multi:
         counts["ports"][c.port]["current"] -= 1
 
 
@@ -184,7 +191,7 @@ def accept_all(lsock, port):
         c = conns[s] = Conn(s, port)
         sel.register(s, selectors.EVENT_READ)
         counts["total"] += 1
-        if args.listeners > 1:
+        if multi:
             mine = counts["ports"][port]
             mine["current"] += 1
             mine["total"] += 1
@@ -195,20 +202,24 @@ def accept_all(lsock, port):
         counts["peak"] = max(counts["peak"], counts["current"])
 
 
-for _ in range(args.listeners):
+shared_port = 0
+for i in range(args.listeners * len(addresses)):
+    addr = addresses[i % len(addresses)]
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    lsock.bind(("127.0.0.1", 0))
+    lsock.bind((addr, shared_port))
+    if len(addresses) > 1:
+        shared_port = lsock.getsockname()[1]
     if args.fastopen:
         lsock.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, 16)
     lsock.listen(256)
     lsock.setblocking(False)
     sel.register(lsock, selectors.EVENT_READ)
-    listeners[lsock] = str(lsock.getsockname()[1])
+    listeners[lsock] = addr if len(addresses) > 1 else str(lsock.getsockname()[1])
 ports = list(listeners.values())
-if args.listeners > 1:
+if multi:
     counts["ports"] = {p: {"current": 0, "peak": 0, "total": 0} for p in ports}
 publish()
-first = {"listening": int(ports[0]), "pid": os.getpid()}
+first = {"listening": shared_port or int(ports[0]), "pid": os.getpid()}
 if args.listeners > 1:
     first["ports"] = [int(p) for p in ports]
 sys.stdout.write(json.dumps(first) + "\n")

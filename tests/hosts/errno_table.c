@@ -3,6 +3,7 @@
  * call, as a successful call must). Meant to print the same bytes with and without the preload;
  * leaves one outbound connection open at exit, for a leak check to show the shim was there. */
 #define _GNU_SOURCE
+#include <netdb.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -243,6 +244,50 @@ static long case_fork_ok(void) {
   return p > 0 ? 1 : p; /* a pid differs from run to run: 1 stands for "a child" */
 }
 
+/* ---- the resolver: its result (and h_errno, which must be kept as well) ---- */
+
+static const struct addrinfo stream_hints = {.ai_socktype = SOCK_STREAM};
+static const struct addrinfo numeric_hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST};
+
+static long gai(const char *name, const struct addrinfo *hints) {
+  struct addrinfo *res = NULL;
+  int r = getaddrinfo(name, "80", hints, &res);
+  int e = errno;
+  if (res)
+    freeaddrinfo(res);
+  errno = e;
+  return r;
+}
+
+/* a hostent's answer and h_errno as one number: found * 1000 + h_errno */
+static long hostent_result(const struct hostent *h) { return (h != NULL) * 1000 + h_errno; }
+
+static long ghbn_r(const char *name, int af) {
+  struct hostent he, *res = NULL;
+  char space[4096];
+  int err = 0;
+  h_errno = 0;
+  int r = af ? gethostbyname2_r(name, af, &he, space, sizeof space, &res, &err)
+             : gethostbyname_r(name, &he, space, sizeof space, &res, &err);
+  return r * 100000 + (res != NULL) * 1000 + err;
+}
+
+static struct gaicb gcb = {.ar_name = "localhost", .ar_request = &stream_hints};
+static long gai_a(void) {
+  struct gaicb *list[] = {&gcb};
+  return getaddrinfo_a(GAI_WAIT, list, 1, NULL);
+}
+
+CASE(getaddrinfo_ok, gai("localhost", &stream_hints))
+CASE(getaddrinfo_not_numeric, gai("localhost", &numeric_hints))
+CASE(gethostbyname_found, (h_errno = 0, hostent_result(gethostbyname("localhost"))))
+CASE(gethostbyname2_found, (h_errno = 0, hostent_result(gethostbyname2("localhost", AF_INET))))
+CASE(gethostbyname2_badfamily, (h_errno = 0, hostent_result(gethostbyname2("localhost", AF_UNIX))))
+CASE(gethostbyname_r_found, ghbn_r("localhost", 0))
+CASE(gethostbyname2_r_found, ghbn_r("localhost", AF_INET))
+CASE(getaddrinfo_a_ok, gai_a())
+CASE(gai_error_ok, gai_error(&gcb))
+
 struct entry {
   const char *name;
   long (*fn)(void);
@@ -276,6 +321,9 @@ static const struct entry table[] = {
     E(shutdown_ok), E(close_accepted_ok),
     E(epoll_ctl_exists), E(connect_isconn), E(send_after_shutdown), E(recv_tracked_badflags),
     E(connect_nonblocking_refused), E(sendto_fastopen_refused), E(sendmsg_fastopen_nonblocking),
+    E(getaddrinfo_ok), E(getaddrinfo_not_numeric), E(gethostbyname_found), E(gethostbyname2_found),
+    E(gethostbyname2_badfamily), E(gethostbyname_r_found), E(gethostbyname2_r_found), E(getaddrinfo_a_ok),
+    E(gai_error_ok),
 };
 
 int main(void) {

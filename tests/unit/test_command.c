@@ -1,7 +1,7 @@
 /* test_command.c - the stats protocol's command line parser (cw_cmd_parse): every verb, the
  * argument rules, tolerated blanks and \r, and the lines it must refuse with a reason.
  * Pure: no sockets, no state.
- * objects: command.o config.o statspath.o vars.o
+ * objects: command.o config.o statspath.o vars.o sniff.o
  */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -3,7 +3,7 @@
  * the run directory rules, the stats socket's path for the first process and its descendants),
  * cw_config_set, and the check of CONNWARDEN_* names (unknown ones, with the closest known one;
  * those this version does not do). No real environment is read.
- * objects: config.o statspath.o vars.o
+ * objects: config.o statspath.o vars.o sniff.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -282,9 +282,9 @@ static void assert_one_host(const char *text, int bits, struct cw_addr host, str
   assert_int_equal(f[0].addr.family, host.family);
   assert_int_equal(f[0].prefix, bits);
   assert_memory_equal(f[0].addr.ip, host.ip, 16);
-  assert_true(cw_filters_match(f, 1, CW_DIR_OUT, &host));
-  assert_true(cw_filters_match(f, 1, CW_DIR_IN, &host));
-  assert_false(cw_filters_match(f, 1, CW_DIR_OUT, &other));
+  assert_true(cw_filters_match(f, 1, CW_DIR_OUT, &host, NULL, 0));
+  assert_true(cw_filters_match(f, 1, CW_DIR_IN, &host, NULL, 0));
+  assert_false(cw_filters_match(f, 1, CW_DIR_OUT, &other, NULL, 0));
 }
 
 /* A bare address, with no port and no /bits, is one host: a /32 or a /128. */
@@ -302,19 +302,21 @@ static void test_filters_all_matches_both_directions(void **state) {
   struct cw_addr p = v4("10.1.2.3", 8000);
   assert_int_equal(filters_ok("all", f), 1);
   assert_int_equal(f[0].kind, CW_F_ALL);
-  assert_true(cw_filters_match(f, 1, CW_DIR_OUT, &p));
-  assert_true(cw_filters_match(f, 1, CW_DIR_IN, &p));
+  assert_true(cw_filters_match(f, 1, CW_DIR_OUT, &p, NULL, 0));
+  assert_true(cw_filters_match(f, 1, CW_DIR_IN, &p, NULL, 0));
 }
 
 static void test_filters_refuse_hostnames_bad_ports_and_prefixes(void **state) {
   static const char *const bad_values[] = {
-      "",           "localhost:80",    "example.com:443", "localhost",      "127.0.0.1:0",
+      "",           "*.",              "*",               "localhost",      "127.0.0.1:0",
       "127.0.0.1:65536", ":0",         ":65536",          ":",              ":http",
       "10.0.0.0/33", "::/129",         "10.0.0.0/",       "10.0.0.0/-1",    "10.0.0.0/8x",
       "host/8",     "1.2.3.256",       "[::1]80",         "[::1]",          "[127.0.0.1]:80",
       "[::1:80",    "1.2.3.4:80:90",   "IN",              "inbound",        "in,,out",
       "in,",        ",in",             " , ",             "1.2.3.256:80",   "127.0.0.1: 80",
       "127.0.0.1:-80", "ALL",          "1.2.3",           "::1::2",         "127.0.0.1/32/8",
+      "api.example.com", "bad!name:80", "a..b:80",         "*.example.com:443", "*.a b.com",
+      "api.example.com:0", "*.1.2.3.4",  "x:80:90",
   };
   for (size_t i = 0; i < CW_ARRAY_LEN(bad_values); i++) {
     struct cw_filter f[CW_MAX_FILTERS];
@@ -347,68 +349,68 @@ static void test_filters_match_direction_port_hostport_and_cidr(void **state) {
   struct cw_addr p = v4("10.1.2.3", 8000);
 
   int n = filters_ok("in", f);
-  assert_true(cw_filters_match(f, n, CW_DIR_IN, &p));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p));
+  assert_true(cw_filters_match(f, n, CW_DIR_IN, &p, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p, NULL, 0));
   n = filters_ok("out", f);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p));
-  assert_false(cw_filters_match(f, n, CW_DIR_IN, &p));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_IN, &p, NULL, 0));
 
   n = filters_ok(":8000", f);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p, NULL, 0));
   struct cw_addr p6 = v6("::1", 8000);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p6));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p6, NULL, 0));
   struct cw_addr other_port = v4("10.1.2.3", 8001);
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_port));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_port, NULL, 0));
 
   n = filters_ok("10.1.2.3:8000", f);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_port));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_port, NULL, 0));
   struct cw_addr other_ip = v4("10.1.2.4", 8000);
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_ip));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other_ip, NULL, 0));
 
   n = filters_ok("[::1]:8000", f);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p6));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p6, NULL, 0));
   struct cw_addr p6_other = v6("::2", 8000);
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p6_other));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p6_other, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p, NULL, 0));
 }
 
 static void test_filters_cidr_matches_by_prefix_and_family(void **state) {
   struct cw_filter f[CW_MAX_FILTERS];
   int n = filters_ok("10.0.0.0/8", f);
   struct cw_addr in10 = v4("10.255.1.1", 80), in11 = v4("11.0.0.1", 80);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &in10));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &in11));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &in10, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &in11, NULL, 0));
   struct cw_addr six = v6("a00::1", 80); /* same first byte, other family */
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &six));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &six, NULL, 0));
 
   n = filters_ok("172.16.0.0/12", f); /* a prefix that is not a whole number of bytes */
   struct cw_addr lo = v4("172.16.0.0", 1), hi = v4("172.31.255.255", 1);
   struct cw_addr below = v4("172.15.255.255", 1), above = v4("172.32.0.0", 1);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &lo));
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &hi));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &below));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &above));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &lo, NULL, 0));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &hi, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &below, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &above, NULL, 0));
 
   n = filters_ok("0.0.0.0/0", f);
   struct cw_addr any4 = v4("203.0.113.9", 5);
-  assert_true(cw_filters_match(f, n, CW_DIR_IN, &any4));
-  assert_false(cw_filters_match(f, n, CW_DIR_IN, &six));
+  assert_true(cw_filters_match(f, n, CW_DIR_IN, &any4, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_IN, &six, NULL, 0));
 
   n = filters_ok("192.0.2.7/32", f);
   struct cw_addr exact = v4("192.0.2.7", 9), next = v4("192.0.2.6", 9);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &exact));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &next));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &exact, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &next, NULL, 0));
 
   n = filters_ok("2001:db8::/32", f);
   struct cw_addr doc = v6("2001:db8:ffff::1", 443), notdoc = v6("2001:db9::1", 443);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &doc));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &notdoc));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &doc, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &notdoc, NULL, 0));
 
   n = filters_ok("fe80::/10", f);
   struct cw_addr ll = v6("febf::1", 1), notll = v6("fec0::1", 1);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &ll));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &notll));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &ll, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &notll, NULL, 0));
 }
 
 static void test_filters_match_any_item_of_a_list_and_none_of_an_empty_one(void **state) {
@@ -416,11 +418,11 @@ static void test_filters_match_any_item_of_a_list_and_none_of_an_empty_one(void 
   int n = filters_ok("in, :443, 10.0.0.0/8", f);
   struct cw_addr web = v4("198.51.100.1", 443), lan = v4("10.0.0.9", 5432),
                  other = v4("198.51.100.1", 80);
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &web));
-  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &lan));
-  assert_true(cw_filters_match(f, n, CW_DIR_IN, &other));
-  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other));
-  assert_false(cw_filters_match(f, 0, CW_DIR_OUT, &web));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &web, NULL, 0));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &lan, NULL, 0));
+  assert_true(cw_filters_match(f, n, CW_DIR_IN, &other, NULL, 0));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &other, NULL, 0));
+  assert_false(cw_filters_match(f, 0, CW_DIR_OUT, &web, NULL, 0));
 }
 
 /* ---- cw_config_load ---- */
@@ -526,8 +528,8 @@ static void test_load_reads_every_variable(void **state) {
  * policy applies to what matches ONLY and not EXCLUDE. */
 static int policed(int dir) {
   struct cw_addr peer = v4("198.51.100.7", 8000);
-  return cw_filters_match(cfg.only, cfg.n_only, dir, &peer) &&
-         !cw_filters_match(cfg.exclude, cfg.n_exclude, dir, &peer);
+  return cw_filters_match(cfg.only, cfg.n_only, dir, &peer, NULL, 0) &&
+         !cw_filters_match(cfg.exclude, cfg.n_exclude, dir, &peer, NULL, 0);
 }
 
 static void test_load_applies_the_policy_to_outbound_connections_by_default(void **state) {
@@ -611,7 +613,7 @@ static void test_load_refuses_each_bad_variable_naming_it_and_its_value(void **s
       {"CONNWARDEN_EVICT_IDLE", "5x"},
       {"CONNWARDEN_EVICT_IDLE", "-1s"},
       {"CONNWARDEN_ABANDON_AFTER", "never"},
-      {"CONNWARDEN_ONLY", "localhost:80"},
+      {"CONNWARDEN_ONLY", "localhost"},
       {"CONNWARDEN_ONLY", ""},
       {"CONNWARDEN_EXCLUDE", "in,,out"},
       {"CONNWARDEN_EXCLUDE", "10.0.0.0/33"},
@@ -1023,27 +1025,48 @@ static void test_known_variables_and_other_names_pass(void **state) {
   assert_null(cw_vars_closest("CONNWARDEN_STATS_OWNR", 21)); /* the library's mark is never offered */
 }
 
-/* The contract's variables that this version does not do: only the value that is its behaviour
- * anyway passes. */
-static void test_variables_this_version_does_not_do_stop_start_up(void **state) {
-  const char *ok[] = {"CONNWARDEN_CAP_SCOPE=process", "CONNWARDEN_CAP_SCOPE=tree", "CONNWARDEN_DEST_BY=address",
-                      "CONNWARDEN_NAME=api", CW_TREE_VAR "=/run/x/tree-1.shm", NULL};
+/* CONNWARDEN_DEST_BY: name by default, address on request; anything else stops start-up. */
+static void test_dest_by_is_name_by_default_or_address(void **state) {
+  const char *ok[] = {"CONNWARDEN_DEST_BY=address", "CONNWARDEN_DEST_BY=name", NULL};
   if (check_names(ok) != 0)
     fail_msg("refused: %s", err);
-  static const char *const refused[] = {"CONNWARDEN_DEST_BY=name", "CONNWARDEN_DEST_BY=Address"};
-  for (size_t i = 0; i < CW_ARRAY_LEN(refused); i++) {
-    const char *one[] = {refused[i], NULL};
-    assert_int_equal(check_names(one), -EINVAL);
-    char name[64];
-    snprintf(name, sizeof name, "%.*s", (int)(strchr(refused[i], '=') - refused[i]), refused[i]);
-    assert_contains(err, name);
-    assert_contains(err, "not supported by this version");
-    assert_null(strchr(err, '\n'));
+  static const struct {
+    const char *value;
+    enum cw_dest_by by;
+  } cases[] = {{NULL, CW_DEST_BY_NAME}, {"address", CW_DEST_BY_ADDRESS}, {"name", CW_DEST_BY_NAME}};
+  for (size_t i = 0; i < CW_ARRAY_LEN(cases); i++) {
+    if (cases[i].value)
+      env_set("CONNWARDEN_DEST_BY", cases[i].value);
+    assert_int_equal(load(), 0);
+    assert_int_equal(cfg.dest_by, cases[i].by);
   }
-  const char *dest[] = {"CONNWARDEN_DEST_BY=name", NULL};
-  assert_int_equal(check_names(dest), -EINVAL);
-  assert_contains(err, "CONNWARDEN_DEST_BY=\"name\"");
-  assert_contains(err, "only CONNWARDEN_DEST_BY=address is");
+  env_set("CONNWARDEN_DEST_BY", "Address");
+  assert_int_equal(load(), -EINVAL);
+  assert_contains(err, "CONNWARDEN_DEST_BY=\"Address\"");
+  assert_contains(err, "name or address");
+}
+
+/* NAME:PORT matches a connection named so (at that port); *.DOMAIN any name under the domain;
+ * neither matches a connection with no name, nor an address. Names compare in lowercase. */
+static void test_filters_match_names_and_domains(void **state) {
+  struct cw_filter f[CW_MAX_FILTERS];
+  struct cw_addr p = v4("10.1.2.3", 443);
+  int n = filters_ok("API.Example.com:443,*.internal.", f);
+  assert_int_equal(n, 2);
+  assert_int_equal(f[0].kind, CW_F_NAMEPORT);
+  assert_string_equal(f[0].name, "api.example.com");
+  assert_int_equal(f[1].kind, CW_F_DOMAIN);
+  assert_string_equal(f[1].name, "internal");
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p, "api.example.com", 443));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p, "api.example.com", 80));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p, "example.com", 443));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p, NULL, 0));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p, "db.internal", 5432));
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p, "a.b.internal", 1));
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p, "internal", 5432)); /* under it, not it */
+  assert_false(cw_filters_match(f, n, CW_DIR_OUT, &p, "xinternal", 5432));
+  n = filters_ok("db:5432", f); /* a single label (a container's name) is a name too */
+  assert_true(cw_filters_match(f, n, CW_DIR_OUT, &p, "db", 5432));
 }
 
 /* Every CONNWARDEN_* variable cw_config_load asks for is one the check knows. */
@@ -1118,7 +1141,8 @@ int main(void) {
       T(test_unknown_variable_is_refused_naming_the_closest_known_one),
       T(test_unknown_variable_far_from_every_known_one_gets_no_suggestion),
       T(test_known_variables_and_other_names_pass),
-      T(test_variables_this_version_does_not_do_stop_start_up),
+      T(test_dest_by_is_name_by_default_or_address),
+      T(test_filters_match_names_and_domains),
       T(test_every_variable_the_configuration_reads_is_known),
   };
   return cmocka_run_group_tests_name("config", tests, NULL, NULL);

@@ -4,7 +4,7 @@
  * stderr when it is a file, pipe, terminal or Unix socket, asked again at every line; never into
  * a TCP socket on fd 2 (the report directory's file instead, or dropped and counted); lines kept
  * under a lock go the same way. Each test starts with fresh windows and fd 2 on a file of its own.
- * objects: log.o table.o mem.o
+ * objects: log.o table.o mem.o names.o addr.o sniff.o
  */
 #define _GNU_SOURCE
 #include <setjmp.h>

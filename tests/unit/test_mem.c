@@ -2,7 +2,7 @@
  * blocks reused (so churn maps nothing new) and large ones unmapped; a second free ignored;
  * threads at once; a fork child with the lock held by the parent; and a signal handler that
  * allocates, as a wrapper in a handler does, while its thread is inside the allocator.
- * objects: mem.o table.o log.o
+ * objects: mem.o table.o log.o names.o addr.o sniff.o
  */
 #include <setjmp.h>
 #include <stdarg.h>

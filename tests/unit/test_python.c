@@ -2,7 +2,7 @@
  * dumper's text, telling the program's frames from installed libraries' and the standard
  * library's, finding the frame that asked for the connection above the event loop, and the
  * reserved fd's sink doing nothing outside a capture.
- * objects: python.o table.o mem.o log.o config.o statspath.o
+ * objects: python.o table.o mem.o log.o config.o statspath.o sniff.o names.o addr.o
  */
 #include <setjmp.h>
 #include <stdarg.h>

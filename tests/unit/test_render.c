@@ -2,7 +2,7 @@
  * JSON with DESIGN.md's exact key names and the snapshot's values (checked through jansson),
  * metrics must be Prometheus text 0.0.4 with every documented metric, and the leak report must
  * have LeakSanitizer's shape. Also JSON string escaping and the human units.
- * objects: render.o addr.o backtrace.o python.o table.o mem.o config.o statspath.o log.o
+ * objects: render.o addr.o backtrace.o python.o table.o mem.o config.o statspath.o log.o sniff.o names.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -122,7 +122,9 @@ static int build_snapshot(void **state) {
   snap.conns = views;
   snap.nconns = 3;
   dviews[0] = (struct cw_dest_view){.peer = v4("127.0.0.1", 8000), .active = 5, .opened = 9, .refused = 2, .reaped = 1};
+  cw_dkey_make(&dviews[0].key, &dviews[0].peer, "api.example.com", 8000); /* by name */
   dviews[1] = (struct cw_dest_view){.peer = v6("::1", 8000), .active = 0, .opened = 3, .refused = 0, .reaped = 0};
+  cw_dkey_make(&dviews[1].key, &dviews[1].peer, NULL, 0); /* no name known: its address */
   snap.dests = dviews;
   snap.ndests = 2;
   return 0;
@@ -220,12 +222,14 @@ static void test_stats_is_json_with_the_documented_keys_and_values(void **state)
   assert_true(json_is_array(dests));
   assert_int_equal(json_array_size(dests), 2);
   json_t *d0 = json_array_get(dests, 0);
+  assert_str_member(d0, "dest", "api.example.com:8000");
   assert_str_member(d0, "peer", "127.0.0.1:8000");
   assert_int_member(d0, "active", 5);
   assert_int_member(d0, "opened", 9);
   assert_int_member(d0, "refused", 2);
   assert_int_member(d0, "reaped", 1);
   json_t *d1 = json_array_get(dests, 1);
+  assert_str_member(d1, "dest", "[::1]:8000");
   assert_str_member(d1, "peer", "[::1]:8000");
   assert_int_member(d1, "opened", 3);
   json_decref(j);
@@ -709,15 +713,15 @@ static void test_metrics_with_zero_counters_are_still_complete(void **state) {
 static void test_metrics_have_a_sample_per_destination_labelled_dest(void **state) {
   render_metrics();
   assert_type(&expo, "connwarden_destination_connections_active", "gauge");
-  assert_sample(&expo, "connwarden_destination_connections_active{dest=\"127.0.0.1:8000\"}", 5);
+  assert_sample(&expo, "connwarden_destination_connections_active{dest=\"api.example.com:8000\"}", 5);
   assert_sample(&expo, "connwarden_destination_connections_active{dest=\"[::1]:8000\"}", 0);
   assert_type(&expo, "connwarden_destination_connections_opened_total", "counter");
-  assert_sample(&expo, "connwarden_destination_connections_opened_total{dest=\"127.0.0.1:8000\"}", 9);
+  assert_sample(&expo, "connwarden_destination_connections_opened_total{dest=\"api.example.com:8000\"}", 9);
   assert_sample(&expo, "connwarden_destination_connections_opened_total{dest=\"[::1]:8000\"}", 3);
   assert_type(&expo, "connwarden_destination_connect_refused_total", "counter");
-  assert_sample(&expo, "connwarden_destination_connect_refused_total{dest=\"127.0.0.1:8000\"}", 2);
+  assert_sample(&expo, "connwarden_destination_connect_refused_total{dest=\"api.example.com:8000\"}", 2);
   assert_type(&expo, "connwarden_destination_connections_reaped_total", "counter");
-  assert_sample(&expo, "connwarden_destination_connections_reaped_total{dest=\"127.0.0.1:8000\"}", 1);
+  assert_sample(&expo, "connwarden_destination_connections_reaped_total{dest=\"api.example.com:8000\"}", 1);
   assert_sample(&expo, "connwarden_destination_connections_reaped_total{dest=\"[::1]:8000\"}", 0);
 }
 

@@ -2,7 +2,7 @@
  * is needed): counters per direction, dup'd fds sharing one record, missed closes found by
  * inode, per-destination counts, the duration histogram, fork_child and untracked fds.
  * Each test starts from an empty table with zeroed counters (see fresh_table).
- * objects: table.o mem.o log.o
+ * objects: table.o mem.o log.o names.o addr.o sniff.o
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -66,7 +66,9 @@ static void open_in(int fd) {
 
 static struct cw_dest *dest_of(struct cw_addr peer) {
   struct cw_dest *d = NULL;
-  HASH_FIND(hh, cw_tab.dests, &peer, sizeof peer, d);
+  struct cw_dkey k;
+  cw_dkey_make(&k, &peer, NULL, 0);
+  HASH_FIND(hh, cw_tab.dests, &k, cw_dkey_len(&k), d);
   return d;
 }
 

@@ -1,7 +1,7 @@
 /* test_tree.c - the process tree's shared file (tree.c, included whole for its internals): the
  * repair after a member died holding the tree's lock. A forked child takes the lock and leaves
  * the rows as a member killed in the middle of a change would, then exits without letting go.
- * objects: config.o log.o ownfd.o real.o rundir.o table.o mem.o statspath.o vars.o addr.o procname.o
+ * objects: config.o log.o ownfd.o real.o rundir.o table.o mem.o statspath.o vars.o addr.o procname.o sniff.o names.o
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
