@@ -1,7 +1,7 @@
 # bench.mk - `make bench`: the performance table of the README (scripts/bench), against the
 # library in the tree. Builds the work programs of tests/bench/ and two reference preloads (a
 # pass-through floor and a naive locked shim). Never part of `make test`.
-BENCH_PROGS := read_zero roundtrip connect_close many_conns peer handover epoll_mod
+BENCH_PROGS := read_zero roundtrip connect_close many_conns peer handover epoll_mod resolve
 BENCH_PRELOADS := passthrough naive
 BENCH_BINS := $(BENCH_PROGS:%=$(BUILD)/bench/%) $(BENCH_PRELOADS:%=$(BUILD)/bench/lib%.so)
 

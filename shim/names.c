@@ -279,7 +279,7 @@ const char *cw_host_copy(struct cw_host_copy *hc, const struct cw_host *h) {
 int cw_dest_by_address;
 
 void cw_dkey_make(struct cw_dkey *k, const struct cw_addr *peer, const char *host, uint16_t port) {
-  memset(k, 0, sizeof *k);
+  memset(k, 0, offsetof(struct cw_dkey, name)); /* the bytes a key's length covers */
   size_t len = host ? strnlen(host, CW_HOST_MAX + 1) : 0;
   if (len && len <= CW_HOST_MAX && !cw_dest_by_address) {
     k->addr.port = port;
@@ -288,6 +288,7 @@ void cw_dkey_make(struct cw_dkey *k, const struct cw_addr *peer, const char *hos
   } else {
     k->addr = *peer;
   }
+  k->name[k->len] = '\0';
 }
 
 /* name:port, with an IPv6 literal in brackets */

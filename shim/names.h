@@ -65,7 +65,8 @@ CW_HIDDEN size_t cw_host_count(void);
 /* ---- destination keys ----------------------------------------------------------------------- */
 
 /* One destination: by name (len > 0: the name and the port in addr.port, the rest of addr zero)
- * or by address (len 0: the peer). Zero padded, so that the first cw_dkey_len bytes compare. */
+ * or by address (len 0: the peer). Its first cw_dkey_len bytes are the key (zero padded, so that
+ * they compare); the name ends in a NUL. */
 struct cw_dkey {
   struct cw_addr addr;
   uint8_t len;
