@@ -1,8 +1,11 @@
 /* preload_fakedns.c - a resolver of its own for names under fake.test, preloaded after the shim
  * (LD_PRELOAD=libconnwarden.so:preload_fakedns.so), so that a test can resolve a million distinct
  * names in seconds with nothing on the machine changed: hN.fake.test is 10.a.b.c (N's three low
- * bytes), final.fake.test is 127.0.0.1; any other name goes to the C library's getaddrinfo. Each
- * answer is one block of malloc'd memory with no canonical name, as glibc's freeaddrinfo frees. */
+ * bytes), final.fake.test and loNAME.fake.test are 127.0.0.1; any other name goes to the C
+ * library's getaddrinfo. Each answer is one block of malloc'd memory with no canonical name, as
+ * glibc's freeaddrinfo frees; sigNAME.fake.test (127.0.0.1 too) is answered from a static ring
+ * with no allocation at all, so that a signal handler may resolve it (freeaddrinfo, also here,
+ * leaves those alone). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <netdb.h>
@@ -10,12 +13,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+struct block {
+  struct addrinfo ai;
+  struct sockaddr_in sin;
+};
+static struct block ring[64];
+static unsigned ring_next;
+
 static int answer(const char *node, const char *service, struct addrinfo **res) {
   const char *dot = strstr(node, ".fake.test");
   if (!dot || dot[10] != '\0')
     return 1;
   struct in_addr a;
-  if (strcmp(node, "final.fake.test") == 0) {
+  if (strcmp(node, "final.fake.test") == 0 || strncmp(node, "lo", 2) == 0 || strncmp(node, "sig", 3) == 0) {
     a.s_addr = htonl(0x7f000001);
   } else if (node[0] == 'h') {
     unsigned long n = strtoul(node + 1, NULL, 10);
@@ -23,12 +33,13 @@ static int answer(const char *node, const char *service, struct addrinfo **res) 
   } else {
     return EAI_NONAME;
   }
-  struct {
-    struct addrinfo ai;
-    struct sockaddr_in sin;
-  } *b = calloc(1, sizeof *b);
-  if (!b)
+  struct block *b;
+  if (strncmp(node, "sig", 3) == 0) {
+    b = &ring[__atomic_fetch_add(&ring_next, 1, __ATOMIC_RELAXED) % 64];
+    memset(b, 0, sizeof *b);
+  } else if (!(b = calloc(1, sizeof *b))) {
     return EAI_MEMORY;
+  }
   b->sin.sin_family = AF_INET;
   b->sin.sin_port = htons(service ? (uint16_t)atoi(service) : 0);
   b->sin.sin_addr = a;
@@ -49,4 +60,13 @@ int getaddrinfo(const char *node, const char *service, const struct addrinfo *hi
   if (!real)
     real = (int (*)(const char *, const char *, const struct addrinfo *, struct addrinfo **))dlsym(RTLD_NEXT, "getaddrinfo");
   return real(node, service, hints, res);
+}
+
+void freeaddrinfo(struct addrinfo *ai) {
+  if ((char *)ai >= (char *)ring && (char *)ai < (char *)(ring + 64))
+    return;
+  static void (*real)(struct addrinfo *);
+  if (!real)
+    real = (void (*)(struct addrinfo *))dlsym(RTLD_NEXT, "freeaddrinfo");
+  real(ai);
 }
