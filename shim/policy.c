@@ -822,8 +822,9 @@ static int survives_exec(int fd) {
 }
 
 /* One line each: "hole V4OR6 LFD FILLER REFUSER" (when queued connects survive: the holes do
- * with them), "q FD INO SINCE_NS DEADLINE_NS FASTOPEN HEX" (a queued connect), "s FD INO" (a
- * connection holding a slot). */
+ * with them), "q FD INO SINCE_NS DEADLINE_NS FASTOPEN HEX [HOST]" (a queued connect, with the
+ * name it was resolved from), "s FD INO [HOST PORT VIA]" (a connection holding a slot, with its
+ * name, the name's port and whether a proxy request named it). */
 static int carry_write(int out, int survivors) {
   char line[1024];
   int n = 0;
