@@ -66,9 +66,9 @@ static void open_in(int fd) {
 
 static struct cw_dest *dest_of(struct cw_addr peer) {
   struct cw_dest *d = NULL;
-  struct cw_dkey k;
-  cw_dkey_make(&k, &peer, NULL, 0);
-  HASH_FIND(hh, cw_tab.dests, &k, cw_dkey_len(&k), d);
+  struct cw_dkey key;
+  cw_dkey_make(&key, &peer, NULL, 0);
+  HASH_FIND(hh, cw_tab.dests, &key, cw_dkey_len(&key), d);
   return d;
 }
 

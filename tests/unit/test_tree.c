@@ -46,7 +46,9 @@ static int teardown(void **state) {
  * go of the socket leaves a row nobody holds. The repair counts the first once and frees the
  * second's slot: the cap's two slots are one taken, one free. */
 static void test_repair_after_a_holder_died(void **state) {
-  struct cw_addr d = v4("127.0.0.1", 80);
+  struct cw_addr peer = v4("127.0.0.1", 80);
+  struct cw_dkey d;
+  cw_dkey_make(&d, &peer, "api.example.com", 80); /* a destination by name */
   int tidx;
   assert_int_equal(cw_tree_admit(&d, NULL, 100, 0, &tidx), 1);
   assert_int_equal(cw_tree_admit(&d, NULL, 101, 0, &tidx), 1);
