@@ -454,10 +454,12 @@ static ssize_t fastopen_sendmsg(int fd, const struct msghdr *m, int fl) {
 
 /* A connection's first write: what its bytes say of the host it is for (a TLS server name, a
  * proxy request's target) names it. Once per connection; a shim caller, a signal handler that
- * interrupted the shim and a vfork child change nothing. n bytes were written. */
+ * interrupted the shim and a vfork child change nothing. n bytes were written. The record's
+ * direction is read under table_mu (policy.c), not here: it shares a word with flags the reaper
+ * writes. An inbound connection's first write (an answer) names nothing, quickly. */
 static void first_write(struct cw_conn *c, int fd, const void *buf, const struct iovec *iov, size_t cnt,
                         size_t n) {
-  if (c->dir != CW_DIR_OUT || cw_guard || cw_locked)
+  if (cw_guard || cw_locked)
     return;
   CW_SAVE_ERRNO({
     char host[CW_HOST_MAX + 1];

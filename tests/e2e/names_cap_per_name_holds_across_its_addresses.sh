@@ -9,7 +9,7 @@
 . "$(dirname "$0")/names.bash"
 
 name_server byname
-bg "${NAMED_RUN[@]}" --max-conns-per-dest 2 -- $PY "$HOSTSRC/names_round_robin.py" "$NAME" "$PORT" 6 1 \
+bg "${NAMED_RUN[@]}" --max-conns-per-dest 2 -- $PY "$HOSTSRC/names_round_robin.py" "$NAME" "$PORT" 6 2 \
   >"$T/byname.out" 2>"$T/byname.err"
 client=$BG_PID
 open_now() { [ "$(served byname | cut -d' ' -f1)" = "$1" ]; }
