@@ -14,6 +14,11 @@ cat >"$T/hosts" <<EOF
 127.0.0.4 api.cw.test
 127.0.0.5 other.cw.test
 EOF
+# NAME_WARM: what a program that resolves in several threads at once should resolve first.
+# nss_wrapper 1.1.12 (Debian 12's) loads its hosts file at the first lookup without a lock: threads
+# whose lookups are the first may fail (EAI_NONAME) or crash, with or without the shim. Not
+# api.cw.test, so that what the shim knows of that name comes from the program's own lookups.
+NAME_WARM=other.cw.test
 
 # named CMD...: CMD with the test's names and without the shim (a server, a proxy)
 named() { LD_PRELOAD=$CW_FIRST$NSS_WRAPPER_LIB NSS_WRAPPER_HOSTS="$T/hosts" "$@"; }

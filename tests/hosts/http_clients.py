@@ -1,22 +1,23 @@
-"""http_clients.py MODE --port P --n N [--timeout T] [--bursts B --pause S] [--size BYTES]
-[--slow K] --release FILE - real Python HTTP clients for the cap tests, against
-cap_count_server.py --http on 127.0.0.1:P. Each burst issues N concurrent GETs and waits for all of
-them; bursts are PAUSE seconds apart. Every body is checked byte for byte against what the server
-sends for ?size=BYTES.
-MODE, one connection per request (a thread each): httpclient (http.client), urllib
-(urllib.request), requests (requests.get), urllib3 (a shared default urllib3.PoolManager); one
-event loop, a connection per request (asyncio.open_connection): asyncio, uvloop; one shared pool of
-20 connections, a thread per request: session (requests.Session with HTTPAdapter(pool_connections=1,
-pool_maxsize=20)), poolmanager (urllib3.PoolManager(maxsize=20)), httpx (httpx.Client with
-limits of 20). --timeout T passes timeout=T to the library. --slow K: in the first burst the
-first K requests ask for an answer that takes 3 s and 300000 bytes, and the others start 0.3 s
-later. Prints {"pid": ...} first, one JSON line per burst, then one result line, and stays alive
-until FILE exists (at most 20 s) so its stats can be read. Runs the same with or without the
-preload."""
+"""http_clients.py MODE [--host H] --port P --n N [--timeout T] [--bursts B --pause S]
+[--size BYTES] [--slow K] [--warm NAME] --release FILE - real Python HTTP clients for the cap
+tests, against cap_count_server.py --http on H:P (H: 127.0.0.1 unless named; a name the client
+resolves). Each burst issues N concurrent GETs and waits for all of them; bursts are PAUSE seconds
+apart. Every body is checked byte for byte against what the server sends for ?size=BYTES.
+MODE, one connection per request (a thread each): httpclient (http.client), urllib (urllib.request),
+requests (requests.get), urllib3 (a shared default urllib3.PoolManager); one event loop, a
+connection per request (asyncio.open_connection): asyncio, uvloop; one shared pool of 20
+connections, a thread per request: session (requests.Session with HTTPAdapter(pool_connections=1,
+pool_maxsize=20)), poolmanager (urllib3.PoolManager(maxsize=20)), httpx (httpx.Client with limits of
+20). --timeout T passes timeout=T to the library. --slow K: in the first burst the first K requests
+ask for an answer that takes 3 s and 300000 bytes, and the others start 0.3 s later. --warm NAME:
+resolve NAME once before the first request (names.bash says why). Prints {"pid": ...} first, one
+JSON line per burst, then one result line, and stays alive until FILE exists (at most 20 s) so its
+stats can be read. Runs the same with or without the preload."""
 import argparse
 import asyncio
 import json
 import os
+import socket
 import sys
 import threading
 import time
@@ -24,6 +25,7 @@ import time
 ap = argparse.ArgumentParser()
 ap.add_argument("mode", choices=["httpclient", "urllib", "requests", "urllib3", "asyncio", "uvloop",
                                  "session", "poolmanager", "httpx"])
+ap.add_argument("--host", default="127.0.0.1")
 ap.add_argument("--port", type=int, required=True)
 ap.add_argument("--n", type=int, required=True)
 ap.add_argument("--timeout", type=float, default=None)
@@ -31,10 +33,11 @@ ap.add_argument("--bursts", type=int, default=1)
 ap.add_argument("--pause", type=float, default=0)
 ap.add_argument("--size", type=int, default=1000)
 ap.add_argument("--slow", type=int, default=0)
+ap.add_argument("--warm", metavar="NAME")
 ap.add_argument("--release", required=True)
 args = ap.parse_args()
 
-BASE = f"http://127.0.0.1:{args.port}"
+BASE = f"http://{args.host}:{args.port}"
 PATTERN = b"abcdefghijklmnopqrstuvwxyz\n"
 SLOW = "ms=3000&size=300000"
 POOL = 20
@@ -57,7 +60,7 @@ if args.mode == "httpclient":
     import http.client
 
     def fetch(path):
-        c = http.client.HTTPConnection("127.0.0.1", args.port, **kw)
+        c = http.client.HTTPConnection(args.host, args.port, **kw)
         try:
             c.request("GET", path)
             return c.getresponse().read()
@@ -147,9 +150,9 @@ def burst_threads(b, res):
 
 
 async def fetch_async(path):
-    r, w = await asyncio.open_connection("127.0.0.1", args.port)
+    r, w = await asyncio.open_connection(args.host, args.port)
     try:
-        w.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{args.port}\r\nConnection: close\r\n\r\n".encode())
+        w.write(f"GET {path} HTTP/1.1\r\nHost: {args.host}:{args.port}\r\nConnection: close\r\n\r\n".encode())
         await w.drain()
         data = await r.read()  # to EOF: the server closes after the answer
     finally:
@@ -177,6 +180,8 @@ async def burst_loop(b, res):
 
 
 say(pid=os.getpid(), mode=args.mode)
+if args.warm:
+    socket.getaddrinfo(args.warm, None)
 if args.mode == "uvloop":
     import uvloop
 
