@@ -697,7 +697,10 @@ void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r) {
     if (v->dest[0]) {
       cw_buf_printf(b, ", \"dest\": ");
       cw_buf_json_str(b, v->dest);
-      cw_buf_printf(b, ", \"via\": %s", v->via ? "true" : "false");
+      if (v->via) { /* as in conns: the proxy's address */
+        cw_buf_printf(b, ", \"via\": ");
+        json_addr(b, &v->peer);
+      }
     }
     cw_buf_printf(b, ", \"state\": ");
     cw_buf_json_str(b, v->state ? v->state : "?");

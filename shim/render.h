@@ -83,7 +83,7 @@ struct cw_leak_report {
 CW_HIDDEN void cw_render_leak_text(struct cw_buf *b, const struct cw_leak_report *r);
 
 /* The same facts as one JSON object (type "leaks"), always rendered: pid, ppid, program, name, cmdline,
- * exit_status, leaks [{kind, open_at_exit, fd, dir, local, peer, [dest, via,] state, age_ms, idle_ms,
+ * exit_status, leaks [{kind, open_at_exit, fd, dir, local, peer, [dest, [via,]] state, age_ms, idle_ms,
  * held_ms, bytes_in, bytes_out, frames [{pc, module, offset, func, file, line}]}]. Frames are symbolised
  * here (dladdr); file and line stay null for the reader to resolve. */
 CW_HIDDEN void cw_render_leak_json(struct cw_buf *b, const struct cw_leak_report *r);

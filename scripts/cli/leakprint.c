@@ -33,7 +33,7 @@ static void cmdline(FILE *out, const json_t *rep) {
 static void leak_line(FILE *out, const json_t *l, const char *lead) {
   char age[32], idle[32], in[32], outb[32], held[32];
   const char *dest = cw_jstr(l, "dest", "");
-  int via = json_is_true(json_object_get(l, "via"));
+  int via = json_is_string(json_object_get(l, "via")); /* the proxy's address */
   fprintf(out, "%s fd %lld %s %s -> %s%s%s%s%s %s, age %s, idle %s, in %s, out %s", lead, cw_jint(l, "fd", -1),
           cw_jstr(l, "dir", "?"), cw_jstr(l, "local", "?"), cw_jstr(l, "peer", "?"), *dest ? " (" : "", dest,
           *dest && via ? " via proxy" : "", *dest ? ")" : "", cw_jstr(l, "state", "?"),

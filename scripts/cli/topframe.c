@@ -177,10 +177,11 @@ static const char *conn_dest(json_t *o, char *buf, size_t size) {
   }
   json_t *hp = json_object_get(o, "host_port");
   const char *colon = peer ? strrchr(peer, ':') : NULL;
+  int v6 = strchr(host, ':') != NULL; /* an address literal a proxy request named */
   if (json_is_integer(hp))
-    snprintf(buf, size, "%s:%lld", host, (long long)json_integer_value(hp));
+    snprintf(buf, size, "%s%s%s:%lld", v6 ? "[" : "", host, v6 ? "]" : "", (long long)json_integer_value(hp));
   else
-    snprintf(buf, size, "%s%s", host, colon ? colon : "");
+    snprintf(buf, size, "%s%s%s%s", v6 ? "[" : "", host, v6 ? "]" : "", colon ? colon : "");
   return buf;
 }
 

@@ -286,13 +286,14 @@ static const char *peer_text(json_t *o, char *buf, size_t size) {
   const char *peer = scalar(json_object_get(o, "peer"), p, sizeof p);
   const char *host = json_string_value(json_object_get(o, "host"));
   json_t *hp = json_object_get(o, "host_port");
+  int v6 = host && strchr(host, ':') != NULL; /* an address literal a proxy request named */
+  const char *via = json_object_get(o, "via") ? " via proxy" : "";
   if (!host)
     snprintf(buf, size, "%s", peer);
   else if (json_is_integer(hp))
-    snprintf(buf, size, "%s (%s:%lld%s)", peer, host, cw_json_ll(hp),
-             json_object_get(o, "via") ? " via proxy" : "");
+    snprintf(buf, size, "%s (%s%s%s:%lld%s)", peer, v6 ? "[" : "", host, v6 ? "]" : "", cw_json_ll(hp), via);
   else
-    snprintf(buf, size, "%s (%s%s)", peer, host, json_object_get(o, "via") ? " via proxy" : "");
+    snprintf(buf, size, "%s (%s%s)", peer, host, via);
   return buf;
 }
 

@@ -69,5 +69,5 @@ pid=$(jq_py "$(cat "$T/leak.out")" 'j["pid"]') local=$(jq_py "$(cat "$T/leak.out
 grep -qE "^Leaked connection fd [0-9]+ out 127\.0\.0\.1:$local -> 127\.0\.0\.1:$PP \($NAME:$PORT via proxy\) ESTABLISHED, " "$T/leak.err" ||
   fail "no leak line naming $NAME:$PORT via the proxy: $(cat "$T/leak.err")"
 assert_eq "$(jq_py "$(cat "$T/reports/connwarden.$pid.json")" '[(l["peer"], l.get("dest"), l.get("via")) for l in j["leaks"]]')" \
-  "[('$PROXY', '$NAME:$PORT', True)]" "the JSON report's leak"
+  "[('$PROXY', '$NAME:$PORT', '$PROXY')]" "the JSON report's leak (via: the proxy's address)"
 note "named via the proxy $PROXY: curl twice, requests, a stepped tunnel and a leak report"
