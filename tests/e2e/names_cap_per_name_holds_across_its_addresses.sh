@@ -3,7 +3,9 @@
 # every connection work while the servers, counted together, never see more than 2 at once (and
 # each address gets some). While connects wait, `conns` names each connection (host) and the
 # stats destination table and the metrics show "api.cw.test:PORT". With --dest-by address each
-# address is a destination of its own: more than 2 at once.
+# address is a destination of its own: more than 2 at once; so it is with the name left out of
+# the policy by a filter by domain (--exclude '*.cw.test'), while a filter by another name
+# (--only other.cw.test:1) leaves it out too and one by its own name keeps it capped.
 . "$(dirname "$0")/lib.bash"
 . "$(dirname "$0")/count_server.bash"
 . "$(dirname "$0")/names.bash"
@@ -36,4 +38,21 @@ named_run --max-conns-per-dest 2 --dest-by address -- \
   fail "the client failed: $(cat "$T/byaddr.err")"
 peak=$(served byaddr | cut -d' ' -f2)
 [ "$peak" -gt 2 ] || fail "by address, the servers' peak is $peak: expected more than 2"
-note "peak 2 by name across ${NAME_ADDRS//,/, }; $peak by address"
+# filters by name, decided at connect: out of the policy (no cap), or in it (capped).
+# peak_with SERVER RUN-OPTION...: the servers' peak for the same client, in PEAK (@PORT@ in an
+# option is the new server's port)
+peak_with() {
+  local srv=$1
+  shift
+  name_server "$srv"
+  named_run --max-conns-per-dest 2 "${@//@PORT@/$PORT}" -- $PY "$HOSTSRC/names_round_robin.py" "$NAME" "$PORT" 6 1 \
+    >"$T/$srv.out" 2>"$T/$srv.err" || fail "the client failed ($*): $(cat "$T/$srv.err")"
+  PEAK=$(served "$srv" | cut -d' ' -f2)
+}
+peak_with excl --exclude '*.cw.test'
+[ "$PEAK" -gt 2 ] || fail "--exclude '*.cw.test' still capped it (peak $PEAK)"
+peak_with other --only "other.cw.test:1"
+[ "$PEAK" -gt 2 ] || fail "--only other.cw.test:1 capped $NAME (peak $PEAK)"
+peak_with own --only "$NAME:@PORT@"
+assert_eq "$PEAK" 2 "--only $NAME:PORT: the servers' peak"
+note "peak 2 by name across ${NAME_ADDRS//,/, }; $peak by address; filters by name at connect"
