@@ -14,7 +14,7 @@ struct cur {
 };
 
 /* The next byte into *b: 1, or 0 at the end of the bytes or of the enclosing length. */
-static int next(struct cur *c, uint8_t *b) {
+static inline __attribute__((always_inline)) int next(struct cur *c, uint8_t *b) {
   if (!c->left || !c->room)
     return 0;
   while (c->seg < c->end && c->off == c->seg->iov_len) {
@@ -55,7 +55,7 @@ static int skip(struct cur *c, size_t k) {
 }
 
 /* A big-endian number of w bytes into *v: 1, or 0 when the bytes end first. */
-static int num(struct cur *c, int w, size_t *v) {
+static inline __attribute__((always_inline)) int num(struct cur *c, int w, size_t *v) {
   uint8_t b;
   for (*v = 0; w > 0; w--) {
     if (!next(c, &b))
@@ -283,7 +283,7 @@ static int ends_authority(uint8_t b) { return b == ' ' || b == '/' || b == '?'; 
 /* "[" IPv6 "]": the address, without brackets, hex lowercased, into name. */
 static int ipv6_host(struct cur *c, char *name) {
   size_t n = 0;
-  uint8_t b;
+  uint8_t b = 0;
   next(c, &b); /* the '[' */
   while (next(c, &b) && b != ']') {
     if (n == 45 || !(is_hex(b) || b == ':' || b == '.'))
