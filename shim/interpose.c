@@ -52,9 +52,11 @@
 #ifdef CW_TSAN
 #define CW_BUMP(field, v) __atomic_fetch_add(&(field), (v), __ATOMIC_RELAXED)
 #define CW_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+#define CW_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
 #else
 #define CW_BUMP(field, v) ((field) += (v))
 #define CW_SET(field, v) ((field) = (v))
+#define CW_GET(field) (field)
 #endif
 
 /* A queued connect that failed is reported by the kernel as refused, once (SO_ERROR, or the next
@@ -99,28 +101,28 @@ static inline void count_out(struct cw_conn *c, size_t r) {
   } while (0)
 
 /* The first write on a connection may name it (a TLS ClientHello's server name, a proxy request's
- * target): the bytes are parsed once, out of line, when the call count read for the count is 0.
- * SNIFF_name is how each write-side call passes its bytes. */
-static __attribute__((noinline, cold)) void first_write(struct cw_conn *c, int fd, const void *buf,
+ * target): the bytes are parsed once, out of line. The tracked path only tests the call count
+ * before the real call, while the arguments are still in their registers, and tail-jumps to
+ * first_NAME (the real call, the parse, the count) when it is 0: it keeps no more registers than
+ * before. SNIFF_name is how each write-side call passes its bytes. */
+static __attribute__((noinline, cold)) void sniff_first(struct cw_conn *c, int fd, const void *buf,
                                                         const struct iovec *iov, size_t cnt, size_t n);
-#define SNIFF_write first_write(c_, fd, buf, NULL, 0, (size_t)r)
+#define SNIFF_write sniff_first(c_, fd, buf, NULL, 0, (size_t)r)
 #define SNIFF_send SNIFF_write
 #define SNIFF_sendto SNIFF_write
-#define SNIFF_writev first_write(c_, fd, NULL, iov, (size_t)(cnt < 0 ? 0 : cnt), (size_t)r)
-#define SNIFF_sendmsg first_write(c_, fd, NULL, m->msg_iov, m->msg_iovlen, (size_t)r)
-#define AFTER_FIRST_OUT(c, r, sniff)                                                               \
-  do {                                                                                             \
-    if ((r) > 0) {                                                                                 \
-      uint64_t calls_ = __atomic_load_n(&(c)->calls_out, __ATOMIC_RELAXED);                        \
-      if (CW_UNLIKELY(calls_ == 0))                                                                \
-        sniff;                                                                                     \
-      CW_BUMP((c)->bytes_out, (size_t)(r));                                                        \
-      CW_BUMP((c)->calls_out, 1);                                                                  \
-      CW_SET((c)->last_ns, cw_tick() | CW_LAST_WROTE);                                             \
-    } else if ((r) < 0) {                                                                          \
-      failed_errno(c);                                                                             \
-    }                                                                                              \
-  } while (0)
+#define SNIFF_writev sniff_first(c_, fd, NULL, iov, (size_t)(cnt < 0 ? 0 : cnt), (size_t)r)
+#define SNIFF_sendmsg sniff_first(c_, fd, NULL, m->msg_iov, m->msg_iovlen, (size_t)r)
+#define FIRST_OUT(ret, name, params, args)                                                         \
+  static __attribute__((noinline, cold)) ret first_##name(STRIP params, struct cw_conn *c_) {      \
+    ret r = CW_REAL(name) args;                                                                    \
+    if (r > 0)                                                                                     \
+      SNIFF_##name;                                                                                \
+    AFTER_OUT(c_, r);                                                                              \
+    return r;                                                                                      \
+  }
+#define IF_FIRST(name, args)                                                                       \
+  if (CW_UNLIKELY(CW_GET(c_->calls_out) == 0))                                                     \
+    return first_##name(STRIP args, c_);
 
 /* A send with MSG_FASTOPEN on an fd with no record is a connect (TCP Fast Open): defined below,
  * beside connect(). Out of line, so that the untracked path keeps no frame. */
@@ -134,11 +136,13 @@ static __attribute__((noinline, cold)) ssize_t fastopen_sendmsg(int fd, const st
   WRAP_IO(ret, name, params, args, fdv, AFTER_IN(c_, r), )
 #define WRAP_CHK_IN WRAP_IO_IN
 #define WRAP_IO_OUT(ret, name, params, args, fdv, raw)                                             \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_FIRST_OUT(c_, r, SNIFF_##name), )
+  FIRST_OUT(ret, name, params, args)                                                               \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r), , IF_FIRST(name, args))
 /* an untracked fd pays one test of a flag it was passed in a register */
 #define WRAP_FASTOPEN(ret, name, params, args, fdv, raw)                                           \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_FIRST_OUT(c_, r, SNIFF_##name),                      \
-          if (CW_UNLIKELY(fl & MSG_FASTOPEN)) return fastopen_##name args;)
+  FIRST_OUT(ret, name, params, args)                                                               \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r),                                          \
+          if (CW_UNLIKELY(fl & MSG_FASTOPEN)) return fastopen_##name args;, IF_FIRST(name, args))
 /* write(): the reserved number (a constant, never an open fd) is CPython's traceback dumper's.
  * Its path is a function of its own, reached by a tail jump, so that the tracked path keeps no
  * more registers than the other writes' (one compare with a constant is all it adds). */
@@ -148,11 +152,13 @@ static __attribute__((noinline, cold)) ssize_t fastopen_sendmsg(int fd, const st
     if (r >= 0)                                                                                    \
       return r;                                                                                    \
     r = CW_REAL(name) args;                                                                        \
-    AFTER_FIRST_OUT(c_, r, SNIFF_##name);                                                          \
+    AFTER_OUT(c_, r);                                                                              \
     return r;                                                                                      \
   }                                                                                                \
-  WRAP_IO(ret, name, params, args, fdv, AFTER_FIRST_OUT(c_, r, SNIFF_##name), ,                    \
-          if (CW_UNLIKELY(fd == CW_PY_SINK_FD)) return sink_##name(STRIP args, c_);)
+  FIRST_OUT(ret, name, params, args)                                                               \
+  WRAP_IO(ret, name, params, args, fdv, AFTER_OUT(c_, r), ,                                        \
+          if (CW_UNLIKELY(fd == CW_PY_SINK_FD)) return sink_##name(STRIP args, c_);                \
+          IF_FIRST(name, args))
 #define WRAP_IO(ret, name, params, args, fdv, after, untracked, ...)                               \
   static __attribute__((noinline)) ret tracked_##name(STRIP params, struct cw_conn *c_) {          \
     __VA_ARGS__                                                                                    \
@@ -457,7 +463,7 @@ static ssize_t fastopen_sendmsg(int fd, const struct msghdr *m, int fl) {
  * interrupted the shim and a vfork child change nothing. n bytes were written. The record's
  * direction is read under table_mu (policy.c), not here: it shares a word with flags the reaper
  * writes. An inbound connection's first write (an answer) names nothing, quickly. */
-static void first_write(struct cw_conn *c, int fd, const void *buf, const struct iovec *iov, size_t cnt,
+static void sniff_first(struct cw_conn *c, int fd, const void *buf, const struct iovec *iov, size_t cnt,
                         size_t n) {
   if (cw_guard || cw_locked)
     return;
