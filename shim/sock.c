@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -51,7 +52,8 @@ static void peer_of(int fd, struct cw_addr *a) {
 
 int cw_sock_probe(int fd, int dir, const struct sockaddr *sa, socklen_t salen, int known_tcp,
                   struct cw_conn_info *info) {
-  memset(info, 0, sizeof *info);
+  memset(info, 0, offsetof(struct cw_conn_info, host)); /* the name is empty: its first byte */
+  info->host[0] = '\0';
   if (!known_tcp && !cw_sock_is_tcp(fd))
     return -ENOTSOCK;
   info->fd = fd;

@@ -211,7 +211,8 @@ struct cw_conn_info {
   uint64_t ino;
   struct cw_addr local, peer;
   struct cw_bt *bt; /* ownership passes to the table */
-  char host[CW_HOST_MAX + 1]; /* the name resolved for peer (at peer's port), "" when none */
+  char host[CW_HOST_MAX + 1]; /* the name resolved for peer (at peer's port), "" when none;
+                               * keep last: probes clear the fields before it */
 };
 
 /* Start tracking a connection on fd. If fd already names the same socket (a repeated connect) it
