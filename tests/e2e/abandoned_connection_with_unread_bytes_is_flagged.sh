@@ -100,5 +100,7 @@ assert_eq "$(ab late)" "(0, 0)" "2 s after a burst on a connection quiet for 4.5
 late_one() { [ "$(ab late)" = "(1, 1)" ]; }
 wait_for 4 late_one
 WAITED_MS=$((($(date +%s%N) - ARRIVED) / 1000000))
-[ "$WAITED_MS" -ge 3000 ] || fail "the burst was flagged ${WAITED_MS} ms after it arrived"
+# ARRIVED is when the test saw the peer's "sent" line, up to a poll (50 ms) and a grep after the
+# bytes arrived: the flag may come that much less than 3 s after ARRIVED, never more
+[ "$WAITED_MS" -ge 2900 ] || fail "the burst was flagged ${WAITED_MS} ms after it arrived"
 wait_for 3 grep -q "abandoned: fd [0-9]* out 127.0.0.1:$PORT, age [0-9.]*s, idle [0-9.]*s, 4.0 KiB unread for [0-9.]*s" "$T/late.err"
