@@ -682,19 +682,26 @@ void cw_policy_abandon(struct cw_admit *ad) {
 void cw_policy_named(int fd, uint64_t id, const char *host, uint16_t port, int via) {
   cw_table_lock();
   struct cw_conn *c = cw_table_find_locked(fd, id);
-  if (c && c->dir == CW_DIR_OUT && (via || !c->host)) {
+  /* an adopted or inherited connection's first write here is the middle of its stream: its name,
+   * if any, came with it */
+  if (c && c->dir == CW_DIR_OUT && !c->inherited && (via || !c->host)) {
     if (!port)
       port = c->peer.port;
     struct cw_dest *old = c->dest;
-    int freed = cw_table_rename_locked(c, host, port, via);
-    if (c->host)
+    int freed = cw_table_rename_locked(c, host, port, via), moved = 0;
+    if (c->host) {
+      unsigned was = c->policed;
       c->policed = cw_policy_scoped(CW_DIR_OUT, &c->peer, c->host->name, c->host->port);
+      if (c->policed != was && !c->queued && !c->failed)
+        cw_table_sched_locked(c, cw_now()); /* its timeouts start or stop applying: look now */
+    }
     if (cw_tree_on && c->holds_slot && c->dest != old && !c->queued && !c->failed) {
       struct cw_dkey k;
       cw_dkey_make(&k, &c->peer, c->host ? c->host->name : NULL, c->host ? c->host->port : 0);
-      cw_tree_redest(c->ino, &k);
+      cw_tree_redest(c->ino, &k); /* may grant this process's waiters their tree slots */
+      moved = 1;
     }
-    if (freed && head)
+    if ((freed || moved) && head)
       grant_locked();
   }
   cw_table_unlock();
@@ -984,9 +991,12 @@ int cw_policy_adopt_carried(void) {
         if (cw_table_open_locked(&info) == 0) {
           struct cw_conn *rec = cw_table_get(fd);
           if (fields == 5 && port < 65536) { /* its name, and (with DEST_BY=name) its destination */
+            struct cw_dest *first = rec->dest;
             rec->policed = cw_policy_scoped(info.dir, &info.peer, host, (uint16_t)port);
             cw_table_rename_locked(rec, host, (uint16_t)port, 1);
             rec->via = via != 0;
+            if (first && first != rec->dest)
+              first->opened--; /* counted there a moment ago, in this same step: never seen */
           }
           rec->holds_slot = 1; /* now that it is where its name puts it */
           take(rec->dest);

@@ -542,7 +542,7 @@ static int visit(struct cw_conn *c, int64_t now, int64_t tick, const struct limi
 /* Is c in the scope of the cap that holds st (the process cap: any policed outbound connection
  * holding a slot; a destination's cap: those to that destination)? */
 static int in_scope(const struct cw_conn *c, const struct cw_stuck *st) {
-  return c->holds_slot && !c->reaped && !c->released && !c->queued && !c->failed &&
+  return c->holds_slot && c->policed && !c->reaped && !c->released && !c->queued && !c->failed &&
          c->dir == CW_DIR_OUT && (st->global || c->dest == st->dest);
 }
 

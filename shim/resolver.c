@@ -43,14 +43,16 @@ static void learn_hostent(const char *name, const struct hostent *h) {
 }
 
 /* Before the real function is resolved (a call from inside dlsym, in practice never): resolve
- * now, or fail as a resolver does when the system cannot serve it. */
-#define RESOLVE(fn, fail)                                                                          \
+ * now, or fail as a resolver does when the system cannot serve it (then `also` runs: h_errno and
+ * the result of the gethostbyname family). */
+#define RESOLVE(fn, fail, ...)                                                                     \
   do {                                                                                             \
     if (CW_UNLIKELY(!CW_REAL(fn))) {                                                               \
       if (!cw_guard)                                                                               \
         cw_real_init();                                                                            \
       if (!CW_REAL(fn)) {                                                                          \
         errno = ENOSYS;                                                                            \
+        __VA_ARGS__;                                                                               \
         return fail;                                                                               \
       }                                                                                            \
     }                                                                                              \
@@ -66,7 +68,7 @@ int cw_w_getaddrinfo(const char *node, const char *service, const struct addrinf
 }
 
 struct hostent *cw_w_gethostbyname(const char *name) {
-  RESOLVE(gethostbyname, NULL);
+  RESOLVE(gethostbyname, NULL, h_errno = NO_RECOVERY);
   struct hostent *h = CW_REAL(gethostbyname)(name);
   if (h)
     learn_hostent(name, h);
@@ -74,7 +76,7 @@ struct hostent *cw_w_gethostbyname(const char *name) {
 }
 
 struct hostent *cw_w_gethostbyname2(const char *name, int af) {
-  RESOLVE(gethostbyname2, NULL);
+  RESOLVE(gethostbyname2, NULL, h_errno = NO_RECOVERY);
   struct hostent *h = CW_REAL(gethostbyname2)(name, af);
   if (h)
     learn_hostent(name, h);
@@ -83,7 +85,7 @@ struct hostent *cw_w_gethostbyname2(const char *name, int af) {
 
 int cw_w_gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_t buflen,
                          struct hostent **result, int *h_errnop) {
-  RESOLVE(gethostbyname_r, ENOSYS);
+  RESOLVE(gethostbyname_r, ENOSYS, *result = NULL, *h_errnop = NO_RECOVERY);
   int r = CW_REAL(gethostbyname_r)(name, ret, buf, buflen, result, h_errnop);
   if (r == 0 && result && *result)
     learn_hostent(name, *result);
@@ -92,7 +94,7 @@ int cw_w_gethostbyname_r(const char *name, struct hostent *ret, char *buf, size_
 
 int cw_w_gethostbyname2_r(const char *name, int af, struct hostent *ret, char *buf, size_t buflen,
                           struct hostent **result, int *h_errnop) {
-  RESOLVE(gethostbyname2_r, ENOSYS);
+  RESOLVE(gethostbyname2_r, ENOSYS, *result = NULL, *h_errnop = NO_RECOVERY);
   int r = CW_REAL(gethostbyname2_r)(name, af, ret, buf, buflen, result, h_errnop);
   if (r == 0 && result && *result)
     learn_hostent(name, *result);

@@ -101,7 +101,7 @@ int cw_snapshot_take(struct cw_snapshot *s, int flags) {
   struct cw_dest *d, *dt;
   HASH_ITER(hh, cw_tab.dests, d, dt) {
     if (!d->active && !d->opened && !d->refused && !d->reaped)
-      continue; /* its only connection moved on to its name (names.h): nothing to show */
+      continue; /* made for a connect that never counted anywhere: nothing to show */
     struct cw_dest_view *v = &s->dests[s->ndests++];
     memset(&v->key, 0, sizeof v->key);
     memcpy(&v->key, &d->key, cw_dkey_len(&d->key));

@@ -209,10 +209,8 @@ int cw_table_rename_locked(struct cw_conn *c, const char *host, uint16_t port, i
   struct cw_dest *old = c->dest, *nd = dest_of(c);
   if (nd == old)
     return 0;
-  if (old) {
+  if (old) /* it was opened there, and still counts in its opened: counters never go down */
     old->active--;
-    old->opened--;
-  }
   if (nd) {
     nd->active++;
     nd->opened++;
@@ -346,6 +344,13 @@ static struct cw_conn *record_new(const struct cw_conn_info *info, int *rc) {
   c->peer = info->peer;
   c->bt = info->bt;
   c->host = info->host[0] ? cw_host_get(info->host, info->peer.port) : NULL;
+  if (info->host[0] && !c->host) { /* no memory for its name: its slot was taken by the name */
+    c->next_free = free_list;
+    free_list = c;
+    cw_tab.c.untracked++;
+    *rc = -ENOMEM;
+    goto out_free;
+  }
   c->opened_ns = cw_now();
   c->heap_idx = CW_NO_HEAP;
 #undef uthash_nonfatal_oom

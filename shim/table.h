@@ -314,8 +314,8 @@ CW_HIDDEN struct cw_dest *cw_table_dest_for_locked(const struct cw_addr *peer, c
 /* The connection c (outbound) is for host at port, as its first bytes said (a proxy's CONNECT
  * target when via): its name becomes that unless it has one (a CONNECT target replaces the
  * resolved name, the proxy's), and with DEST_BY=name it moves to that destination, its slot
- * with it. Returns 1 when a slot left a destination (a waiter may now fit). Caller holds
- * table_mu. */
+ * with it (it counts as opened in both: counters never go down). Returns 1 when a slot left a
+ * destination (a waiter may now fit). Caller holds table_mu. */
 CW_HIDDEN int cw_table_rename_locked(struct cw_conn *c, const char *host, uint16_t port, int via);
 
 /* Give back the cap slot of socket ino to peer d (a connect that failed, or a released

@@ -29,10 +29,15 @@ bg "${NAMED_RUN[@]}" -- curl -sS -p -x "http://proxy.cw.test:$PP" -o "$T/b.body"
 b=$BG_PID
 bg shimmed $PY "$CLIENT" get "$PROXY" "$URL" >"$T/c.out"
 c=$BG_PID
-for who in "$a:curl -x $PROXY" "$b:curl -x proxy.cw.test:$PP" "$c:requests"; do
-  pid=${who%%:*} what=${who#*:}
+for who in "$a:$PROXY:curl -x $PROXY" "$b:proxy.cw.test:$PP:curl -x proxy.cw.test:$PP" "$c:$PROXY:requests"; do
+  pid=${who%%:*} rest=${who#*:}
+  opened_at=${rest%%:*}:$PP what=${rest#*:*:}
   assert_eq "$(written_naming "$pid")" "('$PROXY', '$NAME', $PORT, '$PROXY')" "$what: its connection while the request waits"
-  assert_eq "$(dests_of "$pid")" "[('$NAME:$PORT', '$PROXY', 1, 1)]" "$what: stats destinations"
+  # the proxy's row (by address, or by the proxy's own name) keeps the connection in its opened
+  # (a counter); the target's has it open
+  assert_eq "$(dests_of "$pid")" \
+    "$($PY -c 'import sys; a = sys.argv; print(sorted([(a[1], a[2], 0, 1), (a[3], a[2], 1, 1)]))' "$opened_at" "$PROXY" "$NAME:$PORT")" \
+    "$what: stats destinations"
   assert_contains "$(query "$(sock_of "$pid")" metrics)" \
     "connwarden_destination_connections_active{dest=\"$NAME:$PORT\"} 1" "$what: metrics"
   assert_contains "$("$CW" conns "$pid")" "$PROXY ($NAME:$PORT via proxy)" "$what: connwarden conns"
@@ -55,7 +60,8 @@ assert_eq "$(dests_of "$tunnel")" "[('proxy.cw.test:$PP', '$PROXY', 1, 1)]" "bef
 touch "$T/ctl/connected.go"
 wait_for 10 grep -q '"step": "tunnelled"' "$T/tunnel.out"
 assert_eq "$(naming_of "$tunnel")" "[('$PROXY', '$NAME', $PORT, '$PROXY')]" "after the CONNECT: the target's name, via the proxy"
-assert_eq "$(dests_of "$tunnel")" "[('$NAME:$PORT', '$PROXY', 1, 1)]" "after the CONNECT: destinations"
+assert_eq "$(dests_of "$tunnel")" "[('$NAME:$PORT', '$PROXY', 1, 1), ('proxy.cw.test:$PP', '$PROXY', 0, 1)]" \
+  "after the CONNECT: destinations (the proxy's name keeps its opened)"
 touch "$T/ctl/tunnelled.go"
 wait "$tunnel" || fail "the tunnel client failed: $(cat "$T/tunnel.err")"
 

@@ -35,8 +35,8 @@ by_local=$(jq_py "$(query "$(sock_of "$client")" conns)" \
 peer=127.0.0.1:$PORT
 assert_eq "$by_local" "[('$peer', '$SNI', None, None), ('$peer', '$SNI', None, None), ('$peer', None, None, None), ('$peer', None, None, None)]" \
   "conns: the server-named connections carry host $SNI (lowercased), the other two none"
-assert_eq "$(dests_of "$client")" "[('$peer', '$peer', 2, 2), ('$SNI:$PORT', '$peer', 2, 2)]" \
-  "stats destinations (dest, peer, active, opened): the named two moved to $SNI:$PORT"
+assert_eq "$(dests_of "$client")" "[('$peer', '$peer', 2, 4), ('$SNI:$PORT', '$peer', 2, 2)]" \
+  "stats destinations (dest, peer, active, opened): the named two moved to $SNI:$PORT (opened by address all four)"
 assert_contains "$(query "$(sock_of "$client")" metrics)" \
   "connwarden_destination_connections_active{dest=\"$SNI:$PORT\"} 2" "metrics"
 touch "$T/ctl/hold.go"
@@ -50,7 +50,8 @@ bg shimmed curl -sS --cacert "$T/cert.pem" --connect-to "$SNI:$PORT:127.0.0.1:$P
 curl_pid=$BG_PID
 wait_for 10 more_handshakes_than "$before"
 assert_eq "$(written_naming "$curl_pid")" "('$peer', '$SNI', None, None)" "curl's connection while its request waits"
-assert_eq "$(dests_of "$curl_pid")" "[('$SNI:$PORT', '$peer', 1, 1)]" "curl's destinations"
+assert_eq "$(dests_of "$curl_pid")" "[('$peer', '$peer', 0, 1), ('$SNI:$PORT', '$peer', 1, 1)]" \
+  "curl's destinations (its address keeps the opened count)"
 assert_contains "$("$CW" conns "$curl_pid")" "$peer ($SNI)" "connwarden conns names curl's peer"
 wait "$curl_pid" || fail "curl failed"
 assert_eq "$(wc -c <"$T/curl.body")" 100 "curl's body"

@@ -161,6 +161,7 @@ static void test_a_connection_named_late_moves_to_its_names_destination(void **s
   struct cw_dest *named = c->dest;
   assert_ptr_not_equal(named, proxy);
   assert_int_equal(proxy->active, 0);
+  assert_int_equal(proxy->opened, 1); /* a counter: it opened there */
   assert_int_equal(proxy->slots, 0);
   assert_int_equal(named->active, 1);
   assert_int_equal(named->opened, 1);
