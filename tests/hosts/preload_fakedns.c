@@ -1,11 +1,11 @@
 /* preload_fakedns.c - a resolver of its own for names under fake.test, preloaded after the shim
  * (LD_PRELOAD=libconnwarden.so:preload_fakedns.so), so that a test can resolve a million distinct
  * names in seconds with nothing on the machine changed: hN.fake.test is 10.a.b.c (N's three low
- * bytes), final.fake.test and loNAME.fake.test are 127.0.0.1; any other name goes to the C
- * library's getaddrinfo. Each answer is one block of malloc'd memory with no canonical name, as
- * glibc's freeaddrinfo frees; sigNAME.fake.test (127.0.0.1 too) is answered from a static ring
- * with no allocation at all, so that a signal handler may resolve it (freeaddrinfo, also here,
- * leaves those alone). */
+ * bytes); final.fake.test, loNAME.fake.test and sigNAME.fake.test are 127.0.0.1; any other name
+ * goes to the C library's getaddrinfo. Answers come from a static ring of 64 blocks with no
+ * allocation at all: a signal handler may resolve, and the memory a test measures is the shim's
+ * (a sanitizer's quarantine of freed answers would otherwise grow with every call). freeaddrinfo,
+ * also here, leaves the ring's blocks alone. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <netdb.h>
@@ -33,13 +33,8 @@ static int answer(const char *node, const char *service, struct addrinfo **res) 
   } else {
     return EAI_NONAME;
   }
-  struct block *b;
-  if (strncmp(node, "sig", 3) == 0) {
-    b = &ring[__atomic_fetch_add(&ring_next, 1, __ATOMIC_RELAXED) % 64];
-    memset(b, 0, sizeof *b);
-  } else if (!(b = calloc(1, sizeof *b))) {
-    return EAI_MEMORY;
-  }
+  struct block *b = &ring[__atomic_fetch_add(&ring_next, 1, __ATOMIC_RELAXED) % 64];
+  memset(b, 0, sizeof *b);
   b->sin.sin_family = AF_INET;
   b->sin.sin_port = htons(service ? (uint16_t)atoi(service) : 0);
   b->sin.sin_addr = a;
