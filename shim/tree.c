@@ -116,7 +116,9 @@ int cw_tree_on;
 static struct shm *T;
 static int me = -1;
 static int mfd = -1;                /* own fd: its description holds this member's locks */
-static int resv_fd = -1, resv = -1; /* the row and description reserved for a fork's child */
+/* the row and description reserved for a fork's child: set under the tree's lock in the prepare
+ * handler, cleared without it after the fork, read by the reaper's sweep (atomics there) */
+static int resv_fd = -1, resv = -1;
 static uint32_t my_gen;
 static char tpath[CW_PATH_MAX];
 static int repaired; /* under the tree's lock: repair_l ran, tunlock says so */
@@ -831,7 +833,7 @@ static int sweep_l(void) {
   for (int m = 0; m < CW_TREE_MEMBERS; m++) {
     if (T->members[m].state == M_FREE)
       continue;
-    if (m != me && m != resv && !held(mfd, LOCK_BASE + m))
+    if (m != me && m != __atomic_load_n(&resv, __ATOMIC_RELAXED) && !held(mfd, LOCK_BASE + m))
       freed |= reclaim_l(m) | 1;
     else
       left++;
@@ -882,7 +884,7 @@ void cw_tree_publish(const struct cw_tree_pub *p) {
 /* ---- fork ----------------------------------------------------------------------------------- */
 
 void cw_tree_fork_prepare(void) {
-  resv = -1;
+  __atomic_store_n(&resv, -1, __ATOMIC_RELAXED);
   if (member_lock() < 0)
     return;
   resv = member_new(&resv_fd);
@@ -903,7 +905,7 @@ void cw_tree_fork_parent(void) {
     CW_REAL(close)(resv_fd); /* the child's copy keeps its row's lock */
   }
   resv_fd = -1;
-  resv = -1;
+  __atomic_store_n(&resv, -1, __ATOMIC_RELAXED);
 }
 
 void cw_tree_fork_child(void) {
